@@ -1,0 +1,232 @@
+//! Linear centered kernel alignment (CKA) between two representations of the same examples.
+//!
+//! Kornblith, Norouzi, Lee & Hinton, "Similarity of Neural Network Representations Revisited",
+//! ICML 2019, eq. 10 (the paper's "linear CKA"):
+//!
+//! `CKA(X, Y) = HSIC(K, L) / sqrt(HSIC(K, K) · HSIC(L, L))` with `K = XXᵀ`, `L = YYᵀ`.
+//!
+//! Two estimators of HSIC:
+//! - **biased** (Gretton et al. 2005): `tr(KHLH)/(n−1)²`; in feature space, with column-centered
+//!   `X`, `Y`, it is `‖XᵀY‖²_F` up to the constant that cancels in the ratio;
+//! - **debiased** (unbiased HSIC, Song et al. 2007, "Supervised feature selection via dependence
+//!   estimation"): `[tr(K̃L̃) + 1ᵀK̃1·1ᵀL̃1/((n−1)(n−2)) − 2/(n−2)·1ᵀK̃L̃1] / (n(n−3))` with `K̃`, `L̃`
+//!   the Gram matrices with zeroed diagonals. In feature space this is Kornblith's
+//!   `_debiased_dot_product_similarity_helper`; debiased CKA may be slightly negative.
+//!
+//! Two forms of the same estimators, which agree to rounding:
+//! - **feature space**: `O(n·(p·q + p² + q²))`, for `n ≫ p, q`;
+//! - **Gram**: forms the `n × n` Gram matrices, `O(n²·(p + q))`, for `p, q ≫ n`.
+
+use burn::tensor::Tensor;
+use serde::{Deserialize, Serialize};
+
+use crate::compute::Compute;
+use crate::error::{Error, Result};
+use crate::features::Layer;
+
+/// Which HSIC estimator CKA uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CkaEstimator {
+    /// The biased (V-statistic) HSIC of Gretton et al. 2005: the paper's CKA. Default.
+    #[default]
+    Biased,
+    /// The unbiased HSIC of Song et al. 2007.
+    Debiased,
+}
+
+/// How the estimator is computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CkaForm {
+    /// Whichever of the two forms needs fewer operations. Default.
+    #[default]
+    Auto,
+    /// Cross-covariances `XᵀY` (`p × q`).
+    Feature,
+    /// Gram matrices `XXᵀ` (`n × n`).
+    Gram,
+}
+
+/// Settings of [`linear_cka`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CkaConfig {
+    /// HSIC estimator; default biased.
+    pub estimator: CkaEstimator,
+    /// Computation form; default auto.
+    pub form: CkaForm,
+}
+
+/// Linear CKA and the HSIC terms it was formed from.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CkaResult {
+    /// `hsic_xy / sqrt(hsic_xx · hsic_yy)`.
+    pub cka: f64,
+    /// Scaled HSIC(K, L).
+    pub hsic_xy: f64,
+    /// Scaled HSIC(K, K).
+    pub hsic_xx: f64,
+    /// Scaled HSIC(L, L).
+    pub hsic_yy: f64,
+    /// The estimator used.
+    pub estimator: CkaEstimator,
+    /// The form used (never `Auto`).
+    pub form: CkaForm,
+    /// Examples.
+    pub n: usize,
+}
+
+/// Linear CKA between two layers over the same examples.
+///
+/// # Shapes
+/// - `x`: `[n, p]`, `y`: `[n, q]`
+///
+/// # Errors
+/// Different row counts, too few examples (2 biased, 4 debiased), or a representation with
+/// zero variance (CKA undefined).
+pub async fn linear_cka(compute: &Compute, x: &Layer, y: &Layer, config: &CkaConfig) -> Result<CkaResult> {
+    let n = x.rows;
+    if y.rows != n {
+        return Err(Error::RowMismatch {
+            what: "CKA".into(),
+            a: x.origin.clone(),
+            rows_a: n,
+            b: y.origin.clone(),
+            rows_b: y.rows,
+        });
+    }
+    let needed = match config.estimator {
+        CkaEstimator::Biased => 2,
+        CkaEstimator::Debiased => 4,
+    };
+    if n < needed {
+        return Err(Error::TooFewExamples {
+            analysis: "CKA",
+            needed,
+            found: n,
+        });
+    }
+    let (p, q) = (x.cols as f64, y.cols as f64);
+    let nf = n as f64;
+    let form = match config.form {
+        CkaForm::Auto if nf * (p * q + p * p + q * q) <= nf * nf * (p + q + 3.0) => CkaForm::Feature,
+        CkaForm::Auto => CkaForm::Gram,
+        other => other,
+    };
+    let xt = center_columns(compute.upload(x));
+    let yt = center_columns(compute.upload(y));
+    let (hsic_xy, hsic_xx, hsic_yy) = match form {
+        CkaForm::Feature => feature_space(compute, xt, yt, config.estimator).await?,
+        _ => gram_space(compute, xt, yt, config.estimator).await?,
+    };
+    for (value, layer) in [(hsic_xx, x), (hsic_yy, y)] {
+        if value.is_nan() || value <= 0.0 {
+            return Err(Error::degenerate(
+                &layer.origin,
+                "the representation has zero variance across examples (every example is the same), so CKA is undefined",
+            ));
+        }
+    }
+    Ok(CkaResult {
+        cka: hsic_xy / (hsic_xx * hsic_yy).sqrt(),
+        hsic_xy,
+        hsic_xx,
+        hsic_yy,
+        estimator: config.estimator,
+        form,
+        n,
+    })
+}
+
+/// Subtracts the column means.
+///
+/// # Shapes
+/// - `x`: `[n, p]` → `[n, p]`
+pub(crate) fn center_columns(x: Tensor<2>) -> Tensor<2> {
+    let mean = x.clone().mean_dim(0); // [1, p]
+    x - mean
+}
+
+/// `(hsic_xy, hsic_xx, hsic_yy)` in feature space from column-centered `x`, `y`.
+async fn feature_space(
+    compute: &Compute,
+    x: Tensor<2>,
+    y: Tensor<2>,
+    estimator: CkaEstimator,
+) -> Result<(f64, f64, f64)> {
+    let n = x.dims()[0] as f64;
+    let sq_frobenius = |m: Tensor<2>| m.square().sum();
+    let xty = compute
+        .scalar(sq_frobenius(x.clone().transpose().matmul(y.clone())))
+        .await?;
+    let xtx = compute
+        .scalar(sq_frobenius(x.clone().transpose().matmul(x.clone())))
+        .await?;
+    let yty = compute
+        .scalar(sq_frobenius(y.clone().transpose().matmul(y.clone())))
+        .await?;
+    match estimator {
+        CkaEstimator::Biased => Ok((xty, xtx, yty)),
+        CkaEstimator::Debiased => {
+            // Row squared norms = diagonals of the Gram matrices.
+            let sx = compute.read(x.square().sum_dim(1)).await?; // [n]
+            let sy = compute.read(y.square().sum_dim(1)).await?; // [n]
+            let (nx, ny) = (sx.iter().sum::<f64>(), sy.iter().sum::<f64>());
+            let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(u, v)| u * v).sum::<f64>();
+            let debias = |value: f64, a: &[f64], b: &[f64], na: f64, nb: f64| {
+                value - n / (n - 2.0) * dot(a, b) + na * nb / ((n - 1.0) * (n - 2.0))
+            };
+            Ok((
+                debias(xty, &sx, &sy, nx, ny),
+                debias(xtx, &sx, &sx, nx, nx),
+                debias(yty, &sy, &sy, ny, ny),
+            ))
+        }
+    }
+}
+
+/// `(hsic_xy, hsic_xx, hsic_yy)` from the `n × n` Gram matrices of column-centered `x`, `y`.
+async fn gram_space(compute: &Compute, x: Tensor<2>, y: Tensor<2>, estimator: CkaEstimator) -> Result<(f64, f64, f64)> {
+    let k = center_gram(compute, x.clone().matmul(x.transpose()), estimator); // [n, n]
+    let l = center_gram(compute, y.clone().matmul(y.transpose()), estimator); // [n, n]
+    let kl = compute.scalar((k.clone() * l.clone()).sum()).await?;
+    let kk = compute.scalar(k.square().sum()).await?;
+    let ll = compute.scalar(l.square().sum()).await?;
+    Ok((kl, kk, ll))
+}
+
+/// Centers a Gram matrix for the chosen estimator (Kornblith's `center_gram`): the biased form
+/// is `HKH`; the unbiased form zeroes the diagonal and removes the U-statistic means, so that
+/// `⟨K̃, L̃⟩` is `n(n−3)` times the unbiased HSIC.
+///
+/// # Shapes
+/// - `gram`: `[n, n]` → `[n, n]`
+pub(crate) fn center_gram(compute: &Compute, gram: Tensor<2>, estimator: CkaEstimator) -> Tensor<2> {
+    let n = gram.dims()[0];
+    match estimator {
+        CkaEstimator::Biased => {
+            let means = gram.clone().mean_dim(0); // [1, n]
+            let grand = means.clone().mean(); // [1]
+            let centered_means = means - grand.unsqueeze::<2>().div_scalar(2.0);
+            gram - centered_means.clone() - centered_means.transpose()
+        }
+        CkaEstimator::Debiased => {
+            let off_diagonal = off_diagonal_mask(compute, n);
+            let gram = gram * off_diagonal.clone();
+            let means = gram.clone().sum_dim(0).div_scalar((n - 2) as f64); // [1, n]
+            let total = means.clone().sum().unsqueeze::<2>().div_scalar(2.0 * (n - 1) as f64);
+            let means = means - total;
+            (gram - means.clone() - means.transpose()) * off_diagonal
+        }
+    }
+}
+
+/// `1 − I`.
+///
+/// # Shapes
+/// - returns `[n, n]`
+pub(crate) fn off_diagonal_mask(compute: &Compute, n: usize) -> Tensor<2> {
+    let ones = Tensor::<2>::ones([n, n], (&compute.device, compute.precision.dtype()));
+    let eye = Tensor::<2>::eye(n, &compute.device).cast(compute.precision.dtype());
+    ones - eye
+}

@@ -1,0 +1,196 @@
+//! Errors of the losslens library, as data.
+//!
+//! Every variant carries what a user needs to fix the problem: the file, the array, the value
+//! and the allowed range. Binaries add their own context with `anyhow`.
+
+use std::path::PathBuf;
+
+/// Result type of the losslens library.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Everything that can go wrong in losslens.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The operating system refused to read or write a file.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the operating system said.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A file is not what its name or header says: wrong magic, truncated, corrupt.
+    #[error("{path}: {reason}")]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// An array's element type is not one losslens reads.
+    #[error("{path}: array `{array}` has dtype `{dtype}`; losslens reads float16/32/64 features and integer labels")]
+    UnsupportedDtype {
+        /// The file.
+        path: PathBuf,
+        /// The array inside the file.
+        array: String,
+        /// The dtype as the file spells it.
+        dtype: String,
+    },
+
+    /// An array holds NaN or infinity.
+    #[error("{path}: array `{array}` holds a non-finite value ({value}) at flat index {index}")]
+    NonFinite {
+        /// The file.
+        path: PathBuf,
+        /// The array inside the file.
+        array: String,
+        /// Flat (C-order) index of the first non-finite value.
+        index: usize,
+        /// The value, printed.
+        value: String,
+    },
+
+    /// An array has a shape losslens cannot use for this purpose.
+    #[error("{path}: array `{array}` has shape {shape:?}; {expected}")]
+    Shape {
+        /// The file.
+        path: PathBuf,
+        /// The array inside the file.
+        array: String,
+        /// The shape found.
+        shape: Vec<usize>,
+        /// What was expected instead.
+        expected: String,
+    },
+
+    /// The file holds several feature arrays and none was chosen.
+    #[error("{path}: holds several feature arrays ({}); choose one with --layer NAME", available.join(", "))]
+    AmbiguousLayer {
+        /// The file.
+        path: PathBuf,
+        /// The arrays a user may choose from.
+        available: Vec<String>,
+    },
+
+    /// The requested array is not in the file.
+    #[error("{path}: no array named `{name}`; it holds {}", if available.is_empty() { "no feature arrays".to_string() } else { available.join(", ") })]
+    MissingArray {
+        /// The file.
+        path: PathBuf,
+        /// The name asked for.
+        name: String,
+        /// The arrays that are there.
+        available: Vec<String>,
+    },
+
+    /// Two inputs that must describe the same examples have different numbers of rows.
+    #[error("{what}: {rows_a} examples in {a} but {rows_b} in {b}; both must hold the same examples in the same order")]
+    RowMismatch {
+        /// What is being compared.
+        what: String,
+        /// The first input.
+        a: String,
+        /// Its number of rows.
+        rows_a: usize,
+        /// The second input.
+        b: String,
+        /// Its number of rows.
+        rows_b: usize,
+    },
+
+    /// A label is negative or not below the number of classes.
+    #[error("label {label} of example {index} is out of range: labels must lie in 0..{num_classes}")]
+    LabelOutOfRange {
+        /// The label found.
+        label: i64,
+        /// The example holding it.
+        index: usize,
+        /// The number of classes.
+        num_classes: usize,
+    },
+
+    /// A class in `0..num_classes` has no example.
+    #[error("class {class} of 0..{num_classes} has no examples; every class needs at least one (relabel to drop it)")]
+    EmptyClass {
+        /// The empty class.
+        class: usize,
+        /// The number of classes.
+        num_classes: usize,
+    },
+
+    /// The analysis needs more classes than the labels hold.
+    #[error("{analysis} needs at least {needed} classes, the labels hold {found}")]
+    TooFewClasses {
+        /// The analysis.
+        analysis: &'static str,
+        /// Classes required.
+        needed: usize,
+        /// Classes found.
+        found: usize,
+    },
+
+    /// The analysis needs more examples than were given.
+    #[error("{analysis} needs at least {needed} examples, got {found}")]
+    TooFewExamples {
+        /// The analysis.
+        analysis: &'static str,
+        /// Examples required.
+        needed: usize,
+        /// Examples found.
+        found: usize,
+    },
+
+    /// The quantity is undefined because its input does not vary (or is zero).
+    #[error("{what}: {reason}")]
+    Degenerate {
+        /// The input.
+        what: String,
+        /// Why the quantity is undefined.
+        reason: String,
+    },
+
+    /// A setting is outside its allowed range.
+    #[error("invalid setting `{name}` = {value}: {allowed}")]
+    InvalidSetting {
+        /// The setting.
+        name: &'static str,
+        /// Its value, printed.
+        value: String,
+        /// The allowed range.
+        allowed: String,
+    },
+
+    /// The compute device failed or could not be started.
+    #[error("device: {0}")]
+    Device(String),
+}
+
+impl Error {
+    /// An [`Error::Io`] for `path`.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// An [`Error::Format`] for `path`.
+    pub fn format(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
+        Error::Format {
+            path: path.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// An [`Error::Degenerate`].
+    pub fn degenerate(what: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::Degenerate {
+            what: what.into(),
+            reason: reason.into(),
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! One layer's activations as an `[examples, features]` matrix.
+
+use std::path::Path;
+
+use super::array::{Array, ArrayData};
+use crate::error::{Error, Result};
+
+/// Host storage of a layer's activations, in the precision the file held.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FloatData {
+    /// Single precision (also what half-precision files widen to).
+    F32(Vec<f32>),
+    /// Double precision.
+    F64(Vec<f64>),
+}
+
+impl FloatData {
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        match self {
+            FloatData::F32(v) => v.len(),
+            FloatData::F64(v) => v.len(),
+        }
+    }
+
+    /// Whether there are no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A layer's activations: row `i` is example `i`, flattened in C order.
+///
+/// # Shapes
+/// - `data`: `[rows, cols]`, row-major; `shape` keeps the array's original shape
+///   (e.g. `[N, C, H, W]` with `cols = C·H·W`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Layer {
+    /// The layer's name (the array name in its file).
+    pub name: String,
+    /// Where it came from, for messages: `file.npz:layer`.
+    pub origin: String,
+    /// Number of examples.
+    pub rows: usize,
+    /// Features per example.
+    pub cols: usize,
+    /// The original array shape.
+    pub shape: Vec<usize>,
+    /// The activations.
+    pub data: FloatData,
+}
+
+impl Layer {
+    /// A layer from an array of rank ≥ 2, checked to be non-empty and finite.
+    pub fn from_array(path: &Path, name: &str, array: &Array) -> Result<Self> {
+        let shape_error = |expected: &str| Error::Shape {
+            path: path.to_path_buf(),
+            array: name.to_string(),
+            shape: array.shape.clone(),
+            expected: expected.to_string(),
+        };
+        if array.shape.len() < 2 {
+            return Err(shape_error(
+                "features must have one row per example: [examples, features] or [examples, C, H, W]",
+            ));
+        }
+        let rows = array.shape[0];
+        let cols: usize = array.shape[1..].iter().product();
+        if rows == 0 || cols == 0 {
+            return Err(shape_error("features must have at least one example and one feature"));
+        }
+        let data = match &array.data {
+            ArrayData::F32(v) => FloatData::F32(v.clone()),
+            ArrayData::F64(v) => FloatData::F64(v.clone()),
+            ArrayData::I64(_) => {
+                return Err(Error::UnsupportedDtype {
+                    path: path.to_path_buf(),
+                    array: name.to_string(),
+                    dtype: "int64 (features must be floating point)".into(),
+                });
+            }
+        };
+        let layer = Self {
+            name: name.to_string(),
+            origin: format!("{}:{name}", path.display()),
+            rows,
+            cols,
+            shape: array.shape.clone(),
+            data,
+        };
+        if let Some((index, value)) = layer.first_non_finite() {
+            return Err(Error::NonFinite {
+                path: path.to_path_buf(),
+                array: name.to_string(),
+                index,
+                value,
+            });
+        }
+        Ok(layer)
+    }
+
+    /// A layer from row-major `f32` activations (features computed in memory).
+    ///
+    /// # Panics
+    /// If `data.len() != rows * cols`.
+    pub fn from_f32(name: impl Into<String>, rows: usize, cols: usize, data: Vec<f32>) -> Self {
+        assert_eq!(data.len(), rows * cols, "layer data does not match [{rows}, {cols}]");
+        let name = name.into();
+        Self {
+            origin: name.clone(),
+            name,
+            rows,
+            cols,
+            shape: vec![rows, cols],
+            data: FloatData::F32(data),
+        }
+    }
+
+    /// A layer from row-major `f64` activations.
+    ///
+    /// # Panics
+    /// If `data.len() != rows * cols`.
+    pub fn from_f64(name: impl Into<String>, rows: usize, cols: usize, data: Vec<f64>) -> Self {
+        assert_eq!(data.len(), rows * cols, "layer data does not match [{rows}, {cols}]");
+        let name = name.into();
+        Self {
+            origin: name.clone(),
+            name,
+            rows,
+            cols,
+            shape: vec![rows, cols],
+            data: FloatData::F64(data),
+        }
+    }
+
+    /// The same examples, reordered or subset: row `i` of the result is row `rows[i]`.
+    pub fn select_rows(&self, rows: &[usize]) -> Self {
+        let c = self.cols;
+        let data = match &self.data {
+            FloatData::F32(v) => FloatData::F32(
+                rows.iter()
+                    .flat_map(|&r| v[r * c..(r + 1) * c].iter().copied())
+                    .collect(),
+            ),
+            FloatData::F64(v) => FloatData::F64(
+                rows.iter()
+                    .flat_map(|&r| v[r * c..(r + 1) * c].iter().copied())
+                    .collect(),
+            ),
+        };
+        let mut shape = self.shape.clone();
+        shape[0] = rows.len();
+        Self {
+            name: self.name.clone(),
+            origin: self.origin.clone(),
+            rows: rows.len(),
+            cols: c,
+            shape,
+            data,
+        }
+    }
+
+    /// Flat index and printed value of the first NaN or infinity.
+    fn first_non_finite(&self) -> Option<(usize, String)> {
+        match &self.data {
+            FloatData::F32(v) => v.iter().position(|x| !x.is_finite()).map(|i| (i, v[i].to_string())),
+            FloatData::F64(v) => v.iter().position(|x| !x.is_finite()).map(|i| (i, v[i].to_string())),
+        }
+    }
+}

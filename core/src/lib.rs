@@ -1,0 +1,27 @@
+//! # losslens-core
+//!
+//! The library behind losslens, an instrument for one question: how does the training objective
+//! of an image classifier shape its features, and why do objectives that raise accuracy give
+//! features that transfer worse (Kornblith, Chen, Lee & Norouzi, NeurIPS 2021)?
+//!
+//! - [`features`]: feature files users bring (`.npy`, `.npz`, safetensors) and that losslens
+//!   writes;
+//! - [`analysis`]: CKA (full and minibatch), class separation R², activation sparsity,
+//!   neural-collapse geometry, singular value spectra and the statistics of the study tables;
+//! - [`compute`]: the burn device (CPU `flex`, wgpu on GPUs, WebGPU in the browser) and the
+//!   precision analyses run in;
+//! - [`device`]: choosing that device.
+//!
+//! Every analysis reads tensors back asynchronously, so the same code serves the command line
+//! (which blocks on it) and the browser.
+
+pub mod analysis;
+#[cfg(not(target_arch = "wasm32"))]
+mod atomic;
+pub mod compute;
+pub mod device;
+pub mod error;
+pub mod features;
+
+pub use compute::{Compute, Precision};
+pub use error::{Error, Result};

@@ -1,0 +1,226 @@
+//! Times losslens' analyses against numpy on the same data in the same run and prints the ratios.
+//!
+//! ```text
+//! cargo run -p losslens --example bench_analyses -- [--device cpu|gpu] [--repeats 3] [--quick]
+//! ```
+//!
+//! Workloads (the sizes of the losslens analysis issue):
+//! - linear CKA, 10,000 × 2,048 vs 10,000 × 2,048 (feature-space form, biased);
+//! - minibatch CKA, 17 × 17 layers of 3,000 examples × 512 features, minibatch 1,500;
+//! - cosine class separation R², 50,000 × 2,048 with 100 classes.
+//!
+//! The data are written as `.npy` files to a temporary folder and `bench_numpy.py` (beside this
+//! file) times numpy's version of each estimator on them; both values are printed, so the
+//! comparison is also a correctness check. Times are the best of `--repeats` runs, including the
+//! upload to the device and the read-back of the result, excluding file loading.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use losslens_core::analysis::{self, CkaConfig, Classes, Distance, MinibatchCkaConfig};
+use losslens_core::device::{DeviceChoice, select};
+use losslens_core::features::{Array, Layer, npy_bytes};
+use losslens_core::{Compute, Precision};
+
+struct Args {
+    device: DeviceChoice,
+    repeats: usize,
+    quick: bool,
+}
+
+fn parse_args() -> Args {
+    let mut args = Args {
+        device: DeviceChoice::Cpu,
+        repeats: 3,
+        quick: false,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--device" => {
+                args.device = match it.next().as_deref() {
+                    Some("gpu") => DeviceChoice::Gpu,
+                    Some("auto") => DeviceChoice::Auto,
+                    _ => DeviceChoice::Cpu,
+                }
+            }
+            "--repeats" => args.repeats = it.next().and_then(|v| v.parse().ok()).unwrap_or(3),
+            "--quick" => args.quick = true,
+            other => panic!("unknown argument {other}"),
+        }
+    }
+    args
+}
+
+/// Deterministic pseudo-random features (SplitMix64, uniform in [-1, 1) plus structure).
+fn features(rows: usize, cols: usize, seed: u64, labels: Option<&[usize]>) -> Vec<f32> {
+    let mut state = seed;
+    let mut next = move || {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        ((z ^ (z >> 31)) >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+    };
+    (0..rows * cols)
+        .map(|i| {
+            let class_signal = labels.map_or(0.0, |l| if (i % cols) % 100 == l[i / cols] { 2.0 } else { 0.0 });
+            (next() + class_signal).max(0.0) // post-ReLU-like, non-negative
+        })
+        .collect()
+}
+
+fn save(dir: &Path, name: &str, array: &Array) {
+    std::fs::write(dir.join(format!("{name}.npy")), npy_bytes(array)).expect("write benchmark data");
+}
+
+fn best_of<T>(repeats: usize, mut f: impl FnMut() -> T) -> (f64, T) {
+    let mut best = f64::INFINITY;
+    let mut value = None;
+    for _ in 0..repeats {
+        let t = Instant::now();
+        value = Some(f());
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    (best, value.expect("at least one repeat"))
+}
+
+fn block_on<T>(future: impl Future<Output = losslens_core::Result<T>>) -> T {
+    pollster::block_on(future).expect("analysis")
+}
+
+fn main() {
+    let args = parse_args();
+    let scale = if args.quick { 10 } else { 1 };
+    let selected = pollster::block_on(select(args.device)).expect("device");
+    let compute = Compute::new(selected.device, Precision::F32);
+    let dir = tempfile::tempdir().expect("temp dir");
+
+    // Workloads.
+    let (n_cka, p_cka) = (10_000 / scale, 2_048);
+    let x = Layer::from_f32("x", n_cka, p_cka, features(n_cka, p_cka, 1, None));
+    let y = Layer::from_f32("y", n_cka, p_cka, features(n_cka, p_cka, 2, None));
+    save(
+        dir.path(),
+        "cka_x",
+        &Array::from_f32(n_cka, p_cka, features(n_cka, p_cka, 1, None)),
+    );
+    save(
+        dir.path(),
+        "cka_y",
+        &Array::from_f32(n_cka, p_cka, features(n_cka, p_cka, 2, None)),
+    );
+
+    let (layers, n_mb, p_mb, batch) = (17, 3_000 / scale, 512, 1_500 / scale);
+    let mb = |side: u64| -> Vec<Layer> {
+        (0..layers)
+            .map(|l| {
+                Layer::from_f32(
+                    format!("l{l}"),
+                    n_mb,
+                    p_mb,
+                    features(n_mb, p_mb, 100 * side + l as u64, None),
+                )
+            })
+            .collect()
+    };
+    let (mb_a, mb_b) = (mb(1), mb(2));
+    for (side, ls) in [("a", &mb_a), ("b", &mb_b)] {
+        for (i, l) in ls.iter().enumerate() {
+            let losslens_core::features::FloatData::F32(v) = &l.data else {
+                unreachable!()
+            };
+            save(
+                dir.path(),
+                &format!("mb_{side}{i}"),
+                &Array::from_f32(n_mb, p_mb, v.clone()),
+            );
+        }
+    }
+    std::fs::write(dir.path().join("layers.txt"), layers.to_string()).unwrap();
+    std::fs::write(dir.path().join("batch.txt"), batch.to_string()).unwrap();
+
+    let (n_sep, p_sep, k) = (50_000 / scale, 2_048, 100);
+    let labels: Vec<usize> = (0..n_sep).map(|i| (i * 37 + i / 7) % k).collect();
+    let sep = Layer::from_f32("emb", n_sep, p_sep, features(n_sep, p_sep, 3, Some(&labels)));
+    let losslens_core::features::FloatData::F32(v) = &sep.data else {
+        unreachable!()
+    };
+    save(dir.path(), "sep_x", &Array::from_f32(n_sep, p_sep, v.clone()));
+    save(dir.path(), "sep_labels", &Array::from_labels(&labels));
+    let classes = Classes::new(labels, None).expect("labels");
+
+    // losslens.
+    eprintln!("timing losslens on the {} ...", selected.kind);
+    let config = CkaConfig::default();
+    let (t_cka, cka) = best_of(args.repeats, || {
+        block_on(analysis::linear_cka(&compute, &x, &y, &config)).cka
+    });
+    let mb_config = MinibatchCkaConfig {
+        batch_size: batch,
+        shuffle_seed: None,
+    };
+    let (t_mb, m) = best_of(args.repeats, || {
+        block_on(analysis::minibatch_cka(&compute, &mb_a, &mb_b, &mb_config))
+    });
+    let (t_sep, r2) = best_of(args.repeats, || {
+        block_on(analysis::class_separation(&compute, &sep, &classes, Distance::Cosine)).r2
+    });
+
+    // numpy, same data, same run.
+    eprintln!("timing numpy ...");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/bench_numpy.py");
+    let out = Command::new("python3")
+        .arg(&script)
+        .arg(dir.path())
+        .arg(args.repeats.to_string())
+        .env_remove("OPENBLAS_CORETYPE")
+        .env_remove("OPENBLAS_L2_SIZE")
+        .output()
+        .expect("python3 runs (pip install numpy)");
+    assert!(
+        out.status.success(),
+        "numpy baseline failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let np: serde_json::Value = serde_json::from_slice(&out.stdout).expect("numpy JSON");
+    let f = |k: &str| np[k].as_f64().expect(k);
+    let np_mb00 = np["minibatch"][0][0].as_f64().unwrap();
+
+    println!(
+        "losslens ({}, f32) vs numpy {} ({} threads available), best of {}:",
+        selected.kind,
+        np["numpy"].as_str().unwrap_or("?"),
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        args.repeats
+    );
+    println!(
+        "{:<46} {:>11} {:>11} {:>8}  {}",
+        "workload", "losslens s", "numpy s", "speedup", "values (losslens / numpy)"
+    );
+    let row = |name: &str, ours: f64, theirs: f64, values: String| {
+        println!(
+            "{name:<46} {ours:>11.3} {theirs:>11.3} {:>7.2}x  {values}",
+            theirs / ours
+        );
+    };
+    row(
+        &format!("CKA {n_cka}x{p_cka} vs {n_cka}x{p_cka}"),
+        t_cka,
+        f("cka_s"),
+        format!("{cka:.6} / {:.6}", f("cka")),
+    );
+    row(
+        &format!("minibatch CKA {layers}x{layers} layers, {n_mb}x{p_mb}, m={batch}"),
+        t_mb,
+        f("minibatch_s"),
+        format!("[0][0] {:.6} / {np_mb00:.6}", m.values[0][0]),
+    );
+    row(
+        &format!("R² cosine {n_sep}x{p_sep}, {k} classes"),
+        t_sep,
+        f("separation_s"),
+        format!("{r2:.6} / {:.6}", f("r2")),
+    );
+}

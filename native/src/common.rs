@@ -1,0 +1,71 @@
+//! Options shared by the analysis commands: device, precision, output format.
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, ValueEnum};
+use losslens_core::device::{self, DeviceChoice};
+use losslens_core::{Compute, Precision};
+
+/// Where to compute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DeviceArg {
+    /// The pure-Rust CPU backend.
+    Cpu,
+    /// A GPU through wgpu (Vulkan, Metal, DX12); fails if none is usable.
+    Gpu,
+    /// A GPU when one is usable, else the CPU.
+    Auto,
+}
+
+/// Arithmetic precision on the device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PrecisionArg {
+    /// 32-bit floats (every device).
+    F32,
+    /// 64-bit floats (CPU only).
+    F64,
+}
+
+/// Options every analysis takes.
+#[derive(Debug, Clone, Args)]
+pub struct ComputeArgs {
+    /// Device to compute on.
+    #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
+    pub device: DeviceArg,
+    /// Floating-point precision of the computation.
+    #[arg(long, value_enum, default_value_t = PrecisionArg::F32)]
+    pub precision: PrecisionArg,
+    /// Print one JSON object on stdout instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl ComputeArgs {
+    /// Starts the chosen device.
+    pub fn compute(&self) -> Result<(Compute, &'static str)> {
+        let precision = match self.precision {
+            PrecisionArg::F32 => Precision::F32,
+            PrecisionArg::F64 => Precision::F64,
+        };
+        let choice = match (self.device, precision) {
+            (DeviceArg::Gpu, Precision::F64) => bail!("--precision f64 runs on the CPU only; use --device cpu"),
+            (_, Precision::F64) | (DeviceArg::Cpu, _) => DeviceChoice::Cpu,
+            (DeviceArg::Gpu, _) => DeviceChoice::Gpu,
+            (DeviceArg::Auto, _) => DeviceChoice::Auto,
+        };
+        let selected = pollster::block_on(device::select(choice)).context("starting the compute device")?;
+        Ok((Compute::new(selected.device, precision), selected.kind))
+    }
+
+    /// The precision's name.
+    pub fn precision_name(&self) -> &'static str {
+        match self.precision {
+            PrecisionArg::F32 => "f32",
+            PrecisionArg::F64 => "f64",
+        }
+    }
+}
+
+/// Prints `value` as one line of JSON.
+pub fn print_json(value: &serde_json::Value) {
+    println!("{value}");
+}

@@ -1,0 +1,48 @@
+//! `losslens`: how training objectives shape the features of image classifiers.
+
+mod analyze;
+mod common;
+mod demo;
+mod table;
+
+use clap::{Parser, Subcommand};
+
+/// losslens: measure how a classifier's training objective shapes its features (Kornblith et al.,
+/// "Why Do Better Loss Functions Lead to Less Transferable Features?", NeurIPS 2021).
+#[derive(Debug, Parser)]
+#[command(name = "losslens", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Representation analyses of feature files (.npy, .npz, .safetensors).
+    Analyze(analyze::AnalyzeArgs),
+    /// A self-contained tour of the analysis engine on built-in data: writes two feature files
+    /// and analyses them.
+    Demo(demo::DemoArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("LOSSLENS_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Analyze(args) => analyze::run(args),
+        Command::Demo(args) => demo::run(args),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
