@@ -25,44 +25,91 @@ pub struct SelectedDevice {
     pub device: Device,
     /// `"cpu"` or `"gpu"`.
     pub kind: &'static str,
+    /// What it is, e.g. `"NVIDIA H100 80GB HBM3 (Vulkan)"` or `"CPU (flex)"`.
+    pub name: String,
+}
+
+impl SelectedDevice {
+    /// The pure-Rust CPU backend.
+    pub fn cpu() -> Self {
+        Self {
+            device: Device::flex(),
+            kind: "cpu",
+            name: "CPU (flex)".into(),
+        }
+    }
+}
+
+/// A GPU found through wgpu.
+#[derive(Debug, Clone)]
+pub struct Gpu {
+    /// The device.
+    pub device: Device,
+    /// Adapter name and graphics API.
+    pub name: String,
+    /// Whether the adapter is a software rasteriser on the CPU (e.g. llvmpipe, SwiftShader),
+    /// which is slower than the `flex` CPU backend for analyses.
+    pub software: bool,
 }
 
 /// Starts the GPU runtime through wgpu.
 #[cfg(any(feature = "wgpu", feature = "webgpu"))]
-pub async fn gpu() -> Result<Device> {
-    Device::wgpu_options()
-        .init_async()
+pub async fn gpu() -> Result<Gpu> {
+    let (device, setup) = Device::wgpu_options()
+        .init_with_setup_async()
         .await
-        .map_err(|e| Error::Device(format!("no usable GPU found through wgpu: {e}")))
+        .map_err(|e| Error::Device(format!("no usable GPU found through wgpu: {e}")))?;
+    let info = setup.adapter.get_info();
+    let name = if info.name.is_empty() {
+        "WebGPU adapter".to_string()
+    } else {
+        info.name.clone()
+    };
+    Ok(Gpu {
+        device,
+        name: format!("{name} ({:?})", info.backend),
+        software: info.device_type == burn::tensor::wgpu::wgpu::DeviceType::Cpu,
+    })
 }
 
 /// Starts the GPU runtime: unavailable in a build without a GPU backend.
 #[cfg(not(any(feature = "wgpu", feature = "webgpu")))]
-pub async fn gpu() -> Result<Device> {
+pub async fn gpu() -> Result<Gpu> {
     Err(Error::Device(
         "this build of losslens has no GPU backend (enable the `wgpu` feature)".into(),
     ))
 }
 
-/// The device for `choice`: `Auto` falls back to the CPU when no GPU starts.
+/// The device for `choice`. `Auto` takes a hardware GPU when one starts and the CPU otherwise
+/// (also when the only adapter is a software rasteriser); `Gpu` takes whatever adapter wgpu
+/// offers, software included.
 pub async fn select(choice: DeviceChoice) -> Result<SelectedDevice> {
     match choice {
-        DeviceChoice::Cpu => Ok(SelectedDevice {
-            device: Device::flex(),
-            kind: "cpu",
-        }),
-        DeviceChoice::Gpu => Ok(SelectedDevice {
-            device: gpu().await?,
-            kind: "gpu",
-        }),
+        DeviceChoice::Cpu => Ok(SelectedDevice::cpu()),
+        DeviceChoice::Gpu => {
+            let gpu = gpu().await?;
+            Ok(SelectedDevice {
+                device: gpu.device,
+                kind: "gpu",
+                name: gpu.name,
+            })
+        }
         DeviceChoice::Auto => match gpu().await {
-            Ok(device) => Ok(SelectedDevice { device, kind: "gpu" }),
+            Ok(gpu) if !gpu.software => Ok(SelectedDevice {
+                device: gpu.device,
+                kind: "gpu",
+                name: gpu.name,
+            }),
+            Ok(gpu) => {
+                tracing::info!(
+                    "using the CPU: the only GPU adapter is a software rasteriser ({})",
+                    gpu.name
+                );
+                Ok(SelectedDevice::cpu())
+            }
             Err(e) => {
                 tracing::info!("using the CPU: {e}");
-                Ok(SelectedDevice {
-                    device: Device::flex(),
-                    kind: "cpu",
-                })
+                Ok(SelectedDevice::cpu())
             }
         },
     }

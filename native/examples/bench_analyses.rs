@@ -152,7 +152,7 @@ fn main() {
     let classes = Classes::new(labels, None).expect("labels");
 
     // losslens.
-    eprintln!("timing losslens on the {} ...", selected.kind);
+    eprintln!("timing losslens on {} ...", selected.name);
     let config = CkaConfig::default();
     let (t_cka, cka) = best_of(args.repeats, || {
         block_on(analysis::linear_cka(&compute, &x, &y, &config)).cka
@@ -190,14 +190,14 @@ fn main() {
 
     println!(
         "losslens ({}, f32) vs numpy {} ({} threads available), best of {}:",
-        selected.kind,
+        selected.name,
         np["numpy"].as_str().unwrap_or("?"),
         std::thread::available_parallelism().map_or(1, |n| n.get()),
         args.repeats
     );
     println!(
-        "{:<46} {:>11} {:>11} {:>8}  {}",
-        "workload", "losslens s", "numpy s", "speedup", "values (losslens / numpy)"
+        "{:<46} {:>11} {:>11} {:>8}  values (losslens / numpy)",
+        "workload", "losslens s", "numpy s", "speedup"
     );
     let row = |name: &str, ours: f64, theirs: f64, values: String| {
         println!(

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use losslens_core::analysis::{self, CkaConfig, CkaEstimator, CkaForm, Classes, Distance, MinibatchCkaConfig};
+use losslens_core::device::SelectedDevice;
 use losslens_core::features::{FeatureFile, Layer, labels_from_array};
 
 use serde_json::{Value, json};
@@ -171,8 +172,8 @@ fn block<T>(future: impl Future<Output = losslens_core::Result<T>>) -> Result<T>
     Ok(pollster::block_on(future)?)
 }
 
-fn header(compute: &ComputeArgs, kind: &str) -> Value {
-    json!({ "device": kind, "precision": compute.precision_name() })
+fn header(compute: &ComputeArgs, device: &SelectedDevice) -> Value {
+    json!({ "device": device.kind, "device_name": device.name, "precision": compute.precision_name() })
 }
 
 fn merge(mut base: Value, extra: Value) -> Value {
@@ -186,7 +187,7 @@ fn cka(args: CkaArgs) -> Result<()> {
     let (fa, fb) = (open(&args.a)?, open(&args.b)?);
     let x = fa.layer(args.layer.as_deref())?;
     let y = fb.layer(args.layer_b.as_deref().or(args.layer.as_deref()))?;
-    let (compute, kind) = args.compute.compute()?;
+    let (compute, device) = args.compute.compute_on()?;
     let config = CkaConfig {
         estimator: if args.debiased {
             CkaEstimator::Debiased
@@ -202,7 +203,7 @@ fn cka(args: CkaArgs) -> Result<()> {
     let result = block(analysis::linear_cka(&compute, &x, &y, &config))?;
     if args.compute.json {
         print_json(&merge(
-            header(&args.compute, kind),
+            header(&args.compute, &device),
             json!({
                 "cka": result.cka,
                 "estimator": result.estimator,
@@ -235,7 +236,7 @@ fn cka_matrix(args: CkaMatrixArgs) -> Result<()> {
     let (la, lb) = (fa.layers()?, fb.layers()?);
     anyhow::ensure!(!la.is_empty(), "{}: holds no feature arrays", args.a.display());
     anyhow::ensure!(!lb.is_empty(), "{}: holds no feature arrays", args.b.display());
-    let (compute, kind) = args.compute.compute()?;
+    let (compute, device) = args.compute.compute_on()?;
     let config = MinibatchCkaConfig {
         batch_size: args.batch_size,
         shuffle_seed: args.shuffle_seed,
@@ -243,7 +244,7 @@ fn cka_matrix(args: CkaMatrixArgs) -> Result<()> {
     let m = block(analysis::minibatch_cka(&compute, &la, &lb, &config))?;
     if args.compute.json {
         print_json(&merge(
-            header(&args.compute, kind),
+            header(&args.compute, &device),
             json!({
                 "rows": m.rows, "cols": m.cols, "cka": m.values,
                 "batches": m.batches, "batch_size": m.batch_size, "n": m.n,
@@ -295,7 +296,7 @@ fn separation(args: ClassArgs) -> Result<()> {
         vec![file.layer(args.layer.as_deref())?]
     };
     let classes = classes(&file, &args.labels)?;
-    let (compute, kind) = args.compute.compute()?;
+    let (compute, device) = args.compute.compute_on()?;
     let mut results = Vec::new();
     for layer in &layers {
         let mut by_distance = Vec::new();
@@ -326,7 +327,7 @@ fn separation(args: ClassArgs) -> Result<()> {
         } else {
             entry(results[0].0, &results[0].1)
         };
-        print_json(&merge(merge(header(&args.compute, kind), common), body));
+        print_json(&merge(merge(header(&args.compute, &device), common), body));
     } else {
         println!(
             "class separation R² (Kornblith et al. 2021, eq. 11): {} examples, {} classes",
@@ -349,7 +350,7 @@ fn sparsity(args: SparsityArgs) -> Result<()> {
         None => file.layers()?,
     };
     anyhow::ensure!(!layers.is_empty(), "{}: holds no feature arrays", args.file.display());
-    let (compute, kind) = args.compute.compute()?;
+    let (compute, device) = args.compute.compute_on()?;
     let mut fractions = Vec::new();
     for layer in &layers {
         fractions.push(block(analysis::fraction_nonzero(&compute, layer))?);
@@ -361,7 +362,7 @@ fn sparsity(args: SparsityArgs) -> Result<()> {
             .map(|(l, f)| (l.name.clone(), json!(f)))
             .collect();
         print_json(&merge(
-            header(&args.compute, kind),
+            header(&args.compute, &device),
             json!({ "file": args.file, "layers": map }),
         ));
     } else {
@@ -375,7 +376,7 @@ fn sparsity(args: SparsityArgs) -> Result<()> {
 }
 
 /// Layer, classes and optional weights for `collapse` and `spectrum`.
-fn layer_classes_weights(args: &WeightsArgs, need_weights_present: bool) -> Result<(Layer, Classes, Option<Layer>)> {
+fn layer_classes_weights(args: &WeightsArgs) -> Result<(Layer, Classes, Option<Layer>)> {
     let file = open(&args.file)?;
     let layer = file.layer(args.layer.as_deref())?;
     let classes = classes(&file, &args.labels)?;
@@ -392,19 +393,16 @@ fn layer_classes_weights(args: &WeightsArgs, need_weights_present: bool) -> Resu
         None if file.array(&args.weights_array).is_some() => Some(file.weights(&args.weights_array)?),
         None => None,
     };
-    if need_weights_present && weights.is_none() {
-        tracing::info!("no classifier weights given: weight quantities are skipped");
-    }
     Ok((layer, classes, weights))
 }
 
 fn collapse(args: WeightsArgs) -> Result<()> {
-    let (layer, classes, weights) = layer_classes_weights(&args, true)?;
-    let (compute, kind) = args.compute.compute()?;
+    let (layer, classes, weights) = layer_classes_weights(&args)?;
+    let (compute, device) = args.compute.compute_on()?;
     let c = block(analysis::neural_collapse(&compute, &layer, &classes, weights.as_ref()))?;
     if args.compute.json {
         print_json(&merge(
-            header(&args.compute, kind),
+            header(&args.compute, &device),
             json!({
                 "file": args.file, "layer": layer.name, "n": classes.len(),
                 "num_classes": c.num_classes,
@@ -456,12 +454,12 @@ fn collapse(args: WeightsArgs) -> Result<()> {
 
 fn spectrum(args: SpectrumArgs) -> Result<()> {
     let inner = &args.inner;
-    let (layer, classes, weights) = layer_classes_weights(inner, false)?;
-    let (compute, kind) = inner.compute.compute()?;
+    let (layer, classes, weights) = layer_classes_weights(inner)?;
+    let (compute, device) = inner.compute.compute_on()?;
     let s = block(analysis::spectra(&compute, &layer, Some(&classes), weights.as_ref()))?;
     if inner.compute.json {
         print_json(&merge(
-            header(&inner.compute, kind),
+            header(&inner.compute, &device),
             json!({ "file": inner.file, "layer": layer.name, "features": s.features,
                     "class_means": s.class_means, "weights": s.weights }),
         ));

@@ -40,8 +40,8 @@ pub struct ComputeArgs {
 }
 
 impl ComputeArgs {
-    /// Starts the chosen device.
-    pub fn compute(&self) -> Result<(Compute, &'static str)> {
+    /// Starts the chosen device and says which it is.
+    pub fn compute_on(&self) -> Result<(Compute, device::SelectedDevice)> {
         let precision = match self.precision {
             PrecisionArg::F32 => Precision::F32,
             PrecisionArg::F64 => Precision::F64,
@@ -53,7 +53,8 @@ impl ComputeArgs {
             (DeviceArg::Auto, _) => DeviceChoice::Auto,
         };
         let selected = pollster::block_on(device::select(choice)).context("starting the compute device")?;
-        Ok((Compute::new(selected.device, precision), selected.kind))
+        tracing::info!("computing on {}", selected.name);
+        Ok((Compute::new(selected.device.clone(), precision), selected))
     }
 
     /// The precision's name.

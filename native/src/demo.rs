@@ -42,11 +42,11 @@ const CENTRE_SCALE: f64 = 1.5;
 pub fn run(args: DemoArgs) -> Result<()> {
     anyhow::ensure!(args.classes >= 3, "--classes must be at least 3");
     anyhow::ensure!(args.per_class >= 2, "--per-class must be at least 2");
-    let (compute, kind) = args.compute.compute()?;
+    let (compute, device) = args.compute.compute_on()?;
     let n = args.classes * args.per_class;
     println!(
-        "losslens demo on the {kind}: {n} examples of {} Gaussian classes in {INPUT_DIM} dimensions,",
-        args.classes
+        "losslens demo on {}: {n} examples of {} Gaussian classes in {INPUT_DIM} dimensions,",
+        device.name, args.classes
     );
     println!("through two random ReLU networks (widths 256-128-64 and 512-256-32).\n");
 

@@ -42,6 +42,9 @@ impl ArrayData {
     }
 }
 
+/// Arrays with their names, in file order.
+pub type NamedArrays = Vec<(String, Array)>;
+
 /// A dense array in C (row-major) order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Array {

@@ -7,7 +7,7 @@ mod npy;
 mod npz;
 mod safetensors;
 
-pub use array::{Array, ArrayData};
+pub use array::{Array, ArrayData, NamedArrays};
 pub use file::{BIAS, FeatureFile, Format, LABELS, METADATA, WEIGHTS, labels_from_array};
 pub use layer::{FloatData, Layer};
 pub use npy::{npy_bytes, parse_npy};

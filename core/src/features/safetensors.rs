@@ -6,7 +6,7 @@ use std::path::Path;
 
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
-use super::array::{Array, ArrayData};
+use super::array::{Array, ArrayData, NamedArrays};
 use crate::error::{Error, Result};
 
 /// Key of the JSON metadata entry in the safetensors `__metadata__` map.
@@ -17,7 +17,7 @@ pub const ORDER_KEY: &str = "losslens_order";
 
 /// Decodes every tensor of a safetensors image, in the order of their data, and the
 /// losslens metadata string when present.
-pub fn parse_safetensors(bytes: &[u8], path: &Path) -> Result<(Vec<(String, Array)>, Option<String>)> {
+pub fn parse_safetensors(bytes: &[u8], path: &Path) -> Result<(NamedArrays, Option<String>)> {
     let bad = |e: safetensors::SafeTensorError| Error::format(path, format!("not a valid safetensors file: {e}"));
     let (_, metadata) = SafeTensors::read_metadata(bytes).map_err(bad)?;
     let tensors = SafeTensors::deserialize(bytes).map_err(bad)?;

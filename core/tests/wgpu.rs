@@ -1,0 +1,92 @@
+//! The analyses on the wgpu device agree with the CPU device (and so with the numpy goldens).
+//!
+//! Runs on whatever adapter wgpu finds: a real GPU, or Mesa's llvmpipe on a machine without one.
+//! Without any adapter the test is skipped, unless `LOSSLENS_TEST_GPU=require` (set by
+//! `scripts/test`, which installs Mesa) makes that a failure.
+#![cfg(feature = "wgpu")]
+
+use std::path::PathBuf;
+
+use losslens_core::analysis::{self, CkaConfig, CkaEstimator, CkaForm, Classes, Distance, MinibatchCkaConfig};
+use losslens_core::features::{FeatureFile, Layer};
+use losslens_core::{Compute, Precision};
+
+fn run<T>(f: impl Future<Output = losslens_core::Result<T>>) -> T {
+    pollster::block_on(f).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[track_caller]
+fn close(gpu: f64, cpu: f64, what: &str) {
+    assert!(
+        (gpu - cpu).abs() <= 1e-4 * cpu.abs().max(0.1),
+        "{what}: wgpu {gpu} vs CPU {cpu}"
+    );
+}
+
+#[test]
+fn every_analysis_on_wgpu_matches_the_cpu() {
+    let gpu = match pollster::block_on(losslens_core::device::gpu()) {
+        Ok(gpu) => gpu,
+        Err(e) if std::env::var("LOSSLENS_TEST_GPU").as_deref() == Ok("require") => {
+            panic!("LOSSLENS_TEST_GPU=require but no wgpu adapter: {e}")
+        }
+        Err(e) => {
+            eprintln!("skipped: no wgpu adapter ({e})");
+            return;
+        }
+    };
+    eprintln!("wgpu adapter: {}", gpu.name);
+    let gpu = Compute::new(gpu.device, Precision::F32);
+    let cpu = Compute::cpu();
+    let f = FeatureFile::open(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/inputs.npz")).unwrap();
+    let layer = |n: &str| f.layer(Some(n)).unwrap();
+    let classes = Classes::new(f.labels().unwrap(), None).unwrap();
+
+    for (a, b) in [("x", "y"), ("wide", "wide2"), ("x", "relu")] {
+        for estimator in [CkaEstimator::Biased, CkaEstimator::Debiased] {
+            for form in [CkaForm::Feature, CkaForm::Gram] {
+                let config = CkaConfig { estimator, form };
+                let g = run(analysis::linear_cka(&gpu, &layer(a), &layer(b), &config)).cka;
+                let c = run(analysis::linear_cka(&cpu, &layer(a), &layer(b), &config)).cka;
+                close(g, c, &format!("CKA {a}/{b} {estimator:?} {form:?}"));
+            }
+        }
+    }
+
+    let side = |names: &[&str]| names.iter().map(|n| layer(n)).collect::<Vec<Layer>>();
+    let (ma, mb) = (side(&["mb_a0", "mb_a1", "mb_a2"]), side(&["mb_b0", "mb_b1"]));
+    let config = MinibatchCkaConfig {
+        batch_size: 16,
+        shuffle_seed: Some(3),
+    };
+    let g = run(analysis::minibatch_cka(&gpu, &ma, &mb, &config));
+    let c = run(analysis::minibatch_cka(&cpu, &ma, &mb, &config));
+    for (gr, cr) in g.values.iter().zip(&c.values) {
+        for (gv, cv) in gr.iter().zip(cr) {
+            close(*gv, *cv, "minibatch CKA");
+        }
+    }
+
+    for distance in Distance::ALL {
+        let g = run(analysis::class_separation(&gpu, &layer("emb"), &classes, distance)).r2;
+        let c = run(analysis::class_separation(&cpu, &layer("emb"), &classes, distance)).r2;
+        close(g, c, &format!("R² {distance:?}"));
+    }
+    assert_eq!(
+        run(analysis::fraction_nonzero(&gpu, &layer("relu"))),
+        run(analysis::fraction_nonzero(&cpu, &layer("relu")))
+    );
+    let weights = f.weights("weights").unwrap();
+    let g = run(analysis::neural_collapse(&gpu, &layer("emb"), &classes, Some(&weights)));
+    let c = run(analysis::neural_collapse(&cpu, &layer("emb"), &classes, Some(&weights)));
+    close(g.nc1, c.nc1, "NC1");
+    close(g.means.equiangular, c.means.equiangular, "equiangularity");
+    close(g.self_duality.unwrap(), c.self_duality.unwrap(), "self-duality");
+    let g = run(analysis::spectra(&gpu, &layer("emb"), Some(&classes), None));
+    let c = run(analysis::spectra(&cpu, &layer("emb"), Some(&classes), None));
+    close(
+        g.features.singular_values[0],
+        c.features.singular_values[0],
+        "top singular value",
+    );
+}
