@@ -22,6 +22,7 @@ pub mod compute;
 pub mod device;
 pub mod error;
 pub mod features;
+pub mod rng;
 
 pub use compute::{Compute, Precision};
 pub use error::{Error, Result};

@@ -21,6 +21,7 @@ use std::time::Instant;
 use losslens_core::analysis::{self, CkaConfig, Classes, Distance, MinibatchCkaConfig};
 use losslens_core::device::{DeviceChoice, select};
 use losslens_core::features::{Array, Layer, npy_bytes};
+use losslens_core::rng::SplitMix64;
 use losslens_core::{Compute, Precision};
 
 struct Args {
@@ -55,18 +56,11 @@ fn parse_args() -> Args {
 
 /// Deterministic pseudo-random features (SplitMix64, uniform in [-1, 1) plus structure).
 fn features(rows: usize, cols: usize, seed: u64, labels: Option<&[usize]>) -> Vec<f32> {
-    let mut state = seed;
-    let mut next = move || {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        ((z ^ (z >> 31)) >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-    };
+    let mut rng = SplitMix64::new(seed);
     (0..rows * cols)
         .map(|i| {
             let class_signal = labels.map_or(0.0, |l| if (i % cols) % 100 == l[i / cols] { 2.0 } else { 0.0 });
-            (next() + class_signal).max(0.0) // post-ReLU-like, non-negative
+            ((2.0 * rng.uniform() - 1.0) as f32 + class_signal).max(0.0) // post-ReLU-like, non-negative
         })
         .collect()
 }
@@ -97,57 +91,35 @@ fn main() {
     let compute = Compute::new(selected.device, Precision::F32);
     let dir = tempfile::tempdir().expect("temp dir");
 
-    // Workloads.
+    // Workloads: each generated once, saved for numpy, kept for losslens.
+    let layer = |name: &str, rows: usize, cols: usize, data: Vec<f32>| {
+        save(dir.path(), name, &Array::from_f32(rows, cols, data.clone()));
+        Layer::from_f32(name, rows, cols, data)
+    };
     let (n_cka, p_cka) = (10_000 / scale, 2_048);
-    let x = Layer::from_f32("x", n_cka, p_cka, features(n_cka, p_cka, 1, None));
-    let y = Layer::from_f32("y", n_cka, p_cka, features(n_cka, p_cka, 2, None));
-    save(
-        dir.path(),
-        "cka_x",
-        &Array::from_f32(n_cka, p_cka, features(n_cka, p_cka, 1, None)),
-    );
-    save(
-        dir.path(),
-        "cka_y",
-        &Array::from_f32(n_cka, p_cka, features(n_cka, p_cka, 2, None)),
-    );
+    let x = layer("cka_x", n_cka, p_cka, features(n_cka, p_cka, 1, None));
+    let y = layer("cka_y", n_cka, p_cka, features(n_cka, p_cka, 2, None));
 
     let (layers, n_mb, p_mb, batch) = (17, 3_000 / scale, 512, 1_500 / scale);
-    let mb = |side: u64| -> Vec<Layer> {
+    let mb = |side: &str, seed: u64| -> Vec<Layer> {
         (0..layers)
             .map(|l| {
-                Layer::from_f32(
-                    format!("l{l}"),
+                layer(
+                    &format!("mb_{side}{l}"),
                     n_mb,
                     p_mb,
-                    features(n_mb, p_mb, 100 * side + l as u64, None),
+                    features(n_mb, p_mb, seed + l as u64, None),
                 )
             })
             .collect()
     };
-    let (mb_a, mb_b) = (mb(1), mb(2));
-    for (side, ls) in [("a", &mb_a), ("b", &mb_b)] {
-        for (i, l) in ls.iter().enumerate() {
-            let losslens_core::features::FloatData::F32(v) = &l.data else {
-                unreachable!()
-            };
-            save(
-                dir.path(),
-                &format!("mb_{side}{i}"),
-                &Array::from_f32(n_mb, p_mb, v.clone()),
-            );
-        }
-    }
+    let (mb_a, mb_b) = (mb("a", 100), mb("b", 200));
     std::fs::write(dir.path().join("layers.txt"), layers.to_string()).unwrap();
     std::fs::write(dir.path().join("batch.txt"), batch.to_string()).unwrap();
 
     let (n_sep, p_sep, k) = (50_000 / scale, 2_048, 100);
     let labels: Vec<usize> = (0..n_sep).map(|i| (i * 37 + i / 7) % k).collect();
-    let sep = Layer::from_f32("emb", n_sep, p_sep, features(n_sep, p_sep, 3, Some(&labels)));
-    let losslens_core::features::FloatData::F32(v) = &sep.data else {
-        unreachable!()
-    };
-    save(dir.path(), "sep_x", &Array::from_f32(n_sep, p_sep, v.clone()));
+    let sep = layer("sep_x", n_sep, p_sep, features(n_sep, p_sep, 3, Some(&labels)));
     save(dir.path(), "sep_labels", &Array::from_labels(&labels));
     let classes = Classes::new(labels, None).expect("labels");
 

@@ -12,6 +12,7 @@ use burn::tensor::{Tensor, TensorData, activation::relu};
 use clap::Args;
 use losslens_core::analysis::{self, Classes, Distance, MinibatchCkaConfig};
 use losslens_core::features::{Array, FeatureFile, Layer};
+use losslens_core::rng::SplitMix64;
 use serde_json::json;
 
 use crate::common::ComputeArgs;
@@ -50,7 +51,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
     );
     println!("through two random ReLU networks (widths 256-128-64 and 512-256-32).\n");
 
-    let mut rng = Rng(0x5EED);
+    let mut rng = SplitMix64::new(0x5EED);
     let centres: Vec<f64> = (0..args.classes * INPUT_DIM)
         .map(|_| CENTRE_SCALE * rng.normal())
         .collect();
@@ -158,7 +159,7 @@ fn random_relu_network(
     widths: &[usize; 3],
     seed: u64,
 ) -> Result<Vec<Layer>> {
-    let mut rng = Rng(seed);
+    let mut rng = SplitMix64::new(seed);
     let names = ["block1", "block2", "penultimate"];
     let mut h: Tensor<2> = compute.matrix(inputs.to_vec(), n, INPUT_DIM);
     let mut fan_in = INPUT_DIM;
@@ -176,25 +177,4 @@ fn random_relu_network(
         fan_in = width;
     }
     Ok(layers)
-}
-
-/// SplitMix64 with Box–Muller normals: deterministic on every platform.
-struct Rng(u64);
-
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn uniform(&mut self) -> f64 {
-        ((self.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-    }
-
-    fn normal(&mut self) -> f64 {
-        (-2.0 * self.uniform().ln()).sqrt() * (std::f64::consts::TAU * self.uniform()).cos()
-    }
 }

@@ -20,6 +20,7 @@ use crate::analysis::cka::off_diagonal_mask;
 use crate::compute::Compute;
 use crate::error::{Error, Result};
 use crate::features::Layer;
+use crate::rng::SplitMix64;
 
 /// Settings of [`minibatch_cka`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -240,21 +241,7 @@ impl Hsic1Terms {
     }
 }
 
-/// A seeded permutation of `0..n` (Fisher–Yates driven by SplitMix64), identical on every
-/// platform.
+/// A seeded permutation of `0..n`, identical on every platform.
 pub fn permutation(n: usize, seed: u64) -> Vec<usize> {
-    let mut state = seed;
-    let mut next = move || {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    };
-    let mut order: Vec<usize> = (0..n).collect();
-    for i in (1..n).rev() {
-        let j = (next() % (i as u64 + 1)) as usize;
-        order.swap(i, j);
-    }
-    order
+    SplitMix64::new(seed).permutation(n)
 }

@@ -99,11 +99,11 @@ impl Layer {
         Ok(layer)
     }
 
-    /// A layer from row-major `f32` activations (features computed in memory).
+    /// A layer from row-major activations computed in memory.
     ///
     /// # Panics
     /// If `data.len() != rows * cols`.
-    pub fn from_f32(name: impl Into<String>, rows: usize, cols: usize, data: Vec<f32>) -> Self {
+    pub fn new(name: impl Into<String>, rows: usize, cols: usize, data: FloatData) -> Self {
         assert_eq!(data.len(), rows * cols, "layer data does not match [{rows}, {cols}]");
         let name = name.into();
         Self {
@@ -112,25 +112,18 @@ impl Layer {
             rows,
             cols,
             shape: vec![rows, cols],
-            data: FloatData::F32(data),
+            data,
         }
     }
 
+    /// A layer from row-major `f32` activations.
+    pub fn from_f32(name: impl Into<String>, rows: usize, cols: usize, data: Vec<f32>) -> Self {
+        Self::new(name, rows, cols, FloatData::F32(data))
+    }
+
     /// A layer from row-major `f64` activations.
-    ///
-    /// # Panics
-    /// If `data.len() != rows * cols`.
     pub fn from_f64(name: impl Into<String>, rows: usize, cols: usize, data: Vec<f64>) -> Self {
-        assert_eq!(data.len(), rows * cols, "layer data does not match [{rows}, {cols}]");
-        let name = name.into();
-        Self {
-            origin: name.clone(),
-            name,
-            rows,
-            cols,
-            shape: vec![rows, cols],
-            data: FloatData::F64(data),
-        }
+        Self::new(name, rows, cols, FloatData::F64(data))
     }
 
     /// The same examples, reordered or subset: row `i` of the result is row `rows[i]`.
