@@ -118,7 +118,7 @@ fn main() {
     std::fs::write(dir.path().join("batch.txt"), batch.to_string()).unwrap();
 
     let (n_sep, p_sep, k) = (50_000 / scale, 2_048, 100);
-    let labels: Vec<usize> = (0..n_sep).map(|i| (i * 37 + i / 7) % k).collect();
+    let labels: Vec<usize> = (0..n_sep).map(|i| (i * 37) % k).collect();
     let sep = layer("sep_x", n_sep, p_sep, features(n_sep, p_sep, 3, Some(&labels)));
     save(dir.path(), "sep_labels", &Array::from_labels(&labels));
     let classes = Classes::new(labels, None).expect("labels");

@@ -34,6 +34,7 @@ def minibatch_cka(layers_a, layers_b, batch_size):
             g, s = [], []
             for x in layers:
                 xb = x[start:start + m]
+                xb = xb - xb.mean(0)  # HSIC_1 is translation invariant; as losslens does
                 k = xb @ xb.T
                 np.fill_diagonal(k, 0)
                 g.append(k.ravel())

@@ -6,7 +6,8 @@
 //! `CKA_mb(A, B) = mean_i HSIC₁(K_i, L_i) / sqrt(mean_i HSIC₁(K_i, K_i) · mean_i HSIC₁(L_i, L_i))`,
 //!
 //! `HSIC₁(K, L) = [tr(K̃L̃) + 1ᵀK̃1·1ᵀL̃1/((m−1)(m−2)) − 2/(m−2)·1ᵀK̃L̃1] / (m(m−3))`, with `K̃` the
-//! linear Gram matrix of a minibatch of `m` examples with its diagonal zeroed. Memory is bounded
+//! linear Gram matrix of a minibatch of `m` examples with its diagonal zeroed (computed from
+//! features centered within the batch, which leaves HSIC₁ unchanged). Memory is bounded
 //! by the minibatch: per batch, each layer's `m × m` Gram matrix, never `N × N`.
 //!
 //! The `N` examples are split into `⌈N/m⌉` consecutive batches whose sizes differ by at most one
@@ -16,7 +17,7 @@
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
-use crate::analysis::cka::off_diagonal_mask;
+use crate::analysis::cka::{center_columns, off_diagonal_mask};
 use crate::compute::Compute;
 use crate::error::{Error, Result};
 use crate::features::Layer;
@@ -173,6 +174,9 @@ pub async fn minibatch_cka(
 fn stack_grams(layers: impl Iterator<Item = Tensor<2>>, mask: &Tensor<2>, m: usize) -> (Tensor<2>, Tensor<2>) {
     let (grams, sums): (Vec<_>, Vec<_>) = layers
         .map(|x| {
+            // HSIC₁ is invariant to translating the features; centering them first removes the
+            // large constant part of the Gram matrix, which would otherwise cancel in f32.
+            let x = center_columns(x);
             let k = x.clone().matmul(x.transpose()) * mask.clone(); // [m, m], K̃
             let s = k.clone().sum_dim(0); // [1, m], 1ᵀK̃ (= (K̃1)ᵀ)
             (k.reshape([1, m * m]), s)
