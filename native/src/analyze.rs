@@ -184,9 +184,9 @@ fn merge(mut base: Value, extra: Value) -> Value {
 }
 
 fn cka(args: CkaArgs) -> Result<()> {
-    let (fa, fb) = (open(&args.a)?, open(&args.b)?);
-    let x = fa.layer(args.layer.as_deref())?;
-    let y = fb.layer(args.layer_b.as_deref().or(args.layer.as_deref()))?;
+    let (mut fa, mut fb) = (open(&args.a)?, open(&args.b)?);
+    let x = fa.take_layer(args.layer.as_deref())?;
+    let y = fb.take_layer(args.layer_b.as_deref().or(args.layer.as_deref()))?;
     let (compute, device) = args.compute.compute_on()?;
     let config = CkaConfig {
         estimator: if args.debiased {
@@ -232,8 +232,8 @@ fn cka(args: CkaArgs) -> Result<()> {
 }
 
 fn cka_matrix(args: CkaMatrixArgs) -> Result<()> {
-    let (fa, fb) = (open(&args.a)?, open(&args.b)?);
-    let (la, lb) = (fa.layers()?, fb.layers()?);
+    let (mut fa, mut fb) = (open(&args.a)?, open(&args.b)?);
+    let (la, lb) = (fa.take_layers()?, fb.take_layers()?);
     anyhow::ensure!(!la.is_empty(), "{}: holds no feature arrays", args.a.display());
     anyhow::ensure!(!lb.is_empty(), "{}: holds no feature arrays", args.b.display());
     let (compute, device) = args.compute.compute_on()?;
@@ -289,13 +289,13 @@ fn classes(file: &FeatureFile, labels: &LabelArgs) -> Result<Classes> {
 }
 
 fn separation(args: ClassArgs) -> Result<()> {
-    let file = open(&args.file)?;
-    let layers = if args.all_layers {
-        file.layers()?
-    } else {
-        vec![file.layer(args.layer.as_deref())?]
-    };
+    let mut file = open(&args.file)?;
     let classes = classes(&file, &args.labels)?;
+    let layers = if args.all_layers {
+        file.take_layers()?
+    } else {
+        vec![file.take_layer(args.layer.as_deref())?]
+    };
     let (compute, device) = args.compute.compute_on()?;
     let mut results = Vec::new();
     for layer in &layers {
@@ -344,10 +344,10 @@ fn separation(args: ClassArgs) -> Result<()> {
 }
 
 fn sparsity(args: SparsityArgs) -> Result<()> {
-    let file = open(&args.file)?;
+    let mut file = open(&args.file)?;
     let layers = match &args.layer {
-        Some(name) => vec![file.layer(Some(name))?],
-        None => file.layers()?,
+        Some(name) => vec![file.take_layer(Some(name))?],
+        None => file.take_layers()?,
     };
     anyhow::ensure!(!layers.is_empty(), "{}: holds no feature arrays", args.file.display());
     let (compute, device) = args.compute.compute_on()?;
@@ -377,9 +377,9 @@ fn sparsity(args: SparsityArgs) -> Result<()> {
 
 /// Layer, classes and optional weights for `collapse` and `spectrum`.
 fn layer_classes_weights(args: &WeightsArgs) -> Result<(Layer, Classes, Option<Layer>)> {
-    let file = open(&args.file)?;
-    let layer = file.layer(args.layer.as_deref())?;
+    let mut file = open(&args.file)?;
     let classes = classes(&file, &args.labels)?;
+    let layer = file.take_layer(args.layer.as_deref())?;
     let weights = match &args.weights {
         Some(path) => {
             let wf = open(path)?;

@@ -174,40 +174,57 @@ impl FeatureFile {
         self.arrays.iter().find(|(n, _)| n == name).map(|(_, a)| a)
     }
 
-    /// One layer as an `[examples, features]` matrix: `name`, or the only feature array when
-    /// `name` is `None`. 4-D activations `[N, C, H, W]` are flattened per example.
-    pub fn layer(&self, name: Option<&str>) -> Result<Layer> {
+    /// The name of the feature array `name` selects: `name` itself, or the only feature array.
+    fn resolve_layer(&self, name: Option<&str>) -> Result<String> {
         let available = self.layer_names();
-        let name = match name {
-            Some(name) => name.to_string(),
+        match name {
+            Some(name) if self.array(name).is_some() => Ok(name.to_string()),
+            Some(name) => Err(Error::MissingArray {
+                path: self.path.clone(),
+                name: name.to_string(),
+                available,
+            }),
             None => match available.as_slice() {
-                [only] => only.clone(),
-                [] => {
-                    return Err(Error::MissingArray {
-                        path: self.path.clone(),
-                        name: "<any feature array>".into(),
-                        available: self.arrays.iter().map(|(n, _)| n.clone()).collect(),
-                    });
-                }
-                _ => {
-                    return Err(Error::AmbiguousLayer {
-                        path: self.path.clone(),
-                        available,
-                    });
-                }
+                [only] => Ok(only.clone()),
+                [] => Err(Error::MissingArray {
+                    path: self.path.clone(),
+                    name: "<any feature array>".into(),
+                    available: self.arrays.iter().map(|(n, _)| n.clone()).collect(),
+                }),
+                _ => Err(Error::AmbiguousLayer {
+                    path: self.path.clone(),
+                    available,
+                }),
             },
-        };
-        let array = self.array(&name).ok_or_else(|| Error::MissingArray {
-            path: self.path.clone(),
-            name: name.clone(),
-            available: available.clone(),
-        })?;
+        }
+    }
+
+    /// One layer as an `[examples, features]` matrix: `name`, or the only feature array when
+    /// `name` is `None`. 4-D activations `[N, C, H, W]` are flattened per example. Copies the
+    /// elements; [`take_layer`](Self::take_layer) moves them.
+    pub fn layer(&self, name: Option<&str>) -> Result<Layer> {
+        let name = self.resolve_layer(name)?;
+        let array = self.array(&name).expect("resolved").clone();
+        Layer::from_array(&self.path, &name, array)
+    }
+
+    /// Like [`layer`](Self::layer), but moves the array out of the file (no copy of large
+    /// activations).
+    pub fn take_layer(&mut self, name: Option<&str>) -> Result<Layer> {
+        let name = self.resolve_layer(name)?;
+        let index = self.arrays.iter().position(|(n, _)| *n == name).expect("resolved");
+        let (_, array) = self.arrays.remove(index);
         Layer::from_array(&self.path, &name, array)
     }
 
     /// Every feature array, in file order.
     pub fn layers(&self) -> Result<Vec<Layer>> {
         self.layer_names().iter().map(|n| self.layer(Some(n))).collect()
+    }
+
+    /// Every feature array, in file order, moved out of the file.
+    pub fn take_layers(&mut self) -> Result<Vec<Layer>> {
+        self.layer_names().iter().map(|n| self.take_layer(Some(n))).collect()
     }
 
     /// The integer class labels, checked to be non-negative.
@@ -228,7 +245,7 @@ impl FeatureFile {
             name: name.to_string(),
             available: self.arrays.iter().map(|(n, _)| n.clone()).collect(),
         })?;
-        Layer::from_array(&self.path, name, array)
+        Layer::from_array(&self.path, name, array.clone())
     }
 }
 

@@ -51,8 +51,9 @@ pub struct Layer {
 }
 
 impl Layer {
-    /// A layer from an array of rank ≥ 2, checked to be non-empty and finite.
-    pub fn from_array(path: &Path, name: &str, array: &Array) -> Result<Self> {
+    /// A layer from an array of rank ≥ 2, checked to be non-empty and finite. The array's
+    /// elements move into the layer without a copy.
+    pub fn from_array(path: &Path, name: &str, array: Array) -> Result<Self> {
         let shape_error = |expected: &str| Error::Shape {
             path: path.to_path_buf(),
             array: name.to_string(),
@@ -69,9 +70,9 @@ impl Layer {
         if rows == 0 || cols == 0 {
             return Err(shape_error("features must have at least one example and one feature"));
         }
-        let data = match &array.data {
-            ArrayData::F32(v) => FloatData::F32(v.clone()),
-            ArrayData::F64(v) => FloatData::F64(v.clone()),
+        let data = match array.data {
+            ArrayData::F32(v) => FloatData::F32(v),
+            ArrayData::F64(v) => FloatData::F64(v),
             ArrayData::I64(_) => {
                 return Err(Error::UnsupportedDtype {
                     path: path.to_path_buf(),
@@ -85,7 +86,7 @@ impl Layer {
             origin: format!("{}:{name}", path.display()),
             rows,
             cols,
-            shape: array.shape.clone(),
+            shape: array.shape,
             data,
         };
         if let Some((index, value)) = layer.first_non_finite() {
