@@ -30,27 +30,66 @@ impl Precision {
     }
 }
 
-/// A device and the precision analyses run in on it.
+/// Elements uploaded to the device at once by default: 2²⁶ (256 MiB in `f32`).
+pub const DEFAULT_CHUNK_ELEMENTS: usize = 1 << 26;
+
+/// A device, the precision analyses run in on it, and how much of a layer they upload at once.
 #[derive(Debug, Clone)]
 pub struct Compute {
     /// The burn device.
     pub device: Device,
     /// Precision of device arithmetic.
     pub precision: Precision,
+    /// Most elements of a layer on the device at once (rows are never split); analyses stream
+    /// larger layers through in chunks of rows, so device memory is bounded whatever `N`.
+    /// Default [`DEFAULT_CHUNK_ELEMENTS`].
+    pub chunk_elements: usize,
 }
 
 impl Compute {
     /// The pure-Rust CPU device (`flex`) in single precision.
     pub fn cpu() -> Self {
-        Self {
-            device: Device::flex(),
-            precision: Precision::F32,
-        }
+        Self::new(Device::flex(), Precision::F32)
     }
 
     /// `device` in `precision`.
     pub fn new(device: Device, precision: Precision) -> Self {
-        Self { device, precision }
+        Self {
+            device,
+            precision,
+            chunk_elements: DEFAULT_CHUNK_ELEMENTS,
+        }
+    }
+
+    /// The same device with another chunk size (at least one row is always uploaded).
+    pub fn with_chunk_elements(mut self, chunk_elements: usize) -> Self {
+        self.chunk_elements = chunk_elements.max(1);
+        self
+    }
+
+    /// Row ranges of a `[rows, cols]` layer, each within the chunk size.
+    pub fn row_chunks(&self, rows: usize, cols: usize) -> Vec<std::ops::Range<usize>> {
+        let step = (self.chunk_elements / cols.max(1)).max(1);
+        (0..rows)
+            .step_by(step)
+            .map(|start| start..(start + step).min(rows))
+            .collect()
+    }
+
+    /// Column means of a layer, streamed in chunks of rows.
+    ///
+    /// # Shapes
+    /// - returns `[1, layer.cols]`
+    pub fn column_means(&self, layer: &Layer) -> Tensor<2> {
+        let mut sum: Option<Tensor<2>> = None;
+        for rows in self.row_chunks(layer.rows, layer.cols) {
+            let part = self.upload_rows(layer, rows.start, rows.end).sum_dim(0); // [1, P]
+            sum = Some(match sum {
+                Some(s) => s + part,
+                None => part,
+            });
+        }
+        sum.expect("a layer has at least one row").div_scalar(layer.rows as f64)
     }
 
     /// The same device in `precision`.

@@ -44,9 +44,16 @@ fn layer(file: &FeatureFile, name: &str) -> Layer {
 }
 
 /// Runs `check` on the CPU in both precisions with their tolerances.
+///
+/// A third run streams every layer through the device in chunks of 16 elements (a few rows, or
+/// one class, at a time), which must not change any result.
 fn both_precisions(check: impl Fn(&Compute, f64)) {
     check(&Compute::cpu().with_precision(Precision::F64), 1e-8);
     check(&Compute::cpu(), 1e-4);
+    check(
+        &Compute::cpu().with_precision(Precision::F64).with_chunk_elements(16),
+        1e-8,
+    );
 }
 
 #[track_caller]
@@ -259,6 +266,11 @@ fn spectra_match_numpy_svd() {
     for (compute, tol, noise_tol) in [
         (Compute::cpu().with_precision(Precision::F64), 1e-8, 1e-6),
         (Compute::cpu(), 1e-3, 3e-3),
+        (
+            Compute::cpu().with_precision(Precision::F64).with_chunk_elements(16),
+            1e-8,
+            1e-6,
+        ),
     ] {
         let s = run(analysis::spectra(
             &compute,

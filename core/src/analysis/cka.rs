@@ -14,7 +14,8 @@
 //!   `_debiased_dot_product_similarity_helper`; debiased CKA may be slightly negative.
 //!
 //! Two forms of the same estimators, which agree to rounding:
-//! - **feature space**: `O(n·(p·q + p² + q²))`, for `n ≫ p, q`;
+//! - **feature space**: `O(n·(p·q + p² + q²))`, for `n ≫ p, q`; streamed over chunks of rows, so
+//!   memory does not grow with `n`;
 //! - **Gram**: forms the `n × n` Gram matrices, `O(n²·(p + q))`, for `p, q ≫ n`.
 
 use burn::tensor::Tensor;
@@ -113,11 +114,12 @@ pub async fn linear_cka(compute: &Compute, x: &Layer, y: &Layer, config: &CkaCon
         CkaForm::Auto => CkaForm::Gram,
         other => other,
     };
-    let xt = center_columns(compute.upload(x));
-    let yt = center_columns(compute.upload(y));
     let (hsic_xy, hsic_xx, hsic_yy) = match form {
-        CkaForm::Feature => feature_space(compute, xt, yt, config.estimator).await?,
-        _ => gram_space(compute, xt, yt, config.estimator).await?,
+        CkaForm::Feature => feature_space(compute, x, y, config.estimator).await?,
+        _ => {
+            let (xt, yt) = (center_columns(compute.upload(x)), center_columns(compute.upload(y)));
+            gram_space(compute, xt, yt, config.estimator).await?
+        }
     };
     for (value, layer) in [(hsic_xx, x), (hsic_yy, y)] {
         if value.is_nan() || value <= 0.0 {
@@ -147,30 +149,42 @@ pub(crate) fn center_columns(x: Tensor<2>) -> Tensor<2> {
     x - mean
 }
 
-/// `(hsic_xy, hsic_xx, hsic_yy)` in feature space from column-centered `x`, `y`.
-async fn feature_space(
-    compute: &Compute,
-    x: Tensor<2>,
-    y: Tensor<2>,
-    estimator: CkaEstimator,
-) -> Result<(f64, f64, f64)> {
-    let n = x.dims()[0] as f64;
-    let sq_frobenius = |m: Tensor<2>| m.square().sum();
-    let xty = compute
-        .scalar(sq_frobenius(x.clone().transpose().matmul(y.clone())))
-        .await?;
-    let xtx = compute
-        .scalar(sq_frobenius(x.clone().transpose().matmul(x.clone())))
-        .await?;
-    let yty = compute
-        .scalar(sq_frobenius(y.clone().transpose().matmul(y.clone())))
-        .await?;
+/// `(hsic_xy, hsic_xx, hsic_yy)` in feature space. The cross-products `XᵀY`, `XᵀX`, `YᵀY` of the
+/// column-centered layers are accumulated over chunks of rows, so memory is bounded by the chunk
+/// size and `p × q`, whatever `n`.
+async fn feature_space(compute: &Compute, x: &Layer, y: &Layer, estimator: CkaEstimator) -> Result<(f64, f64, f64)> {
+    let n = x.rows as f64;
+    let (mean_x, mean_y) = (compute.column_means(x), compute.column_means(y)); // [1, p], [1, q]
+    let mut products: Option<[Tensor<2>; 3]> = None;
+    let (mut sx, mut sy) = (Vec::new(), Vec::new());
+    for rows in compute.row_chunks(x.rows, x.cols + y.cols) {
+        let xc = compute.upload_rows(x, rows.start, rows.end) - mean_x.clone(); // [n_c, p]
+        let yc = compute.upload_rows(y, rows.start, rows.end) - mean_y.clone(); // [n_c, q]
+        let part = [
+            xc.clone().transpose().matmul(yc.clone()), // [p, q]
+            xc.clone().transpose().matmul(xc.clone()), // [p, p]
+            yc.clone().transpose().matmul(yc.clone()), // [q, q]
+        ];
+        products = Some(match products {
+            Some([a, b, c]) => {
+                let [d, e, f] = part;
+                [a + d, b + e, c + f]
+            }
+            None => part,
+        });
+        if estimator == CkaEstimator::Debiased {
+            // Row squared norms = diagonals of the Gram matrices.
+            sx.extend(compute.read(xc.square().sum_dim(1)).await?);
+            sy.extend(compute.read(yc.square().sum_dim(1)).await?);
+        }
+    }
+    let [xty, xtx, yty] = products.expect("a layer has at least one row");
+    let xty = compute.scalar(xty.square().sum()).await?;
+    let xtx = compute.scalar(xtx.square().sum()).await?;
+    let yty = compute.scalar(yty.square().sum()).await?;
     match estimator {
         CkaEstimator::Biased => Ok((xty, xtx, yty)),
         CkaEstimator::Debiased => {
-            // Row squared norms = diagonals of the Gram matrices.
-            let sx = compute.read(x.square().sum_dim(1)).await?; // [n]
-            let sy = compute.read(y.square().sum_dim(1)).await?; // [n]
             let (nx, ny) = (sx.iter().sum::<f64>(), sy.iter().sum::<f64>());
             let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(u, v)| u * v).sum::<f64>();
             let debias = |value: f64, a: &[f64], b: &[f64], na: f64, nb: f64| {

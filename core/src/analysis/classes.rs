@@ -4,6 +4,16 @@ use burn::tensor::{Int, Tensor, TensorData};
 
 use crate::compute::Compute;
 use crate::error::{Error, Result};
+use crate::features::Layer;
+
+/// A run of consecutive classes processed in one upload.
+#[derive(Debug, Clone)]
+pub(crate) struct ClassGroup {
+    /// The classes.
+    pub classes: std::ops::Range<usize>,
+    /// Their examples, as positions in the class-sorted order.
+    pub examples: std::ops::Range<usize>,
+}
 
 /// Class labels checked against the number of classes, with examples grouped by class.
 #[derive(Debug, Clone)]
@@ -96,36 +106,99 @@ impl Classes {
         &self.labels
     }
 
-    /// Labels as a device tensor.
-    ///
-    /// # Shapes
-    /// - returns `[N]`
-    pub(crate) fn label_tensor(&self, compute: &Compute) -> Tensor<1, Int> {
-        let labels: Vec<i64> = self.labels.iter().map(|&l| l as i64).collect();
-        Tensor::from_data(TensorData::new(labels, [self.labels.len()]), &compute.device)
+    /// Consecutive ranges of classes whose examples fit together in one upload of a layer with
+    /// `cols` features (a class larger than the budget forms a group of its own).
+    pub(crate) fn groups(&self, compute: &Compute, cols: usize) -> Vec<ClassGroup> {
+        let budget_rows = (compute.chunk_elements / cols.max(1)).max(1);
+        let mut groups = Vec::new();
+        let mut first = 0;
+        while first < self.num_classes {
+            let mut last = first + 1;
+            while last < self.num_classes && self.offsets[last + 1] - self.offsets[first] <= budget_rows {
+                last += 1;
+            }
+            groups.push(ClassGroup {
+                classes: first..last,
+                examples: self.offsets[first]..self.offsets[last],
+            });
+            first = last;
+        }
+        groups
     }
 
-    /// Per-class means of the rows of `x`, in `O(N·P)`: examples are gathered by class once,
-    /// then each class's contiguous block is summed.
+    /// Uploads the examples of a group of classes, sorted by class.
     ///
     /// # Shapes
-    /// - `x`: `[N, P]`
-    /// - returns `[K, P]`
-    pub(crate) fn means(&self, compute: &Compute, x: Tensor<2>) -> Tensor<2> {
-        let order: Vec<i64> = self.order.iter().map(|&i| i as i64).collect();
-        let order = Tensor::<1, Int>::from_data(TensorData::new(order, [self.order.len()]), &compute.device);
-        let sorted = x.select(0, order); // [N, P], grouped by class
-        let means: Vec<Tensor<2>> = (0..self.num_classes)
+    /// - returns `[group examples, layer.cols]`
+    pub(crate) fn upload_group(&self, compute: &Compute, layer: &Layer, group: &ClassGroup) -> Tensor<2> {
+        compute.upload(&layer.select_rows(&self.order[group.examples.clone()]))
+    }
+
+    /// The example (index into the layer) at position `i` of a group's upload.
+    pub(crate) fn example_at(&self, group: &ClassGroup, i: usize) -> usize {
+        self.order[group.examples.start + i]
+    }
+
+    /// Per-class means of an uploaded group, in `O(n·P)`: each class's contiguous block is summed.
+    ///
+    /// # Shapes
+    /// - `z`: `[group examples, P]`, sorted by class
+    /// - returns `[group classes, P]`
+    pub(crate) fn group_means(&self, group: &ClassGroup, z: Tensor<2>) -> Tensor<2> {
+        let base = group.examples.start;
+        let means: Vec<Tensor<2>> = group
+            .classes
+            .clone()
             .map(|k| {
-                let (start, end) = (self.offsets[k], self.offsets[k + 1]);
-                sorted
-                    .clone()
-                    .slice(start..end)
-                    .sum_dim(0)
-                    .div_scalar(self.counts[k] as f64) // [1, P]
+                let (start, end) = (self.offsets[k] - base, self.offsets[k + 1] - base);
+                z.clone().slice(start..end).sum_dim(0).div_scalar(self.counts[k] as f64) // [1, P]
             })
             .collect();
         Tensor::cat(means, 0)
+    }
+
+    /// Each row of an uploaded group minus its class mean.
+    ///
+    /// # Shapes
+    /// - `z`: `[group examples, P]`, `means`: `[group classes, P]` → `[group examples, P]`
+    pub(crate) fn group_residuals(
+        &self,
+        compute: &Compute,
+        group: &ClassGroup,
+        z: Tensor<2>,
+        means: Tensor<2>,
+    ) -> Tensor<2> {
+        let local: Vec<i64> = group
+            .classes
+            .clone()
+            .flat_map(|k| std::iter::repeat_n((k - group.classes.start) as i64, self.counts[k]))
+            .collect();
+        let n = local.len();
+        let local = Tensor::<1, Int>::from_data(TensorData::new(local, [n]), &compute.device);
+        z - means.select(0, local)
+    }
+
+    /// Per-class means of a whole layer, streamed group by group; row-major `[K, P]` on the host.
+    pub(crate) async fn layer_means(&self, compute: &Compute, layer: &Layer) -> Result<Vec<f64>> {
+        let mut means = Vec::with_capacity(self.num_classes * layer.cols);
+        for group in self.groups(compute, layer.cols) {
+            let z = self.upload_group(compute, layer, &group);
+            means.extend(compute.read(self.group_means(&group, z)).await?);
+        }
+        Ok(means)
+    }
+
+    /// Class means minus the global mean (the count-weighted average of the class means, i.e.
+    /// the mean over all examples), row-major `[K, P]`.
+    pub(crate) fn centered_means(&self, mu: &[f64], p: usize) -> Vec<f64> {
+        let n = self.labels.len() as f64;
+        let mut global = vec![0.0f64; p];
+        for (row, &count) in mu.chunks_exact(p).zip(&self.counts) {
+            for (g, v) in global.iter_mut().zip(row) {
+                *g += v * count as f64 / n;
+            }
+        }
+        mu.iter().enumerate().map(|(i, v)| v - global[i % p]).collect()
     }
 
     /// Mean of a per-example value within each class, from host values.
@@ -163,11 +236,18 @@ mod tests {
     }
 
     #[test]
-    fn class_means_match_host_means() {
-        let compute = Compute::cpu();
+    fn class_means_match_host_means_in_any_grouping() {
         let classes = Classes::new(vec![1, 0, 1, 2, 0], None).unwrap();
-        let x = compute.matrix(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0], 5, 2);
-        let means = pollster::block_on(compute.read(classes.means(&compute, x))).unwrap();
-        assert_eq!(means, vec![6.0, 7.0, 3.0, 4.0, 7.0, 8.0]);
+        let layer = Layer::from_f64("x", 5, 2, vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0]);
+        for chunk in [1, 2, 4, 100] {
+            let compute = Compute::cpu().with_chunk_elements(chunk);
+            let means = pollster::block_on(classes.layer_means(&compute, &layer)).unwrap();
+            assert_eq!(means, vec![6.0, 7.0, 3.0, 4.0, 7.0, 8.0], "chunk {chunk}");
+        }
+        let groups = classes.groups(&Compute::cpu().with_chunk_elements(6), 2);
+        assert_eq!(
+            groups.iter().map(|g| g.classes.clone()).collect::<Vec<_>>(),
+            vec![0..1, 1..3]
+        );
     }
 }

@@ -15,6 +15,9 @@
 //!   numerical rank). It is evaluated without forming any `P × P` matrix:
 //!   `Tr(Σ_W Σ_B†)/C = ‖R Mᵀ U Λ⁻¹‖²_F / N` with `R` the within-class residuals and
 //!   `MMᵀ = UΛUᵀ`.
+//!
+//! The layer is streamed through the device a group of classes at a time (two passes), so memory
+//! is bounded whatever `N`.
 
 use serde::{Deserialize, Serialize};
 
@@ -88,10 +91,11 @@ pub async fn neural_collapse(
         });
     }
     let n = layer.rows;
-    let h = compute.upload(layer); // [N, P]
-    let class_means = classes.means(compute, h.clone()); // [C, P]
-    let global = h.clone().mean_dim(0); // [1, P]
-    let m = class_means.clone() - global; // [C, P]
+    let p = layer.cols;
+    // Pass 1, streamed by groups of classes: class means; the global mean is their
+    // count-weighted average.
+    let mu = classes.layer_means(compute, layer).await?; // [C, P]
+    let m = compute.matrix(classes.centered_means(&mu, p), c, p); // [C, P]
     let gram = compute.read(m.clone().matmul(m.clone().transpose())).await?; // [C, C]
     let means = geometry(&gram, c);
     if trace(&gram, c) <= 0.0 {
@@ -115,8 +119,16 @@ pub async fn neural_collapse(
         }
     }
     let a = m.clone().transpose().matmul(compute.matrix(scaled, c, rank)); // [P, r]
-    let residual = h - class_means.select(0, classes.label_tensor(compute)); // [N, P]
-    let nc1 = compute.scalar(residual.matmul(a).square().sum()).await? / n as f64;
+    // Pass 2: within-class residuals projected on A, group by group.
+    let mut projected = 0.0;
+    for group in classes.groups(compute, p) {
+        let h = classes.upload_group(compute, layer, &group); // [n_g, P]
+        let rows = (group.classes.end - group.classes.start) * p;
+        let means = compute.matrix(mu[group.classes.start * p..][..rows].to_vec(), rows / p, p);
+        let residual = classes.group_residuals(compute, &group, h, means); // [n_g, P]
+        projected += compute.scalar(residual.matmul(a.clone()).square().sum()).await?;
+    }
+    let nc1 = projected / n as f64;
 
     let (weights_geometry, self_duality) = match weights {
         Some(w) => {

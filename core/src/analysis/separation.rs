@@ -14,11 +14,11 @@
 //!   class-balanced ANOVA η²; the factor ½ cancels in the ratio).
 //!
 //! `W` is computed from residuals `z_i − μ_{y_i}`, not as `E‖z‖² − ‖μ‖²`, so it stays accurate
-//! when classes are nearly collapsed.
+//! when classes are nearly collapsed. The layer is streamed through the device a group of classes
+//! at a time ([`Compute::chunk_elements`]), so memory is bounded whatever `N`.
 
 use serde::{Deserialize, Serialize};
 
-use crate::analysis::cka::center_columns;
 use crate::analysis::classes::Classes;
 use crate::compute::Compute;
 use crate::error::{Error, Result};
@@ -81,20 +81,40 @@ pub async fn class_separation(
             rows_b: classes.len(),
         });
     }
-    let x = compute.upload(layer); // [N, P]
-    let z = match distance {
-        Distance::Cosine => normalize_rows(compute, x, layer).await?,
-        Distance::CosineMeanSubtracted => normalize_rows(compute, center_columns(x), layer).await?,
-        Distance::SquaredEuclidean => x,
+    let centre = match distance {
+        Distance::CosineMeanSubtracted => Some(compute.column_means(layer)), // [1, P]
+        _ => None,
     };
-    let means = classes.means(compute, z.clone()); // [K, P]
-    let residual = z - means.clone().select(0, classes.label_tensor(compute)); // [N, P]
-    let residual_sq = compute.read(residual.square().sum_dim(1)).await?; // [N]
+    // Stream the layer class group by class group: class means and each example's squared
+    // distance to its class mean.
+    let mut residual_sq = vec![0.0f64; layer.rows];
+    let mut mu = Vec::with_capacity(classes.num_classes() * layer.cols);
+    for group in classes.groups(compute, layer.cols) {
+        let x = classes.upload_group(compute, layer, &group); // [n_g, P], sorted by class
+        let x = match &centre {
+            Some(c) => x - c.clone(),
+            None => x,
+        };
+        let z = match distance {
+            Distance::SquaredEuclidean => x,
+            _ => normalize_rows(compute, x, layer, |i| classes.example_at(&group, i)).await?,
+        };
+        let means = classes.group_means(&group, z.clone()); // [K_g, P]
+        let residual = classes.group_residuals(compute, &group, z, means.clone());
+        for (i, v) in compute
+            .read(residual.square().sum_dim(1))
+            .await?
+            .into_iter()
+            .enumerate()
+        {
+            residual_sq[classes.example_at(&group, i)] = v;
+        }
+        mu.extend(compute.read(means).await?);
+    }
     let within_var = mean(&classes.class_means_of(&residual_sq));
 
     let k = classes.num_classes();
     let p = layer.cols;
-    let mu = compute.read(means).await?; // [K, P]
     let mut grand = vec![0.0f64; p];
     for row in mu.chunks_exact(p) {
         for (g, v) in grand.iter_mut().zip(row) {
@@ -134,16 +154,16 @@ async fn normalize_rows(
     compute: &Compute,
     x: burn::tensor::Tensor<2>,
     layer: &Layer,
+    example: impl Fn(usize) -> usize,
 ) -> Result<burn::tensor::Tensor<2>> {
-    let norms = x.clone().square().sum_dim(1).sqrt(); // [N, 1]
+    let norms = x.clone().square().sum_dim(1).sqrt(); // [n, 1]
     let host = compute.read(norms.clone()).await?;
-    let no_direction = |v: f64| v.is_nan() || v <= 0.0;
-    if let Some(i) = host.iter().position(|&v| no_direction(v)) {
-        let zeros = host.iter().filter(|&&v| no_direction(v)).count();
+    if let Some(i) = host.iter().position(|&v| v.is_nan() || v <= 0.0) {
         return Err(Error::degenerate(
             &layer.origin,
             format!(
-                "{zeros} example(s) have an all-zero embedding (first: example {i}); cosine distance is undefined for them"
+                "example {} has an all-zero embedding, for which cosine distance is undefined",
+                example(i)
             ),
         ));
     }

@@ -6,20 +6,20 @@ use crate::compute::Compute;
 use crate::error::Result;
 use crate::features::Layer;
 
-/// Elements uploaded per step, bounding device memory for wide convolutional layers.
-const CHUNK_ELEMENTS: usize = 1 << 24;
+/// Largest count an `f32` sum holds exactly.
+const EXACT_F32_COUNT: usize = 1 << 24;
 
 /// Fraction of the layer's activations (all examples, all features) that are non-zero, in
 /// `[0, 1]`.
 pub async fn fraction_nonzero(compute: &Compute, layer: &Layer) -> Result<f64> {
-    let rows_per_chunk = (CHUNK_ELEMENTS / layer.cols.max(1)).max(1);
+    // Counts are summed in f32 on the device: chunks stay below 2²⁴ elements to keep them exact.
+    let chunked = compute
+        .clone()
+        .with_chunk_elements(compute.chunk_elements.min(EXACT_F32_COUNT));
     let mut nonzero = 0.0f64;
-    let mut start = 0;
-    while start < layer.rows {
-        let end = (start + rows_per_chunk).min(layer.rows);
-        let x = compute.upload_rows(layer, start, end); // [end - start, P]
+    for rows in chunked.row_chunks(layer.rows, layer.cols) {
+        let x = compute.upload_rows(layer, rows.start, rows.end); // [n_c, P]
         nonzero += compute.scalar(x.not_equal_elem(0.0).float().sum()).await?;
-        start = end;
     }
     Ok(nonzero / (layer.rows * layer.cols) as f64)
 }

@@ -4,7 +4,8 @@
 //! The singular values of an `n × p` matrix are the square roots of the eigenvalues of the
 //! smaller of its two Gram matrices (`XᵀX`, `p × p`, or `XXᵀ`, `n × n`), formed on the device and
 //! diagonalised on the host in `f64`. In single precision, singular values below about
-//! `1e-3 · s_max` carry rounding noise.
+//! `1e-3 · s_max` carry rounding noise. Layers with at most as many features as examples are
+//! streamed through the device in chunks of rows.
 
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
@@ -74,6 +75,28 @@ pub async fn singular_values(compute: &Compute, x: Tensor<2>) -> Result<Vec<f64>
     Ok(values.into_iter().map(|v| v.max(0.0).sqrt()).collect())
 }
 
+/// Singular values of a layer after centering its columns. With at most as many features as
+/// examples, `XᵀX` is accumulated over chunks of rows (bounded memory); otherwise the `N × N`
+/// Gram matrix of the whole (small-`N`) layer is used.
+pub async fn centered_singular_values(compute: &Compute, layer: &Layer) -> Result<Vec<f64>> {
+    if layer.cols > layer.rows {
+        return singular_values(compute, center_columns(compute.upload(layer))).await;
+    }
+    let mean = compute.column_means(layer); // [1, P]
+    let mut gram: Option<Tensor<2>> = None;
+    for rows in compute.row_chunks(layer.rows, layer.cols) {
+        let x = compute.upload_rows(layer, rows.start, rows.end) - mean.clone(); // [n_c, P]
+        let part = x.clone().transpose().matmul(x); // [P, P]
+        gram = Some(match gram {
+            Some(g) => g + part,
+            None => part,
+        });
+    }
+    let gram = gram.expect("a layer has at least one row");
+    let values = eigenvalues(&compute.read(gram).await?, layer.cols)?;
+    Ok(values.into_iter().map(|v| v.max(0.0).sqrt()).collect())
+}
+
 /// Spectra of a layer (centered), of its class centroids and of classifier weights.
 pub async fn spectra(
     compute: &Compute,
@@ -81,12 +104,12 @@ pub async fn spectra(
     classes: Option<&Classes>,
     weights: Option<&Layer>,
 ) -> Result<Spectra> {
-    let x = compute.upload(layer); // [N, P]
-    let features = Spectrum::from_values(singular_values(compute, center_columns(x.clone())).await?);
+    let features = Spectrum::from_values(centered_singular_values(compute, layer).await?);
     let class_means = match classes {
         Some(classes) => {
-            let means = classes.means(compute, x.clone()); // [K, P]
-            let centered = means - x.mean_dim(0);
+            let (k, p) = (classes.num_classes(), layer.cols);
+            let mu = classes.layer_means(compute, layer).await?; // [K, P]
+            let centered = compute.matrix(classes.centered_means(&mu, p), k, p); // [K, P]
             Some(Spectrum::from_values(singular_values(compute, centered).await?))
         }
         None => None,
