@@ -200,15 +200,6 @@ impl Classes {
         }
         mu.iter().enumerate().map(|(i, v)| v - global[i % p]).collect()
     }
-
-    /// Mean of a per-example value within each class, from host values.
-    pub(crate) fn class_means_of(&self, values: &[f64]) -> Vec<f64> {
-        let mut sums = vec![0.0f64; self.num_classes];
-        for (&l, &v) in self.labels.iter().zip(values) {
-            sums[l] += v;
-        }
-        sums.iter().zip(&self.counts).map(|(s, &c)| s / c as f64).collect()
-    }
 }
 
 #[cfg(test)]

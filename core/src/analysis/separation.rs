@@ -85,9 +85,9 @@ pub async fn class_separation(
         Distance::CosineMeanSubtracted => Some(compute.column_means(layer)), // [1, P]
         _ => None,
     };
-    // Stream the layer class group by class group: class means and each example's squared
-    // distance to its class mean.
-    let mut residual_sq = vec![0.0f64; layer.rows];
+    // Stream the layer class group by class group: class means, and each class's mean squared
+    // distance to its mean (the rows of a group arrive sorted by class).
+    let mut within = Vec::with_capacity(classes.num_classes());
     let mut mu = Vec::with_capacity(classes.num_classes() * layer.cols);
     for group in classes.groups(compute, layer.cols) {
         let x = classes.upload_group(compute, layer, &group); // [n_g, P], sorted by class
@@ -101,17 +101,16 @@ pub async fn class_separation(
         };
         let means = classes.group_means(&group, z.clone()); // [K_g, P]
         let residual = classes.group_residuals(compute, &group, z, means.clone());
-        for (i, v) in compute
-            .read(residual.square().sum_dim(1))
-            .await?
-            .into_iter()
-            .enumerate()
-        {
-            residual_sq[classes.example_at(&group, i)] = v;
+        let residual_sq = compute.read(residual.square().sum_dim(1)).await?; // [n_g]
+        let mut rest = residual_sq.as_slice();
+        for &count in &classes.counts()[group.classes.clone()] {
+            let (class, tail) = rest.split_at(count);
+            within.push(class.iter().sum::<f64>() / count as f64);
+            rest = tail;
         }
         mu.extend(compute.read(means).await?);
     }
-    let within_var = mean(&classes.class_means_of(&residual_sq));
+    let within_var = mean(&within);
 
     let k = classes.num_classes();
     let p = layer.cols;
