@@ -8,6 +8,8 @@
 //!   writes;
 //! - [`analysis`]: CKA (full and minibatch), class separation R², activation sparsity,
 //!   neural-collapse geometry, singular value spectra and the statistics of the study tables;
+//! - [`objective`]: the nine training objectives of the paper;
+//! - [`model`]: ResNet v1.5 (18/34/50) and a small network, with taps on every block;
 //! - [`compute`]: the burn device (CPU `flex`, wgpu on GPUs, WebGPU in the browser) and the
 //!   precision analyses run in;
 //! - [`device`]: choosing that device.
@@ -22,6 +24,8 @@ pub mod compute;
 pub mod device;
 pub mod error;
 pub mod features;
+pub mod model;
+pub mod objective;
 pub mod rng;
 
 pub use compute::{Compute, Precision};

@@ -1,0 +1,166 @@
+//! Residual blocks of ResNet v1.5 (He et al. 2016; Goyal et al. 2017 for the zero-initialised
+//! last batch norm; the stride sits in the 3×3 convolution, as in torchvision and the official
+//! TensorFlow ResNet).
+
+use burn::module::{Module, Param};
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, Initializer, PaddingConfig2d};
+use burn::tensor::activation::relu;
+use burn::tensor::{Device, Tensor};
+
+/// He-normal initialisation with fan-out, as torchvision initialises ResNet convolutions.
+pub(crate) fn conv_init() -> Initializer {
+    Initializer::KaimingNormal { gain: std::f64::consts::SQRT_2, fan_out_only: true }
+}
+
+/// A bias-free convolution with "same"-style symmetric padding `kernel / 2`.
+pub(crate) fn conv(channels_in: usize, channels_out: usize, kernel: usize, stride: usize, device: &Device) -> Conv2d {
+    let pad = kernel / 2;
+    Conv2dConfig::new([channels_in, channels_out], [kernel, kernel])
+        .with_stride([stride, stride])
+        .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
+        .with_bias(false)
+        .with_initializer(conv_init())
+        .init(device)
+}
+
+/// Batch norm with γ = 1, or γ = 0 for the last one of a residual branch.
+pub(crate) fn batch_norm(channels: usize, zero_gamma: bool, device: &Device) -> BatchNorm {
+    let mut bn = BatchNormConfig::new(channels).init(device);
+    if zero_gamma {
+        bn.gamma = Param::from_tensor(Tensor::zeros([channels], device));
+    }
+    bn
+}
+
+/// The projection shortcut: 1×1 convolution with the block's stride, then batch norm.
+#[derive(Module, Debug)]
+pub struct Downsample {
+    /// 1×1 convolution.
+    pub conv: Conv2d,
+    /// Its batch norm.
+    pub bn: BatchNorm,
+}
+
+impl Downsample {
+    fn new(channels_in: usize, channels_out: usize, stride: usize, device: &Device) -> Self {
+        Self { conv: conv(channels_in, channels_out, 1, stride, device), bn: batch_norm(channels_out, false, device) }
+    }
+
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.bn.forward(self.conv.forward(x))
+    }
+}
+
+/// The two-convolution block of ResNet-18/34: 3×3 (stride) → 3×3, expansion 1.
+#[derive(Module, Debug)]
+pub struct BasicBlock {
+    /// First 3×3 convolution, carrying the stride.
+    pub conv1: Conv2d,
+    /// Its batch norm.
+    pub bn1: BatchNorm,
+    /// Second 3×3 convolution.
+    pub conv2: Conv2d,
+    /// Its batch norm, γ initialised to 0.
+    pub bn2: BatchNorm,
+    /// Projection shortcut when the shape changes.
+    pub downsample: Option<Downsample>,
+}
+
+/// The three-convolution block of ResNet-50: 1×1 → 3×3 (stride) → 1×1, expansion 4.
+#[derive(Module, Debug)]
+pub struct Bottleneck {
+    /// 1×1 reduction.
+    pub conv1: Conv2d,
+    /// Its batch norm.
+    pub bn1: BatchNorm,
+    /// 3×3 convolution, carrying the stride (v1.5).
+    pub conv2: Conv2d,
+    /// Its batch norm.
+    pub bn2: BatchNorm,
+    /// 1×1 expansion.
+    pub conv3: Conv2d,
+    /// Its batch norm, γ initialised to 0.
+    pub bn3: BatchNorm,
+    /// Projection shortcut when the shape changes.
+    pub downsample: Option<Downsample>,
+}
+
+/// Which residual block a network is built of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockKind {
+    /// [`BasicBlock`], expansion 1.
+    Basic,
+    /// [`Bottleneck`], expansion 4.
+    Bottleneck,
+}
+
+impl BlockKind {
+    /// Output channels per unit of stage width.
+    pub fn expansion(self) -> usize {
+        match self {
+            BlockKind::Basic => 1,
+            BlockKind::Bottleneck => 4,
+        }
+    }
+}
+
+/// One residual block; its output is taken after the residual add and the ReLU.
+#[derive(Module, Debug)]
+pub enum ResidualBlock {
+    /// A basic block.
+    Basic(BasicBlock),
+    /// A bottleneck block.
+    Bottleneck(Bottleneck),
+}
+
+impl ResidualBlock {
+    /// A block of `kind` taking `channels_in` channels to `width × expansion` at `stride`.
+    pub fn new(kind: BlockKind, channels_in: usize, width: usize, stride: usize, device: &Device) -> Self {
+        let channels_out = width * kind.expansion();
+        let downsample =
+            (stride != 1 || channels_in != channels_out).then(|| Downsample::new(channels_in, channels_out, stride, device));
+        match kind {
+            BlockKind::Basic => ResidualBlock::Basic(BasicBlock {
+                conv1: conv(channels_in, width, 3, stride, device),
+                bn1: batch_norm(width, false, device),
+                conv2: conv(width, width, 3, 1, device),
+                bn2: batch_norm(width, true, device),
+                downsample,
+            }),
+            BlockKind::Bottleneck => ResidualBlock::Bottleneck(Bottleneck {
+                conv1: conv(channels_in, width, 1, 1, device),
+                bn1: batch_norm(width, false, device),
+                conv2: conv(width, width, 3, stride, device),
+                bn2: batch_norm(width, false, device),
+                conv3: conv(width, channels_out, 1, 1, device),
+                bn3: batch_norm(channels_out, true, device),
+                downsample,
+            }),
+        }
+    }
+
+    /// `relu(branch(x) + shortcut(x))`.
+    ///
+    /// # Shapes
+    /// - `x`: `[batch, channels_in, height, width]`
+    /// - output: `[batch, channels_out, height / stride, width / stride]` (rounded up)
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let (branch, downsample) = match self {
+            ResidualBlock::Basic(b) => {
+                let h = relu(b.bn1.forward(b.conv1.forward(x.clone())));
+                (b.bn2.forward(b.conv2.forward(h)), &b.downsample)
+            }
+            ResidualBlock::Bottleneck(b) => {
+                let h = relu(b.bn1.forward(b.conv1.forward(x.clone())));
+                let h = relu(b.bn2.forward(b.conv2.forward(h)));
+                (b.bn3.forward(b.conv3.forward(h)), &b.downsample)
+            }
+        };
+        let shortcut = match downsample {
+            Some(d) => d.forward(x),
+            None => x,
+        };
+        relu(branch + shortcut)
+    }
+}

@@ -1,0 +1,222 @@
+//! The networks: ResNet v1.5 at depths 18, 34 and 50, a small fast network for CPU runs, and the
+//! shared classification [`Head`] (Appendix A.1).
+//!
+//! A [`Classifier`] is a body ([`ResNet`]) plus a head. The body never depends on the
+//! objective; the objective decides how the head is used ([`crate::objective`]). Every block's
+//! output (after the residual add and ReLU) can be tapped as `block{stage}.{index}` — `block1.0`
+//! … `block4.2` for ResNet-50 — and the pooled penultimate layer as `penultimate`.
+
+pub mod block;
+pub mod head;
+pub mod resnet;
+
+use std::fmt;
+use std::str::FromStr;
+
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+pub use block::BlockKind;
+pub use head::{HEAD_INIT_STD, Head, HeadConfig};
+pub use resnet::{Activations, Layout, PENULTIMATE, ResNet};
+
+use crate::error::{Error, Result};
+
+/// The network architectures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Architecture {
+    /// ResNet-18 (basic blocks 2-2-2-2, 512 features).
+    #[serde(rename = "resnet18")]
+    ResNet18,
+    /// ResNet-34 (basic blocks 3-4-6-3, 512 features).
+    #[serde(rename = "resnet34")]
+    ResNet34,
+    /// ResNet-50 v1.5 (bottleneck blocks 3-4-6-3, 2048 features), the paper's network.
+    #[serde(rename = "resnet50")]
+    ResNet50,
+    /// A small, fast residual network for CPU runs and tests: a 32-channel stem and three basic
+    /// blocks of widths 32, 64, 128 (128 features; about 0.5 M parameters).
+    Small,
+}
+
+impl Architecture {
+    /// Every architecture.
+    pub const ALL: [Architecture; 4] =
+        [Architecture::ResNet18, Architecture::ResNet34, Architecture::ResNet50, Architecture::Small];
+
+    /// The name used in configs and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Architecture::ResNet18 => "resnet18",
+            Architecture::ResNet34 => "resnet34",
+            Architecture::ResNet50 => "resnet50",
+            Architecture::Small => "small",
+        }
+    }
+}
+
+impl fmt::Display for Architecture {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Architecture {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        Architecture::ALL.into_iter().find(|a| a.name() == s).ok_or_else(|| Error::InvalidSetting {
+            name: "model",
+            value: format!("`{s}`"),
+            allowed: format!("one of {}", Architecture::ALL.map(Architecture::name).join(", ")),
+        })
+    }
+}
+
+/// The input stem.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Stem {
+    /// 7×7 stride-2 convolution and 3×3 stride-2 max-pool, for inputs of 64 px and more.
+    #[serde(rename = "imagenet")]
+    ImageNet,
+    /// One 3×3 stride-1 convolution and no pooling, for 32 px inputs.
+    Cifar,
+}
+
+impl Stem {
+    /// Inputs at least this many pixels on their shorter side get the ImageNet stem.
+    pub const IMAGENET_MIN_SIZE: usize = 64;
+
+    /// The stem for square-ish inputs whose shorter side is `pixels`.
+    pub fn for_image_size(pixels: usize) -> Self {
+        if pixels >= Self::IMAGENET_MIN_SIZE { Stem::ImageNet } else { Stem::Cifar }
+    }
+}
+
+/// A classifier's configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// The architecture.
+    pub architecture: Architecture,
+    /// The input stem (see [`Stem::for_image_size`]).
+    pub stem: Stem,
+    /// Number of classes of the training task, ≥ 2.
+    pub classes: usize,
+    /// Input channels (3 for RGB). Default 3.
+    #[serde(default = "ModelConfig::default_channels")]
+    pub channels: usize,
+}
+
+impl ModelConfig {
+    fn default_channels() -> usize {
+        3
+    }
+
+    /// A configuration with 3 input channels.
+    pub fn new(architecture: Architecture, stem: Stem, classes: usize) -> Self {
+        Self { architecture, stem, classes, channels: 3 }
+    }
+
+    /// The layout of the body.
+    pub fn layout(&self) -> Layout {
+        Layout::of(self.architecture)
+    }
+
+    /// Refuses fewer than two classes or no input channels.
+    pub fn validate(&self) -> Result<()> {
+        if self.classes < 2 {
+            return Err(Error::InvalidSetting {
+                name: "classes",
+                value: self.classes.to_string(),
+                allowed: "at least 2".into(),
+            });
+        }
+        if self.channels == 0 {
+            return Err(Error::InvalidSetting {
+                name: "channels",
+                value: "0".into(),
+                allowed: "at least 1".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Per-example shapes of every tap for `[height, width]` inputs (see [`Layout::tap_shapes`]).
+    pub fn tap_shapes(&self, image: [usize; 2]) -> Vec<(String, Vec<usize>)> {
+        self.layout().tap_shapes(self.stem, image)
+    }
+
+    /// A freshly initialised classifier.
+    pub fn init(&self, device: &Device) -> Result<Classifier> {
+        self.validate()?;
+        let layout = self.layout();
+        let body = ResNet::new(&layout, self.stem, self.channels, device);
+        let head = HeadConfig { features: layout.features(), classes: self.classes }.init(device);
+        Ok(Classifier { body, head })
+    }
+}
+
+/// A body and its classification head.
+#[derive(Module, Debug)]
+pub struct Classifier {
+    /// The feature extractor.
+    pub body: ResNet,
+    /// The final layer.
+    pub head: Head,
+}
+
+impl Classifier {
+    /// Number of trainable parameters (see [`trainable_params`]).
+    pub fn trainable_params(&self) -> usize {
+        trainable_params(self)
+    }
+
+    /// Penultimate features.
+    ///
+    /// # Shapes
+    /// - `images`: `[batch, channels, height, width]`
+    /// - output: `[batch, features]`
+    pub fn features(&self, images: Tensor<4>) -> Tensor<2> {
+        self.body.forward(images)
+    }
+
+    /// Plain logits `x W + b` (objectives that transform them use [`crate::objective::Objective`]).
+    ///
+    /// # Shapes
+    /// - `images`: `[batch, channels, height, width]`
+    /// - output: `[batch, classes]`
+    pub fn logits(&self, images: Tensor<4>) -> Tensor<2> {
+        self.head.forward(self.features(images))
+    }
+}
+
+/// Number of trainable parameters: every float parameter except batch-norm running statistics
+/// (what PyTorch's `sum(p.numel() for p in model.parameters())` counts; burn's
+/// [`Module::num_params`] also counts the running mean and variance).
+pub fn trainable_params<M: Module>(module: &M) -> usize {
+    struct Counter {
+        path: Vec<String>,
+        total: usize,
+    }
+    impl ModuleVisitor for Counter {
+        fn enter_module(&mut self, name: &str, _container_type: &str) {
+            self.path.push(name.to_string());
+        }
+        fn exit_module(&mut self, _name: &str, _container_type: &str) {
+            self.path.pop();
+        }
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let running = matches!(self.path.last().map(String::as_str), Some("running_mean" | "running_var"));
+            if !running {
+                self.total += param.lazy_shape().num_elements();
+            }
+        }
+    }
+    let mut counter = Counter { path: Vec::new(), total: 0 };
+    module.visit(&mut counter);
+    counter.total
+}
