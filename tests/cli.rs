@@ -417,3 +417,35 @@ fn demo_runs_and_writes_feature_files() {
     let file = FeatureFile::open(out.join("net_b.npz")).unwrap();
     assert_eq!(file.metadata.as_ref().unwrap()["seed"], 2);
 }
+
+#[test]
+fn objectives_and_models_are_listed() {
+    let list = json(&["objectives", "--json"]);
+    let names: Vec<&str> = list["objectives"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 9);
+    assert!(names.contains(&"cosine-softmax") && names.contains(&"squared-error"));
+    let (ok, table, _) = losslens(&["objectives"]);
+    assert!(ok && table.contains("label-smoothing") && table.contains("alpha=0.1"));
+
+    let resnet50 = json(&["model", "resnet50", "--json"]);
+    assert_eq!(resnet50["trainable_parameters"], 25_557_032);
+    let taps = resnet50["taps"].as_array().unwrap();
+    assert_eq!(taps.len(), 17);
+    assert_eq!(taps[15]["name"], "block4.2");
+    assert_eq!(taps[15]["shape"], serde_json::json!([2048, 7, 7]));
+    let small = json(&["model", "small", "--classes", "10", "--image-size", "32", "--json"]);
+    assert_eq!(small["stem"], "cifar");
+    assert_eq!(
+        small["taps"].as_array().unwrap().last().unwrap()["shape"],
+        serde_json::json!([128])
+    );
+
+    fails_with(&["model", "resnet51"], &["resnet51", "resnet50"]);
+    fails_with(&["model", "small", "--classes", "1"], &["classes", "at least 2"]);
+    fails_with(&["model", "small", "--stem", "tiny"], &["tiny", "imagenet"]);
+}

@@ -32,14 +32,20 @@ fn every_model_trains_with_every_objective() {
             let stem_grad = model.body.stem.conv.weight.val().grad(&grads).expect("stem gradient");
             assert!(finite_nonzero(stem_grad), "{architecture} {kind}: stem gradient");
             let head_grad = model.head.weight().grad(&grads).expect("head gradient");
-            assert!(finite_nonzero(head_grad.unsqueeze()), "{architecture} {kind}: head gradient");
+            assert!(
+                finite_nonzero(head_grad.unsqueeze()),
+                "{architecture} {kind}: head gradient"
+            );
             // The zero-initialised γ of the last block still receives a gradient.
             let last = model.body.stages.last().unwrap().blocks.last().unwrap();
             let gamma = match last {
                 ResidualBlock::Basic(b) => b.bn2.gamma.val(),
                 ResidualBlock::Bottleneck(b) => b.bn3.gamma.val(),
             };
-            assert!(finite_nonzero(gamma.grad(&grads).expect("γ gradient").unsqueeze()), "{architecture} {kind}: γ");
+            assert!(
+                finite_nonzero(gamma.grad(&grads).expect("γ gradient").unsqueeze()),
+                "{architecture} {kind}: γ"
+            );
         }
     }
 }

@@ -1,8 +1,8 @@
 //! The networks: parameter counts against torchvision, tap names and shapes, initialisation.
 
 use burn::tensor::{Device, Tensor};
-use losslens_core::model::{Architecture, ModelConfig, PENULTIMATE, Stem};
 use losslens_core::model::block::ResidualBlock;
+use losslens_core::model::{Architecture, ModelConfig, PENULTIMATE, Stem};
 
 fn read<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     t.into_data().convert::<f32>().try_into_vec::<f32>().unwrap()
@@ -17,15 +17,24 @@ fn parameter_counts_match_torchvision() {
         (Architecture::ResNet34, 21_797_672),
         (Architecture::ResNet50, 25_557_032),
     ] {
-        let model = ModelConfig::new(architecture, Stem::ImageNet, 1000).init(&device).unwrap();
+        let model = ModelConfig::new(architecture, Stem::ImageNet, 1000)
+            .init(&device)
+            .unwrap();
         assert_eq!(model.trainable_params(), expected, "{architecture}");
     }
     // The CIFAR stem swaps the 7×7×3×64 convolution for a 3×3×3×64 one.
-    let cifar = ModelConfig::new(Architecture::ResNet18, Stem::Cifar, 10).init(&device).unwrap();
-    assert_eq!(cifar.trainable_params(), 11_689_512 - 7 * 7 * 3 * 64 + 3 * 3 * 3 * 64 - 990 * 513);
+    let cifar = ModelConfig::new(Architecture::ResNet18, Stem::Cifar, 10)
+        .init(&device)
+        .unwrap();
+    assert_eq!(
+        cifar.trainable_params(),
+        11_689_512 - 7 * 7 * 3 * 64 + 3 * 3 * 3 * 64 - 990 * 513
+    );
     // burn's own count adds the running statistics (2 per batch-norm channel; 4,800 channels).
     use burn::module::Module;
-    let resnet18 = ModelConfig::new(Architecture::ResNet18, Stem::ImageNet, 1000).init(&device).unwrap();
+    let resnet18 = ModelConfig::new(Architecture::ResNet18, Stem::ImageNet, 1000)
+        .init(&device)
+        .unwrap();
     assert_eq!(resnet18.num_params(), 11_689_512 + 2 * 4_800);
 }
 
@@ -78,8 +87,12 @@ fn every_tap_has_its_documented_shape() {
 #[test]
 fn selected_taps_only() {
     let device = Device::flex();
-    let model = ModelConfig::new(Architecture::Small, Stem::Cifar, 3).init(&device).unwrap();
-    let taps = model.body.forward_taps(Tensor::<4>::zeros([1, 3, 32, 32], &device), |name| name == "block2.0");
+    let model = ModelConfig::new(Architecture::Small, Stem::Cifar, 3)
+        .init(&device)
+        .unwrap();
+    let taps = model
+        .body
+        .forward_taps(Tensor::<4>::zeros([1, 3, 32, 32], &device), |name| name == "block2.0");
     assert_eq!(taps.blocks.len(), 1);
     assert_eq!(taps.blocks[0].0, "block2.0");
     assert_eq!(
@@ -91,17 +104,24 @@ fn selected_taps_only() {
 #[test]
 fn initialisation_follows_the_paper() {
     let device = Device::flex();
-    let model = ModelConfig::new(Architecture::ResNet50, Stem::ImageNet, 1000).init(&device).unwrap();
+    let model = ModelConfig::new(Architecture::ResNet50, Stem::ImageNet, 1000)
+        .init(&device)
+        .unwrap();
     // Final layer N(0, 0.01²), bias 0.
     let w = read(model.head.weight());
     let mean = w.iter().map(|&v| v as f64).sum::<f64>() / w.len() as f64;
     let sd = (w.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / w.len() as f64).sqrt();
-    assert!(mean.abs() < 1e-4 && (sd - 0.01).abs() < 2e-4, "head init mean {mean} sd {sd}");
+    assert!(
+        mean.abs() < 1e-4 && (sd - 0.01).abs() < 2e-4,
+        "head init mean {mean} sd {sd}"
+    );
     assert!(read(model.head.bias()).iter().all(|&b| b == 0.0));
     // Last batch-norm γ of each residual branch is 0; the others are 1.
     for stage in &model.body.stages {
         for block in &stage.blocks {
-            let ResidualBlock::Bottleneck(b) = block else { panic!("ResNet-50 is built of bottlenecks") };
+            let ResidualBlock::Bottleneck(b) = block else {
+                panic!("ResNet-50 is built of bottlenecks")
+            };
             assert!(read(b.bn3.gamma.val()).iter().all(|&g| g == 0.0));
             assert!(read(b.bn1.gamma.val()).iter().all(|&g| g == 1.0));
         }
@@ -111,7 +131,9 @@ fn initialisation_follows_the_paper() {
 #[test]
 fn bad_model_settings_are_refused() {
     let device = Device::flex();
-    let err = ModelConfig::new(Architecture::Small, Stem::Cifar, 1).init(&device).unwrap_err();
+    let err = ModelConfig::new(Architecture::Small, Stem::Cifar, 1)
+        .init(&device)
+        .unwrap_err();
     assert!(err.to_string().contains("classes"), "{err}");
     let err = "resnet51".parse::<Architecture>().unwrap_err().to_string();
     assert!(err.contains("resnet50"), "{err}");

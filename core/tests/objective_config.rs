@@ -4,7 +4,10 @@ use losslens_core::objective::{CosineSoftmaxConfig, LossScaling, ObjectiveConfig
 
 #[test]
 fn the_nine_objectives_with_the_papers_defaults() {
-    let names: Vec<String> = ObjectiveConfig::paper_defaults().iter().map(ToString::to_string).collect();
+    let names: Vec<String> = ObjectiveConfig::paper_defaults()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     assert_eq!(
         names,
         [
@@ -32,14 +35,20 @@ fn display_and_parse_round_trip() {
         let text = config.to_string();
         assert_eq!(text.parse::<ObjectiveConfig>().unwrap(), config, "{text}");
         let json = serde_json::to_string(&config).unwrap();
-        assert_eq!(serde_json::from_str::<ObjectiveConfig>(&json).unwrap(), config, "{json}");
+        assert_eq!(
+            serde_json::from_str::<ObjectiveConfig>(&json).unwrap(),
+            config,
+            "{json}"
+        );
     }
 }
 
 #[test]
 fn the_table4_temperature_sweep() {
-    let sweep =
-        ObjectiveConfig::temperature_sweep(&CosineSoftmaxConfig::TABLE4_TEMPERATURES, CosineSoftmaxConfig::default());
+    let sweep = ObjectiveConfig::temperature_sweep(
+        &CosineSoftmaxConfig::TABLE4_TEMPERATURES,
+        CosineSoftmaxConfig::default(),
+    );
     assert_eq!(sweep.len(), 8);
     let factors: Vec<f64> = sweep
         .iter()
@@ -50,10 +59,15 @@ fn the_table4_temperature_sweep() {
         .collect();
     // Footnote 1: the loss is scaled by τ below τ = 0.05 only.
     assert_eq!(factors, [0.01, 0.02, 0.03, 0.04, 1.0, 1.0, 1.0, 1.0]);
-    let never = "cosine-softmax:temperature=0.01,loss-scaling=never".parse::<ObjectiveConfig>().unwrap();
+    let never = "cosine-softmax:temperature=0.01,loss-scaling=never"
+        .parse::<ObjectiveConfig>()
+        .unwrap();
     assert_eq!(
         never,
-        ObjectiveConfig::CosineSoftmax(CosineSoftmaxConfig { temperature: 0.01, loss_scaling: LossScaling::Never })
+        ObjectiveConfig::CosineSoftmax(CosineSoftmaxConfig {
+            temperature: 0.01,
+            loss_scaling: LossScaling::Never
+        })
     );
 }
 
@@ -73,7 +87,9 @@ fn parameters_may_be_partial_and_use_aliases() {
     );
     let toml_like = serde_json::json!({"kind": "label-smoothing"});
     assert_eq!(
-        serde_json::from_value::<ObjectiveConfig>(toml_like).unwrap().to_string(),
+        serde_json::from_value::<ObjectiveConfig>(toml_like)
+            .unwrap()
+            .to_string(),
         "label-smoothing:alpha=0.1"
     );
 }
@@ -113,7 +129,8 @@ fn unknown_names_and_fields_are_refused() {
     let json = serde_json::json!({"kind": "dropout", "keep_prob": 0.7, "p": 0.3});
     assert!(serde_json::from_value::<ObjectiveConfig>(json).is_err());
     // Validation happens before any work: `init` refuses what serde let through.
-    let config: ObjectiveConfig = serde_json::from_value(serde_json::json!({"kind": "logit-norm", "temperature": -1.0})).unwrap();
+    let config: ObjectiveConfig =
+        serde_json::from_value(serde_json::json!({"kind": "logit-norm", "temperature": -1.0})).unwrap();
     assert!(config.init().is_err());
 }
 

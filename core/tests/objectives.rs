@@ -18,7 +18,11 @@ fn expected() -> Value {
 }
 
 fn floats(v: &Value) -> Vec<f64> {
-    v.as_array().expect("a list").iter().map(|x| x.as_f64().expect("a number")).collect()
+    v.as_array()
+        .expect("a list")
+        .iter()
+        .map(|x| x.as_f64().expect("a number"))
+        .collect()
 }
 
 fn usize_of(v: &Value, key: &str) -> usize {
@@ -43,8 +47,16 @@ impl Setup {
     fn all() -> [Setup; 2] {
         let device = Device::flex().autodiff();
         [
-            Setup { device: device.clone(), dtype: DType::F64, tol: 1e-9 },
-            Setup { device, dtype: DType::F32, tol: 2e-4 },
+            Setup {
+                device: device.clone(),
+                dtype: DType::F64,
+                tol: 1e-9,
+            },
+            Setup {
+                device,
+                dtype: DType::F32,
+                tol: 2e-4,
+            },
         ]
     }
 
@@ -53,14 +65,22 @@ impl Setup {
     }
 
     fn targets(&self, e: &Value) -> Tensor<1, Int> {
-        let t: Vec<i64> = e["targets"].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect();
+        let t: Vec<i64> = e["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_i64().unwrap())
+            .collect();
         let n = t.len();
         Tensor::<1, Int>::from_data(TensorData::new(t, [n]), &self.device)
     }
 }
 
 fn read<const D: usize>(t: Tensor<D>) -> Vec<f64> {
-    t.into_data().convert::<f64>().try_into_vec::<f64>().expect("float data")
+    t.into_data()
+        .convert::<f64>()
+        .try_into_vec::<f64>()
+        .expect("float data")
 }
 
 #[track_caller]
@@ -69,7 +89,10 @@ fn assert_all_close(actual: &[f64], expected: &[f64], tol: f64, what: &str) {
     let scale = expected.iter().fold(1.0f64, |m, v| m.max(v.abs()));
     for (i, (a, e)) in actual.iter().zip(expected).enumerate() {
         assert!(a.is_finite(), "{what}[{i}] is {a}");
-        assert!((a - e).abs() <= tol * scale, "{what}[{i}]: got {a}, expected {e} (scale {scale}, tol {tol})");
+        assert!(
+            (a - e).abs() <= tol * scale,
+            "{what}[{i}]: got {a}, expected {e} (scale {scale}, tol {tol})"
+        );
     }
 }
 
@@ -95,8 +118,18 @@ fn losses_and_logit_gradients_match_numpy() {
             };
             let grads = loss.backward();
             let grad = z.grad(&grads).expect("a gradient for the logits");
-            assert_all_close(&read(loss), &[case["loss"].as_f64().unwrap()], setup.tol, &format!("{what}: loss"));
-            assert_all_close(&read(grad), &floats(&case["grad_logits"]), setup.tol, &format!("{what}: dL/dz"));
+            assert_all_close(
+                &read(loss),
+                &[case["loss"].as_f64().unwrap()],
+                setup.tol,
+                &format!("{what}: loss"),
+            );
+            assert_all_close(
+                &read(grad),
+                &floats(&case["grad_logits"]),
+                setup.tol,
+                &format!("{what}: dL/dz"),
+            );
         }
     }
 }
@@ -111,17 +144,43 @@ fn losses_and_parameter_gradients_through_the_head_match_numpy() {
             let which = case["features"].as_str().unwrap();
             let what = format!("{} on {which} features ({:?})", objective.config(), setup.dtype);
             let x = setup.leaf(floats(&e["feature_sets"][which]), [b, p]);
-            let head = Head::from_tensors(setup.leaf(floats(&e["weight"]), [p, k]), setup.leaf(floats(&e["bias"]), [k]));
-            let mask = Tensor::<2>::from_data(TensorData::new(floats(&e["mask"]), [b, p]), (&setup.device, setup.dtype));
+            let head = Head::from_tensors(
+                setup.leaf(floats(&e["weight"]), [p, k]),
+                setup.leaf(floats(&e["bias"]), [k]),
+            );
+            let mask = Tensor::<2>::from_data(
+                TensorData::new(floats(&e["mask"]), [b, p]),
+                (&setup.device, setup.dtype),
+            );
             let out = objective.forward_with_mask(x.clone(), &head, setup.targets(&e), Some(mask));
             let grads = out.loss.backward();
-            assert_all_close(&read(out.loss), &[case["loss"].as_f64().unwrap()], setup.tol, &format!("{what}: loss"));
+            assert_all_close(
+                &read(out.loss),
+                &[case["loss"].as_f64().unwrap()],
+                setup.tol,
+                &format!("{what}: loss"),
+            );
             let dx = x.grad(&grads).expect("dL/dx");
             let dw = head.linear.weight.val().grad(&grads).expect("dL/dW");
             let db = head.bias().grad(&grads).expect("dL/db");
-            assert_all_close(&read(dx), &floats(&case["grad_features"]), setup.tol, &format!("{what}: dL/dx"));
-            assert_all_close(&read(dw), &floats(&case["grad_weight"]), setup.tol, &format!("{what}: dL/dW"));
-            assert_all_close(&read(db), &floats(&case["grad_bias"]), setup.tol, &format!("{what}: dL/db"));
+            assert_all_close(
+                &read(dx),
+                &floats(&case["grad_features"]),
+                setup.tol,
+                &format!("{what}: dL/dx"),
+            );
+            assert_all_close(
+                &read(dw),
+                &floats(&case["grad_weight"]),
+                setup.tol,
+                &format!("{what}: dL/dW"),
+            );
+            assert_all_close(
+                &read(db),
+                &floats(&case["grad_bias"]),
+                setup.tol,
+                &format!("{what}: dL/db"),
+            );
         }
     }
 }
@@ -131,7 +190,13 @@ fn every_objective_has_a_golden_case() {
     let e = expected();
     let covered: Vec<String> = ["logit_cases", "head_cases"]
         .iter()
-        .flat_map(|key| e[*key].as_array().unwrap().iter().map(|c| c.as_object().unwrap()["kind"].as_str().unwrap().to_string()))
+        .flat_map(|key| {
+            e[*key]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c.as_object().unwrap()["kind"].as_str().unwrap().to_string())
+        })
         .collect();
     for kind in ObjectiveKind::ALL {
         assert!(covered.iter().any(|c| c == kind.name()), "no golden case for {kind}");
@@ -142,12 +207,30 @@ fn every_objective_has_a_golden_case() {
 fn outputs_are_what_accuracy_is_measured_on() {
     let device = Device::flex();
     let x = Tensor::<2>::from_data(TensorData::new(vec![1.0f32, -2.0, 0.5, 0.0, 3.0, 1.0], [2, 3]), &device);
-    let w = Tensor::<2>::from_data(TensorData::new(vec![0.5f32, -1.0, 2.0, 0.1, -0.3, 0.7], [3, 2]), &device);
+    let w = Tensor::<2>::from_data(
+        TensorData::new(vec![0.5f32, -1.0, 2.0, 0.1, -0.3, 0.7], [3, 2]),
+        &device,
+    );
     let head = Head::from_tensors(w, Tensor::<1>::from_data([0.25f32, -0.25], &device));
     let plain = read(head.forward(x.clone()));
-    let outputs = |spec: &str| read(spec.parse::<ObjectiveConfig>().unwrap().init().unwrap().outputs(x.clone(), &head));
+    let outputs = |spec: &str| {
+        read(
+            spec.parse::<ObjectiveConfig>()
+                .unwrap()
+                .init()
+                .unwrap()
+                .outputs(x.clone(), &head),
+        )
+    };
     // Dropout is off at evaluation; the penalties do not change the logits.
-    for spec in ["softmax", "dropout:keep-prob=0.5", "extra-l2", "logit-penalty", "label-smoothing", "squared-error"] {
+    for spec in [
+        "softmax",
+        "dropout:keep-prob=0.5",
+        "extra-l2",
+        "logit-penalty",
+        "label-smoothing",
+        "squared-error",
+    ] {
         assert_all_close(&outputs(spec), &plain, 1e-6, spec);
     }
     let shifted: Vec<f64> = plain.iter().map(|z| z - 2f64.ln()).collect();
@@ -169,12 +252,22 @@ fn dropout_draws_a_mask_only_in_training() {
     let x = Tensor::<2>::ones([64, 100], &device);
     let w = Tensor::<2>::ones([100, 2], &device);
     let head = Head::from_tensors(w, Tensor::<1>::zeros([2], &device));
-    let objective = "dropout:keep-prob=0.5".parse::<ObjectiveConfig>().unwrap().init().unwrap();
+    let objective = "dropout:keep-prob=0.5"
+        .parse::<ObjectiveConfig>()
+        .unwrap()
+        .init()
+        .unwrap();
     let targets = Tensor::<1, Int>::zeros([64], &device);
     // Each logit is Σ of 100 features kept with probability ½ and scaled by 2: mean 100.
     let out = read(objective.forward(x.clone(), &head, targets).outputs);
     let mean = out.iter().sum::<f64>() / out.len() as f64;
-    assert!((mean - 100.0).abs() < 5.0, "inverted dropout keeps the mean, got {mean}");
+    assert!(
+        (mean - 100.0).abs() < 5.0,
+        "inverted dropout keeps the mean, got {mean}"
+    );
     assert!(out.iter().any(|&v| v != 100.0), "a mask was applied");
-    assert!(out.iter().all(|&v| v % 2.0 == 0.0), "kept features are scaled by 1/ρ = 2");
+    assert!(
+        out.iter().all(|&v| v % 2.0 == 0.0),
+        "kept features are scaled by 1/ρ = 2"
+    );
 }

@@ -23,20 +23,30 @@ fn close(gpu: f64, cpu: f64, what: &str) {
     );
 }
 
-#[test]
-fn every_analysis_on_wgpu_matches_the_cpu() {
-    let gpu = match pollster::block_on(losslens_core::device::gpu()) {
-        Ok(gpu) => gpu,
+/// The wgpu device, started once for all tests (EGL refuses two contexts started concurrently),
+/// or `None` to skip.
+fn gpu_device() -> Option<burn::tensor::Device> {
+    static GPU: std::sync::OnceLock<Option<burn::tensor::Device>> = std::sync::OnceLock::new();
+    GPU.get_or_init(|| match pollster::block_on(losslens_core::device::gpu()) {
+        Ok(gpu) => {
+            eprintln!("wgpu adapter: {}", gpu.name);
+            Some(gpu.device)
+        }
         Err(e) if std::env::var("LOSSLENS_TEST_GPU").as_deref() == Ok("require") => {
             panic!("LOSSLENS_TEST_GPU=require but no wgpu adapter: {e}")
         }
         Err(e) => {
             eprintln!("skipped: no wgpu adapter ({e})");
-            return;
+            None
         }
-    };
-    eprintln!("wgpu adapter: {}", gpu.name);
-    let gpu = Compute::new(gpu.device, Precision::F32);
+    })
+    .clone()
+}
+
+#[test]
+fn every_analysis_on_wgpu_matches_the_cpu() {
+    let Some(gpu) = gpu_device() else { return };
+    let gpu = Compute::new(gpu, Precision::F32);
     let cpu = Compute::cpu();
     let f = FeatureFile::open(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/inputs.npz")).unwrap();
     let layer = |n: &str| f.layer(Some(n)).unwrap();
@@ -89,4 +99,57 @@ fn every_analysis_on_wgpu_matches_the_cpu() {
         c.features.singular_values[0],
         "top singular value",
     );
+}
+
+/// One training step of the small network with every objective: loss and gradients on wgpu
+/// agree with the CPU for identical weights and inputs.
+#[cfg(feature = "train")]
+#[test]
+fn objectives_and_backward_on_wgpu_match_the_cpu() {
+    use burn::module::Module;
+    use burn::tensor::{Device, Int, Tensor, TensorData};
+    use losslens_core::model::{Architecture, ModelConfig, Stem};
+    use losslens_core::objective::{ObjectiveConfig, ObjectiveKind};
+
+    let Some(gpu) = gpu_device() else { return };
+    let cpu = Device::flex();
+    let model = ModelConfig::new(Architecture::Small, Stem::Cifar, 4)
+        .init(&cpu)
+        .unwrap();
+    let pixels: Vec<f32> = (0..4 * 3 * 16 * 16).map(|i| (0.37 * i as f32).sin()).collect();
+    let step = |device: &Device, kind: ObjectiveKind| {
+        let device = device.clone().autodiff();
+        let model = model.clone().fork(&device).train();
+        let images = Tensor::<4>::from_data(TensorData::new(pixels.clone(), [4, 3, 16, 16]), &device);
+        let targets = Tensor::<1, Int>::from_data(TensorData::new(vec![0i64, 1, 2, 3], [4]), &device);
+        // Dropout gets a fixed mask so both devices see the same one.
+        let mask = Tensor::<2>::from_data(
+            TensorData::new(
+                (0..4 * 128)
+                    .map(|i| ((i * 7) % 10 < 7) as u8 as f32)
+                    .collect::<Vec<_>>(),
+                [4, 128],
+            ),
+            &device,
+        );
+        let objective = ObjectiveConfig::default_for(kind).init().unwrap();
+        let out = objective.forward_with_mask(model.features(images), &model.head, targets, Some(mask));
+        let grads = out.loss.backward();
+        let loss = out.loss.into_scalar::<f64>();
+        let stem = model.body.stem.conv.weight.val().grad(&grads).unwrap();
+        let stem = stem.into_data().convert::<f64>().try_into_vec::<f64>().unwrap();
+        (loss, stem)
+    };
+    for kind in ObjectiveKind::ALL {
+        let (g_loss, g_grad) = step(&gpu, kind);
+        let (c_loss, c_grad) = step(&cpu, kind);
+        close(g_loss, c_loss, &format!("{kind} loss"));
+        let scale = c_grad.iter().fold(0f64, |m, v| m.max(v.abs()));
+        for (g, c) in g_grad.iter().zip(&c_grad) {
+            assert!(
+                (g - c).abs() <= 1e-3 * scale,
+                "{kind}: stem gradient wgpu {g} vs CPU {c} (scale {scale})"
+            );
+        }
+    }
 }

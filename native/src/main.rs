@@ -1,6 +1,7 @@
 //! `losslens`: how training objectives shape the features of image classifiers.
 
 mod analyze;
+mod catalog;
 mod common;
 mod demo;
 mod table;
@@ -20,6 +21,10 @@ struct Cli {
 enum Command {
     /// Representation analyses of feature files (.npy, .npz, .safetensors).
     Analyze(analyze::AnalyzeArgs),
+    /// The nine training objectives and their default hyperparameters.
+    Objectives(catalog::ObjectivesArgs),
+    /// A network's feature taps (names and shapes) and parameter count.
+    Model(catalog::ModelArgs),
     /// A self-contained tour of the analysis engine on built-in data: writes two feature files
     /// and analyses them.
     Demo(demo::DemoArgs),
@@ -37,6 +42,8 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Analyze(args) => analyze::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::Objectives(args) => catalog::objectives(args),
+        Command::Model(args) => catalog::model(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -10,7 +10,10 @@ use burn::tensor::{Device, Tensor};
 
 /// He-normal initialisation with fan-out, as torchvision initialises ResNet convolutions.
 pub(crate) fn conv_init() -> Initializer {
-    Initializer::KaimingNormal { gain: std::f64::consts::SQRT_2, fan_out_only: true }
+    Initializer::KaimingNormal {
+        gain: std::f64::consts::SQRT_2,
+        fan_out_only: true,
+    }
 }
 
 /// A bias-free convolution with "same"-style symmetric padding `kernel / 2`.
@@ -44,7 +47,10 @@ pub struct Downsample {
 
 impl Downsample {
     fn new(channels_in: usize, channels_out: usize, stride: usize, device: &Device) -> Self {
-        Self { conv: conv(channels_in, channels_out, 1, stride, device), bn: batch_norm(channels_out, false, device) }
+        Self {
+            conv: conv(channels_in, channels_out, 1, stride, device),
+            bn: batch_norm(channels_out, false, device),
+        }
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
@@ -106,6 +112,8 @@ impl BlockKind {
 }
 
 /// One residual block; its output is taken after the residual add and the ReLU.
+// A few dozen blocks are built once per model; the size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum ResidualBlock {
     /// A basic block.
@@ -118,8 +126,8 @@ impl ResidualBlock {
     /// A block of `kind` taking `channels_in` channels to `width × expansion` at `stride`.
     pub fn new(kind: BlockKind, channels_in: usize, width: usize, stride: usize, device: &Device) -> Self {
         let channels_out = width * kind.expansion();
-        let downsample =
-            (stride != 1 || channels_in != channels_out).then(|| Downsample::new(channels_in, channels_out, stride, device));
+        let downsample = (stride != 1 || channels_in != channels_out)
+            .then(|| Downsample::new(channels_in, channels_out, stride, device));
         match kind {
             BlockKind::Basic => ResidualBlock::Basic(BasicBlock {
                 conv1: conv(channels_in, width, 3, stride, device),

@@ -20,11 +20,19 @@ impl HeadConfig {
     /// Weights drawn from `N(0, 0.01²)`, bias 0.
     pub fn init(&self, device: &Device) -> Head {
         let linear = LinearConfig::new(self.features, self.classes)
-            .with_initializer(Initializer::Normal { mean: 0.0, std: HEAD_INIT_STD })
+            .with_initializer(Initializer::Normal {
+                mean: 0.0,
+                std: HEAD_INIT_STD,
+            })
             .with_bias(false)
             .init(device);
         let bias = Param::from_tensor(Tensor::zeros([self.classes], device));
-        Head { linear: Linear { bias: Some(bias), ..linear } }
+        Head {
+            linear: Linear {
+                bias: Some(bias),
+                ..linear
+            },
+        }
     }
 }
 

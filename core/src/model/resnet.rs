@@ -64,7 +64,11 @@ impl Layout {
                 .iter()
                 .zip([64, 128, 256, 512])
                 .enumerate()
-                .map(|(i, (&blocks, width))| StageLayout { blocks, width, stride: if i == 0 { 1 } else { 2 } })
+                .map(|(i, (&blocks, width))| StageLayout {
+                    blocks,
+                    width,
+                    stride: if i == 0 { 1 } else { 2 },
+                })
                 .collect(),
         };
         match architecture {
@@ -75,9 +79,21 @@ impl Layout {
                 block: BlockKind::Basic,
                 stem_width: 32,
                 stages: vec![
-                    StageLayout { blocks: 1, width: 32, stride: 1 },
-                    StageLayout { blocks: 1, width: 64, stride: 2 },
-                    StageLayout { blocks: 1, width: 128, stride: 2 },
+                    StageLayout {
+                        blocks: 1,
+                        width: 32,
+                        stride: 1,
+                    },
+                    StageLayout {
+                        blocks: 1,
+                        width: 64,
+                        stride: 2,
+                    },
+                    StageLayout {
+                        blocks: 1,
+                        width: 128,
+                        stride: 2,
+                    },
                 ],
             },
         }
@@ -85,7 +101,9 @@ impl Layout {
 
     /// Width of the penultimate layer.
     pub fn features(&self) -> usize {
-        self.stages.last().map_or(self.stem_width, |s| s.width * self.block.expansion())
+        self.stages
+            .last()
+            .map_or(self.stem_width, |s| s.width * self.block.expansion())
     }
 
     /// Names of the block taps, `block{stage}.{index}` with stages from 1 and blocks from 0.
@@ -112,7 +130,10 @@ impl Layout {
                 if b == 0 {
                     [h, w] = [down(h, 3, stage.stride, 1), down(w, 3, stage.stride, 1)];
                 }
-                shapes.push((format!("block{}.{b}", s + 1), vec![stage.width * self.block.expansion(), h, w]));
+                shapes.push((
+                    format!("block{}.{b}", s + 1),
+                    vec![stage.width * self.block.expansion(), h, w],
+                ));
             }
         }
         shapes.push((PENULTIMATE.to_string(), vec![self.features()]));
@@ -175,7 +196,10 @@ impl ResNet {
                 Stage { blocks }
             })
             .collect();
-        Self { stem: stem_layer, stages }
+        Self {
+            stem: stem_layer,
+            stages,
+        }
     }
 
     /// The pooled penultimate features.

@@ -7,9 +7,9 @@ use burn::tensor::{Int, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::objective::functional::normalize;
 #[cfg(doc)]
 use crate::objective::functional::NORM_EPS_SQUARED;
+use crate::objective::functional::normalize;
 use crate::objective::softmax::SoftmaxConfig;
 
 /// Softmax cross-entropy on L²-normalised logits with a temperature.

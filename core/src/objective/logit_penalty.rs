@@ -52,7 +52,12 @@ impl LogitPenaltyConfig {
     /// - `targets`: `[batch]`
     /// - output: `[1]`
     pub fn loss(&self, logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
-        let penalty = logits.clone().powi_scalar(2).sum_dim(1).mean().mul_scalar(self.beta / 2.0);
+        let penalty = logits
+            .clone()
+            .powi_scalar(2)
+            .sum_dim(1)
+            .mean()
+            .mul_scalar(self.beta / 2.0);
         SoftmaxConfig {}.loss(logits, targets) + penalty
     }
 }

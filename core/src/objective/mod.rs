@@ -130,10 +130,7 @@ fn unknown_objective(name: &str) -> Error {
     Error::InvalidSetting {
         name: "objective",
         value: format!("`{name}`"),
-        allowed: format!(
-            "one of {}",
-            ObjectiveKind::ALL.map(ObjectiveKind::name).join(", ")
-        ),
+        allowed: format!("one of {}", ObjectiveKind::ALL.map(ObjectiveKind::name).join(", ")),
     }
 }
 
@@ -349,19 +346,31 @@ impl Objective {
         match &self.config {
             ObjectiveConfig::Softmax(c) => {
                 let z = head.forward(features);
-                ObjectiveOutput { loss: c.loss(z.clone(), targets), outputs: z }
+                ObjectiveOutput {
+                    loss: c.loss(z.clone(), targets),
+                    outputs: z,
+                }
             }
             ObjectiveConfig::LabelSmoothing(c) => {
                 let z = head.forward(features);
-                ObjectiveOutput { loss: c.loss(z.clone(), targets), outputs: z }
+                ObjectiveOutput {
+                    loss: c.loss(z.clone(), targets),
+                    outputs: z,
+                }
             }
             ObjectiveConfig::Sigmoid(c) => {
                 let z = head.forward(features);
-                ObjectiveOutput { loss: c.loss(z.clone(), targets), outputs: c.outputs(z) }
+                ObjectiveOutput {
+                    loss: c.loss(z.clone(), targets),
+                    outputs: c.outputs(z),
+                }
             }
             ObjectiveConfig::ExtraL2(c) => {
                 let z = head.forward(features);
-                ObjectiveOutput { loss: c.loss(z.clone(), targets, head.weight()), outputs: z }
+                ObjectiveOutput {
+                    loss: c.loss(z.clone(), targets, head.weight()),
+                    outputs: z,
+                }
             }
             ObjectiveConfig::Dropout(c) => {
                 let x = match mask {
@@ -369,23 +378,38 @@ impl Objective {
                     None => features,
                 };
                 let z = head.forward(x);
-                ObjectiveOutput { loss: SoftmaxConfig {}.loss(z.clone(), targets), outputs: z }
+                ObjectiveOutput {
+                    loss: SoftmaxConfig {}.loss(z.clone(), targets),
+                    outputs: z,
+                }
             }
             ObjectiveConfig::LogitPenalty(c) => {
                 let z = head.forward(features);
-                ObjectiveOutput { loss: c.loss(z.clone(), targets), outputs: z }
+                ObjectiveOutput {
+                    loss: c.loss(z.clone(), targets),
+                    outputs: z,
+                }
             }
             ObjectiveConfig::LogitNorm(c) => {
                 let z = c.outputs(head.forward(features));
-                ObjectiveOutput { loss: SoftmaxConfig {}.loss(z.clone(), targets), outputs: z }
+                ObjectiveOutput {
+                    loss: SoftmaxConfig {}.loss(z.clone(), targets),
+                    outputs: z,
+                }
             }
             ObjectiveConfig::CosineSoftmax(c) => {
                 let z = c.logits(features, head.weight(), head.bias());
-                ObjectiveOutput { loss: c.loss(z.clone(), targets), outputs: z }
+                ObjectiveOutput {
+                    loss: c.loss(z.clone(), targets),
+                    outputs: z,
+                }
             }
             ObjectiveConfig::SquaredError(c) => {
                 let z = head.forward(features);
-                ObjectiveOutput { loss: c.loss(z.clone(), targets), outputs: z }
+                ObjectiveOutput {
+                    loss: c.loss(z.clone(), targets),
+                    outputs: z,
+                }
             }
         }
     }

@@ -85,6 +85,9 @@ impl SquaredErrorConfig {
         // Per element: κ t (z − M)² + (1 − t) z², i.e. weight w = 1 + (κ − 1) t, target M t.
         let weight = t.clone().mul_scalar(self.kappa - 1.0).add_scalar(1.0);
         let residual = logits - t.mul_scalar(self.m);
-        (weight * residual.powi_scalar(2)).sum_dim(1).mean().mul_scalar(self.scale)
+        (weight * residual.powi_scalar(2))
+            .sum_dim(1)
+            .mean()
+            .mul_scalar(self.scale)
     }
 }
