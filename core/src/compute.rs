@@ -98,6 +98,11 @@ impl Compute {
         self
     }
 
+    /// Whether the device is the CPU backend (host-side selection beats device sorting there).
+    pub fn is_cpu(&self) -> bool {
+        self.device == Device::flex()
+    }
+
     /// Uploads a whole layer.
     ///
     /// # Shapes

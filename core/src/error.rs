@@ -102,6 +102,32 @@ pub enum Error {
         rows_b: usize,
     },
 
+    /// Two feature sets that must live in one feature space have different widths.
+    #[error(
+        "{a} has {cols_a} features per example but {b} has {cols_b}; use the same layer of the same network for both"
+    )]
+    WidthMismatch {
+        /// The first input.
+        a: String,
+        /// Its width.
+        cols_a: usize,
+        /// The second input.
+        b: String,
+        /// Its width.
+        cols_b: usize,
+    },
+
+    /// A test label names a class the training set does not have.
+    #[error("test example {index} has label {label}, but the training set only has classes 0..{num_classes}")]
+    UnseenLabel {
+        /// The label found.
+        label: usize,
+        /// The test example holding it.
+        index: usize,
+        /// The number of training classes.
+        num_classes: usize,
+    },
+
     /// A label is negative or not below the number of classes.
     #[error("label {label} of example {index} is out of range: labels must lie in 0..{num_classes}")]
     LabelOutOfRange {

@@ -8,6 +8,8 @@
 //!   writes;
 //! - [`analysis`]: CKA (full and minibatch), class separation R², activation sparsity,
 //!   neural-collapse geometry, singular value spectra and the statistics of the study tables;
+//! - [`data`]: datasets in their standard formats;
+//! - [`probe`]: transfer probes on fixed features (linear, kNN) and their metrics;
 //! - [`objective`]: the nine training objectives of the paper;
 //! - [`model`]: ResNet v1.5 (18/34/50) and a small network, with taps on every block;
 //! - [`compute`]: the burn device (CPU `flex`, wgpu on GPUs, WebGPU in the browser) and the
@@ -21,11 +23,13 @@ pub mod analysis;
 #[cfg(not(target_arch = "wasm32"))]
 mod atomic;
 pub mod compute;
+pub mod data;
 pub mod device;
 pub mod error;
 pub mod features;
 pub mod model;
 pub mod objective;
+pub mod probe;
 pub mod rng;
 
 pub use compute::{Compute, Precision};

@@ -5,12 +5,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use losslens_core::analysis::{self, CkaConfig, CkaEstimator, CkaForm, Classes, Distance, MinibatchCkaConfig};
-use losslens_core::device::SelectedDevice;
 use losslens_core::features::{FeatureFile, Layer, labels_from_array};
 
 use serde_json::{Value, json};
 
-use crate::common::{ComputeArgs, print_json};
+use crate::common::{ComputeArgs, header, merge, print_json};
 use crate::table::{Table, fmt};
 
 /// Arguments of `losslens analyze`.
@@ -170,17 +169,6 @@ fn open(path: &Path) -> Result<FeatureFile> {
 
 fn block<T>(future: impl Future<Output = losslens_core::Result<T>>) -> Result<T> {
     Ok(pollster::block_on(future)?)
-}
-
-fn header(compute: &ComputeArgs, device: &SelectedDevice) -> Value {
-    json!({ "device": device.kind, "device_name": device.name, "precision": compute.precision_name() })
-}
-
-fn merge(mut base: Value, extra: Value) -> Value {
-    if let (Value::Object(b), Value::Object(e)) = (&mut base, extra) {
-        b.extend(e);
-    }
-    base
 }
 
 fn cka(args: CkaArgs) -> Result<()> {

@@ -70,3 +70,16 @@ impl ComputeArgs {
 pub fn print_json(value: &serde_json::Value) {
     println!("{value}");
 }
+
+/// The JSON fields every result carries: which device ran it, in which precision.
+pub fn header(compute: &ComputeArgs, device: &device::SelectedDevice) -> serde_json::Value {
+    serde_json::json!({ "device": device.kind, "device_name": device.name, "precision": compute.precision_name() })
+}
+
+/// `base` with the fields of `extra` added (both objects).
+pub fn merge(mut base: serde_json::Value, extra: serde_json::Value) -> serde_json::Value {
+    if let (serde_json::Value::Object(b), serde_json::Value::Object(e)) = (&mut base, extra) {
+        b.extend(e);
+    }
+    base
+}

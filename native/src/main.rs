@@ -4,6 +4,7 @@ mod analyze;
 mod catalog;
 mod common;
 mod demo;
+mod probe;
 mod table;
 
 use clap::{Parser, Subcommand};
@@ -21,6 +22,8 @@ struct Cli {
 enum Command {
     /// Representation analyses of feature files (.npy, .npz, .safetensors).
     Analyze(analyze::AnalyzeArgs),
+    /// Transfer probes on fixed features: linear (L-BFGS, λ path) and kNN (leave-one-out k).
+    Probe(probe::ProbeArgs),
     /// The nine training objectives and their default hyperparameters.
     Objectives(catalog::ObjectivesArgs),
     /// A network's feature taps (names and shapes) and parameter count.
@@ -42,6 +45,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Analyze(args) => analyze::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::Probe(args) => probe::run(args),
         Command::Objectives(args) => catalog::objectives(args),
         Command::Model(args) => catalog::model(args),
     };

@@ -1,0 +1,300 @@
+//! `losslens probe`: linear and kNN transfer probes on fixed features.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use losslens_core::features::{FeatureFile, Layer};
+use losslens_core::probe::{KnnConfig, LbfgsConfig, LinearProbeConfig, TieBreak, Vote, knn_probe, linear_probe};
+use serde_json::json;
+
+use crate::common::{ComputeArgs, header, merge, print_json};
+use crate::table::{Table, fmt};
+
+/// Arguments of `losslens probe`.
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    #[command(subcommand)]
+    command: ProbeCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum ProbeCommand {
+    /// L2-regularised multinomial logistic regression (L-BFGS) with λ chosen on a validation split.
+    Linear(LinearArgs),
+    /// k-nearest neighbours on cosine similarity with k chosen by leave-one-out accuracy.
+    Knn(KnnArgs),
+}
+
+/// The train/test feature files.
+#[derive(Debug, Args)]
+struct Files {
+    /// Training features (with a `labels` array).
+    #[arg(long)]
+    train: PathBuf,
+    /// Test features (with a `labels` array).
+    #[arg(long)]
+    test: PathBuf,
+    /// Layer of both files; required when they hold several.
+    #[arg(long)]
+    layer: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct LinearArgs {
+    #[command(flatten)]
+    files: Files,
+    /// Number of log-spaced λ values on the path.
+    #[arg(long, default_value_t = 45)]
+    lambdas: usize,
+    /// Smallest λ of the path.
+    #[arg(long, default_value_t = 1e-6)]
+    lambda_min: f64,
+    /// Largest λ of the path.
+    #[arg(long, default_value_t = 1e5)]
+    lambda_max: f64,
+    /// Skip the path: fit this λ on the whole training file.
+    #[arg(long)]
+    lambda: Option<f64>,
+    /// Fraction of each class held out to choose λ.
+    #[arg(long, default_value_t = 0.2)]
+    validation_fraction: f64,
+    /// Seed of the validation split.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Standardise features with the training mean and standard deviation.
+    #[arg(long)]
+    standardize: bool,
+    /// L-BFGS iterations per λ at most.
+    #[arg(long, default_value_t = 1000)]
+    max_iter: usize,
+    /// Stop when the largest gradient component of the per-example objective is below this.
+    #[arg(long, default_value_t = 1e-4)]
+    tol: f64,
+    #[command(flatten)]
+    compute: ComputeArgs,
+}
+
+/// The vote of the kNN probe.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum VoteArg {
+    /// One vote per neighbour.
+    Majority,
+    /// Votes weighted by exp(similarity / temperature) (DINO).
+    Weighted,
+}
+
+/// How ties between classes are broken.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum TieBreakArg {
+    /// The class of the most similar tied neighbour.
+    Nearest,
+    /// The smallest class label (scikit-learn's rule).
+    SmallestLabel,
+}
+
+#[derive(Debug, Args)]
+struct KnnArgs {
+    #[command(flatten)]
+    files: Files,
+    /// Largest k tried; every k from 1 to this is scored by leave-one-out accuracy.
+    #[arg(long, default_value_t = 50)]
+    k_max: usize,
+    /// How neighbours vote.
+    #[arg(long, value_enum, default_value_t = VoteArg::Majority)]
+    vote: VoteArg,
+    /// Temperature of the weighted vote.
+    #[arg(long, default_value_t = 0.07)]
+    temperature: f64,
+    /// How ties between classes are broken.
+    #[arg(long, value_enum, default_value_t = TieBreakArg::Nearest)]
+    tie_break: TieBreakArg,
+    #[command(flatten)]
+    compute: ComputeArgs,
+}
+
+/// Runs `losslens probe`.
+pub fn run(args: ProbeArgs) -> Result<()> {
+    match args.command {
+        ProbeCommand::Linear(a) => linear(a),
+        ProbeCommand::Knn(a) => knn(a),
+    }
+}
+
+fn load(path: &Path, layer: Option<&str>) -> Result<(Layer, Vec<usize>)> {
+    let mut file = FeatureFile::open(path)?;
+    let labels = file
+        .labels()
+        .with_context(|| format!("{}: a probe needs labels", path.display()))?;
+    let layer = file.take_layer(layer)?;
+    Ok((layer, labels))
+}
+
+fn linear(args: LinearArgs) -> Result<()> {
+    let (train, train_labels) = load(&args.files.train, args.files.layer.as_deref())?;
+    let (test, test_labels) = load(&args.files.test, args.files.layer.as_deref())?;
+    let config = LinearProbeConfig {
+        lambda_count: args.lambdas,
+        lambda_min: args.lambda_min,
+        lambda_max: args.lambda_max,
+        fixed_lambda: args.lambda,
+        validation_fraction: args.validation_fraction,
+        seed: args.seed,
+        standardize: args.standardize,
+        optimizer: LbfgsConfig {
+            max_iterations: args.max_iter,
+            gradient_tolerance: args.tol,
+            ..Default::default()
+        },
+    };
+    config.validate()?;
+    let (compute, device) = args.compute.compute_on()?;
+    let steps = if args.lambda.is_some() { 1 } else { args.lambdas as u64 };
+    let bar = ProgressBar::new(steps).with_style(
+        ProgressStyle::with_template("{spinner} λ path {bar:30} {pos}/{len} [{elapsed}] {msg}")
+            .expect("valid template"),
+    );
+    let started = std::time::Instant::now();
+    let result = pollster::block_on(linear_probe(
+        &compute,
+        &train,
+        &train_labels,
+        &test,
+        &test_labels,
+        &config,
+        &mut |point| {
+            bar.set_message(format!("λ={:.1e} val {:.4}", point.lambda, point.validation_accuracy));
+            bar.inc(1);
+        },
+    ))?;
+    bar.finish_and_clear();
+    let seconds = started.elapsed().as_secs_f64();
+    if args.compute.json {
+        let t = &result.test;
+        print_json(&merge(
+            header(&args.compute, &device),
+            json!({
+                "lambda": result.lambda,
+                "accuracy": result.accuracy,
+                "mean_per_class_accuracy": result.mean_per_class_accuracy,
+                "top5_accuracy": t.top5_accuracy,
+                "nll": t.nll,
+                "ece": t.ece,
+                "temperature": t.temperature,
+                "nll_calibrated": t.nll_calibrated,
+                "ece_calibrated": t.ece_calibrated,
+                "path": result.path,
+                "refit": result.refit,
+                "classes": result.classes,
+                "features": result.features,
+                "train_examples": result.train_examples,
+                "validation_examples": result.validation_examples,
+                "test_examples": result.test_examples,
+                "seconds": seconds,
+            }),
+        ));
+        return Ok(());
+    }
+    let t = &result.test;
+    println!(
+        "linear probe on {} ({} features, {} classes; {} train / {} validation / {} test) on {}",
+        train.name,
+        result.features,
+        result.classes,
+        result.train_examples,
+        result.validation_examples,
+        result.test_examples,
+        device.name
+    );
+    if !result.path.is_empty() {
+        let mut table = Table::new(["λ", "validation acc", "iterations", "max |∇|", "converged"]);
+        for p in &result.path {
+            let mark = if p.lambda == result.lambda { " ◀" } else { "" };
+            table.row([
+                format!("{:.2e}{mark}", p.lambda),
+                fmt(p.validation_accuracy, 4),
+                p.iterations.to_string(),
+                format!("{:.1e}", p.gradient_norm),
+                if p.converged {
+                    "yes".to_string()
+                } else {
+                    format!("{:?}", p.termination)
+                },
+            ]);
+        }
+        println!("{}", table.render());
+    }
+    println!(
+        "chosen λ = {:.3e} (refit on train + validation: {} iterations)",
+        result.lambda, result.refit.iterations
+    );
+    println!(
+        "test accuracy {:.4}, mean per-class {:.4}, top-5 {:.4}",
+        result.accuracy, result.mean_per_class_accuracy, t.top5_accuracy
+    );
+    println!(
+        "NLL {:.4}, ECE {:.4}; temperature-scaled (T = {:.3}): NLL {:.4}, ECE {:.4}",
+        t.nll, t.ece, t.temperature, t.nll_calibrated, t.ece_calibrated
+    );
+    println!("{seconds:.2} s");
+    Ok(())
+}
+
+fn knn(args: KnnArgs) -> Result<()> {
+    let (train, train_labels) = load(&args.files.train, args.files.layer.as_deref())?;
+    let (test, test_labels) = load(&args.files.test, args.files.layer.as_deref())?;
+    let config = KnnConfig {
+        k_max: args.k_max,
+        vote: match args.vote {
+            VoteArg::Majority => Vote::Majority,
+            VoteArg::Weighted => Vote::Weighted {
+                temperature: args.temperature,
+            },
+        },
+        tie_break: match args.tie_break {
+            TieBreakArg::Nearest => TieBreak::Nearest,
+            TieBreakArg::SmallestLabel => TieBreak::SmallestLabel,
+        },
+    };
+    config.validate()?;
+    let (compute, device) = args.compute.compute_on()?;
+    let started = std::time::Instant::now();
+    let result = pollster::block_on(knn_probe(&compute, &train, &train_labels, &test, &test_labels, &config))?;
+    let seconds = started.elapsed().as_secs_f64();
+    if args.compute.json {
+        print_json(&merge(
+            header(&args.compute, &device),
+            json!({
+                "k": result.k,
+                "accuracy": result.accuracy,
+                "mean_per_class_accuracy": result.mean_per_class_accuracy,
+                "leave_one_out_accuracy": result.leave_one_out_accuracy,
+                "grid": result.grid,
+                "k_max": result.config.k_max,
+                "vote": result.config.vote,
+                "tie_break": result.config.tie_break,
+                "classes": result.classes,
+                "train_examples": result.train_examples,
+                "test_examples": result.test_examples,
+                "seconds": seconds,
+            }),
+        ));
+        return Ok(());
+    }
+    println!(
+        "kNN probe on {} ({} classes; {} train / {} test) on {}",
+        train.name, result.classes, result.train_examples, result.test_examples, device.name
+    );
+    let mut table = Table::new(["k", "leave-one-out acc"]);
+    for g in &result.grid {
+        let mark = if g.k == result.k { " ◀" } else { "" };
+        table.row([format!("{}{mark}", g.k), fmt(g.accuracy, 4)]);
+    }
+    println!("{}", table.render());
+    println!(
+        "chosen k = {}: test accuracy {:.4}, mean per-class {:.4} ({seconds:.2} s)",
+        result.k, result.accuracy, result.mean_per_class_accuracy
+    );
+    Ok(())
+}
