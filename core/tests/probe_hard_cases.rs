@@ -52,7 +52,7 @@ fn separable_data_at_tiny_lambda_stops_and_reports() {
 #[test]
 fn duplicates_singletons_and_zero_features() {
     // Class 2 has a single example; rows 0..10 are identical; row 11 is all zeros.
-    let mut data = vec![0.5f32, -0.25, 1.0].repeat(10);
+    let mut data = [0.5f32, -0.25, 1.0].repeat(10);
     data.extend([0.0, 0.0, 0.0]);
     let mut labels = vec![0; 10];
     labels.push(1);

@@ -76,14 +76,14 @@ impl KnnConfig {
                 allowed: "at least 1".into(),
             });
         }
-        if let Vote::Weighted { temperature } = self.vote {
-            if !(temperature.is_finite() && temperature > 0.0) {
-                return Err(Error::InvalidSetting {
-                    name: "kNN temperature",
-                    value: temperature.to_string(),
-                    allowed: "a finite number > 0".into(),
-                });
-            }
+        if let Vote::Weighted { temperature } = self.vote
+            && !(temperature.is_finite() && temperature > 0.0)
+        {
+            return Err(Error::InvalidSetting {
+                name: "kNN temperature",
+                value: temperature.to_string(),
+                allowed: "a finite number > 0".into(),
+            });
         }
         Ok(())
     }
@@ -257,14 +257,14 @@ pub async fn nearest_neighbors(
 /// Predictions for every `k` in `1..=neighbors.k`: `out[k - 1][query]`.
 pub fn predict_all_k(neighbors: &Neighbors, labels: &[usize], classes: usize, config: &KnnConfig) -> Vec<Vec<usize>> {
     let k_max = neighbors.k;
-    let queries = if k_max == 0 { 0 } else { neighbors.indices.len() / k_max };
+    let queries = neighbors.indices.len().checked_div(k_max).unwrap_or(0);
     let mut out = vec![Vec::with_capacity(queries); k_max];
     let mut score = vec![0f64; classes];
     let mut first_rank = vec![usize::MAX; classes];
     for q in 0..queries {
         score.iter_mut().for_each(|s| *s = 0.0);
         first_rank.iter_mut().for_each(|r| *r = usize::MAX);
-        for rank in 0..k_max {
+        for (rank, predictions) in out.iter_mut().enumerate() {
             let i = neighbors.indices[q * k_max + rank];
             let class = labels[i];
             score[class] += match config.vote {
@@ -282,7 +282,7 @@ pub fn predict_all_k(neighbors: &Neighbors, labels: &[usize], classes: usize, co
                     })
                 })
                 .expect("at least one neighbour voted");
-            out[rank].push(best);
+            predictions.push(best);
         }
     }
     out

@@ -183,7 +183,7 @@ pub async fn minimize<F: Differentiable>(f: &mut F, x0: Vec<f64>, config: &Lbfgs
         }
         let mut direction: Vec<f64> = q.into_iter().map(|v| -v).collect();
         let mut slope = dot(&gradient, &direction);
-        if !(slope < 0.0) {
+        if slope.is_nan() || slope >= 0.0 {
             // Not a descent direction (numerical trouble): restart from steepest descent.
             pairs.clear();
             direction = gradient.iter().map(|g| -g).collect();

@@ -103,10 +103,10 @@ impl LinearProbeConfig {
                 "0 < min ≤ max < ∞",
             );
         }
-        if let Some(l) = self.fixed_lambda {
-            if !(l.is_finite() && l >= 0.0) {
-                return bad("lambda", l.to_string(), "a finite number ≥ 0");
-            }
+        if let Some(l) = self.fixed_lambda
+            && !(l.is_finite() && l >= 0.0)
+        {
+            return bad("lambda", l.to_string(), "a finite number ≥ 0");
         }
         if !(self.validation_fraction > 0.0 && self.validation_fraction < 1.0) && self.fixed_lambda.is_none() {
             return bad(
