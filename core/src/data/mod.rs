@@ -1,5 +1,20 @@
-//! Datasets in the formats users have.
+//! Datasets in the formats users have, decoded once into a cache of `uint8` images.
 //!
-//! - [`idx`]: IDX files (MNIST, Fashion-MNIST).
+//! - [`cifar`]: CIFAR-10/100 binary batches;
+//! - [`folder`]: ImageFolder trees of JPEG/PNG images (native only);
+//! - [`idx`]: IDX files (MNIST, Fashion-MNIST);
+//! - [`procedural`]: a generated dataset that needs no download;
+//! - [`images`]: the in-memory [`ImageSet`] they all produce;
+//! - [`cache`]: the decoded-image cache file.
 
+pub mod cache;
+pub mod cifar;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod folder;
 pub mod idx;
+pub mod images;
+pub mod procedural;
+
+pub use cifar::Split;
+pub use images::ImageSet;
+pub use procedural::{ProceduralConfig, procedural};

@@ -1,0 +1,189 @@
+//! Dataset readers: CIFAR binary batches, IDX, ImageFolder trees (real CIFAR-10 JPEGs from
+//! `../shared/data`), the decoded-image cache, and clear errors for bad input.
+
+use std::path::{Path, PathBuf};
+
+use losslens_core::data::cache;
+use losslens_core::data::cifar::{Split, read_cifar};
+use losslens_core::data::folder::{load_image_folder, read_image_folder};
+use losslens_core::data::idx::{read_idx_pair, read_idx_set};
+
+fn shared_data() -> PathBuf {
+    std::env::var_os("LOSSLENS_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"))
+}
+
+fn require_data() -> bool {
+    std::env::var("LOSSLENS_TEST_DATA").as_deref() == Ok("require")
+}
+
+/// A CIFAR-10-style record: label, then the R, G, B planes with value `f(plane, pixel)`.
+fn record(label: u8, f: impl Fn(usize, usize) -> u8) -> Vec<u8> {
+    let mut r = vec![label];
+    for plane in 0..3 {
+        r.extend((0..1024).map(|p| f(plane, p)));
+    }
+    r
+}
+
+#[test]
+fn cifar10_binary_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    for b in 1..=5 {
+        let bytes: Vec<u8> = (0..2u8)
+            .flat_map(|i| record((b as u8 + i) % 10, |plane, p| (plane * 50 + p % 7) as u8))
+            .collect();
+        std::fs::write(dir.path().join(format!("data_batch_{b}.bin")), bytes).unwrap();
+    }
+    let test: Vec<u8> = (0..10u8)
+        .flat_map(|l| record(l, |plane, _| plane as u8 * 100))
+        .collect();
+    std::fs::write(dir.path().join("test_batch.bin"), test).unwrap();
+    let names = "airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n";
+    std::fs::write(dir.path().join("batches.meta.txt"), names).unwrap();
+
+    let t = read_cifar(dir.path(), Split::Test).unwrap();
+    assert_eq!((t.len(), t.height, t.width, t.channels), (10, 32, 32, 3));
+    assert_eq!(t.classes[9], "truck");
+    assert_eq!(t.labels, (0..10).collect::<Vec<_>>());
+    // Planes become channels-last pixels.
+    assert_eq!(&t.image(0)[..6], &[0, 100, 200, 0, 100, 200]);
+    let train = read_cifar(dir.path(), Split::Train);
+    // Training batches hold labels 1..6 only: classes without images are refused.
+    let err = train.unwrap_err().to_string();
+    assert!(err.contains("has no images"), "{err}");
+
+    // A truncated batch is an error naming the file.
+    std::fs::write(dir.path().join("test_batch.bin"), vec![0u8; 3073 + 100]).unwrap();
+    let err = read_cifar(dir.path(), Split::Test).unwrap_err().to_string();
+    assert!(err.contains("test_batch.bin") && err.contains("3073-byte"), "{err}");
+    let err = read_cifar(Path::new("/nonexistent"), Split::Test)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("CIFAR"), "{err}");
+}
+
+#[test]
+fn mnist_idx_and_mismatched_counts() {
+    let mnist = shared_data().join("mnist");
+    if !mnist.join("train-images-idx3-ubyte.gz").exists() {
+        assert!(!require_data(), "no MNIST in {}", mnist.display());
+        return;
+    }
+    let test = read_idx_set(
+        &mnist.join("t10k-images-idx3-ubyte.gz"),
+        &mnist.join("t10k-labels-idx1-ubyte.gz"),
+    )
+    .unwrap();
+    assert_eq!(
+        (test.len(), test.height, test.width, test.channels),
+        (10_000, 28, 28, 1)
+    );
+    assert_eq!(test.classes.len(), 10);
+    let rgb = test.into_rgb();
+    assert_eq!(rgb.channels, 3);
+    let err = read_idx_pair(
+        &mnist.join("t10k-images-idx3-ubyte.gz"),
+        &mnist.join("train-labels-idx1-ubyte.gz"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("60000 labels") && err.contains("10000 images"), "{err}");
+}
+
+/// Unpacks `name.tar.zst` from the shared data into a cache folder once.
+fn unpacked(name: &str) -> Option<PathBuf> {
+    let archive = shared_data().join(format!("{name}.tar.zst"));
+    if !archive.exists() {
+        assert!(!require_data(), "no {}", archive.display());
+        return None;
+    }
+    let dest = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("data");
+    if !dest.join(name).join("test").is_dir() {
+        std::fs::create_dir_all(&dest).unwrap();
+        let status = std::process::Command::new("tar")
+            .args(["-I", "zstd", "-xf"])
+            .arg(&archive)
+            .arg("-C")
+            .arg(&dest)
+            .status()
+            .expect("tar runs");
+        assert!(status.success(), "unpacking {} (needs zstd)", archive.display());
+    }
+    Some(dest.join(name))
+}
+
+#[test]
+fn cifar10_image_folder_through_the_cache() {
+    let Some(root) = unpacked("cifar10") else { return };
+    let cache_path = tempfile::tempdir().unwrap().keep().join("cifar10-test.safetensors");
+    let (set, manifest) = load_image_folder(&root.join("test"), 32, &cache_path).unwrap();
+    assert_eq!(set.len(), 10_000);
+    assert_eq!(set.class_counts(), vec![1000; 10]);
+    assert_eq!(set.classes[0], "airplane");
+    assert!(manifest.skipped.is_empty());
+    // Channel means close to CIFAR-10's (0.4914, 0.4822, 0.4465 on the training set).
+    let mut sums = [0f64; 3];
+    for (i, &v) in set.pixels.iter().enumerate() {
+        sums[i % 3] += f64::from(v) / 255.0;
+    }
+    let means = sums.map(|s| s / (set.len() * 1024) as f64);
+    assert!(
+        (means[0] - 0.4914).abs() < 0.02 && (means[2] - 0.4465).abs() < 0.02,
+        "{means:?}"
+    );
+    // The second load reads the cache: identical images.
+    let (again, _) = load_image_folder(&root.join("test"), 32, &cache_path).unwrap();
+    assert_eq!(again, set);
+    let (cached, _) = cache::load(&cache_path).unwrap();
+    assert_eq!(cached.labels, set.labels);
+}
+
+#[test]
+fn image_folder_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("data");
+    // Missing root, empty root.
+    let err = read_image_folder(&root, 16).unwrap_err().to_string();
+    assert!(err.contains("not a folder"), "{err}");
+    std::fs::create_dir_all(&root).unwrap();
+    let err = read_image_folder(&root, 16).unwrap_err().to_string();
+    assert!(err.contains("no class folders"), "{err}");
+    // Two classes of real PNGs, one corrupt JPEG (skipped and counted), one empty class folder.
+    for (class, shade) in [("cats", 40u8), ("dogs", 200u8)] {
+        std::fs::create_dir_all(root.join(class)).unwrap();
+        for i in 0..3u8 {
+            let img = image::RgbImage::from_pixel(24, 20, image::Rgb([shade, shade.wrapping_add(i), 7]));
+            img.save(root.join(class).join(format!("{i}.png"))).unwrap();
+        }
+    }
+    std::fs::write(
+        root.join("dogs").join("broken.jpg"),
+        b"\xff\xd8\xff\xe0 not really a jpeg",
+    )
+    .unwrap();
+    let (set, skipped) = read_image_folder(&root, 16).unwrap();
+    assert_eq!(set.len(), 6);
+    assert_eq!(set.classes, vec!["cats", "dogs"]);
+    assert_eq!(skipped.len(), 1);
+    assert!(skipped[0].contains("broken.jpg"), "{skipped:?}");
+    assert_eq!((set.height, set.width), (16, 16));
+    assert_eq!(set.image(0)[0], 40);
+    std::fs::create_dir_all(root.join("empty")).unwrap();
+    let err = read_image_folder(&root, 16).unwrap_err().to_string();
+    assert!(err.contains("`empty`") && err.contains("no .jpg"), "{err}");
+    // A class whose only image is corrupt.
+    std::fs::remove_dir(root.join("empty")).unwrap();
+    std::fs::create_dir_all(root.join("zebra")).unwrap();
+    std::fs::write(root.join("zebra").join("x.png"), b"garbage").unwrap();
+    let err = read_image_folder(&root, 16).unwrap_err().to_string();
+    assert!(err.contains("zebra") && err.contains("skipped"), "{err}");
+    // A corrupt cache file is rebuilt, never trusted.
+    std::fs::remove_dir_all(root.join("zebra")).unwrap();
+    let cache_path = dir.path().join("cache.safetensors");
+    std::fs::write(&cache_path, b"not a cache").unwrap();
+    let (set2, manifest) = load_image_folder(&root, 16, &cache_path).unwrap();
+    assert_eq!(set2, set);
+    assert_eq!(manifest.skipped.len(), 1);
+}
