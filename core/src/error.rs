@@ -219,4 +219,18 @@ impl Error {
             reason: reason.into(),
         }
     }
+
+    /// An [`Error::InvalidSetting`].
+    pub fn invalid_setting(name: &'static str, value: impl ToString, allowed: impl Into<String>) -> Self {
+        Error::InvalidSetting {
+            name,
+            value: value.to_string(),
+            allowed: allowed.into(),
+        }
+    }
+}
+
+/// `Err(`[`Error::invalid_setting`]`)`, for the `validate()` methods of configs.
+pub fn invalid_setting<T>(name: &'static str, value: impl ToString, allowed: impl Into<String>) -> Result<T> {
+    Err(Error::invalid_setting(name, value, allowed))
 }

@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use losslens_core::data::idx::read_idx;
+use losslens_core::data::idx::read_idx_set;
 use losslens_core::features::Layer;
 use losslens_core::probe::knn::{nearest_neighbors, predict_all_k};
 use losslens_core::probe::metrics::accuracy;
@@ -50,24 +50,16 @@ fn dataset_dir(name: &str) -> Option<PathBuf> {
     None
 }
 
-/// The first `n` images 2×2-pooled to 196 values, `(a + b + c + d) / 1020` rounded to `f32`,
-/// and their labels — exactly what the reference script computes.
+/// The first `n` images 2×2-pooled to 196 values (`ImageSet::pooled_features`: `(a + b + c + d) /
+/// 1020` rounded to `f32`) and their labels — exactly what the reference script computes.
 fn pooled(dir: &Path, split: &str, n: usize) -> (Layer, Vec<usize>) {
-    let images = read_idx(&dir.join(format!("{split}-images-idx3-ubyte.gz"))).unwrap();
-    let labels = read_idx(&dir.join(format!("{split}-labels-idx1-ubyte.gz"))).unwrap();
-    let mut data = Vec::with_capacity(n * 196);
-    for i in 0..n {
-        let img = &images.data[i * 784..(i + 1) * 784];
-        for r in 0..14 {
-            for c in 0..14 {
-                let at = |y: usize, x: usize| f64::from(img[y * 28 + x]);
-                let sum = at(2 * r, 2 * c) + at(2 * r, 2 * c + 1) + at(2 * r + 1, 2 * c) + at(2 * r + 1, 2 * c + 1);
-                data.push((sum / 1020.0) as f32);
-            }
-        }
-    }
-    let labels = labels.data[..n].iter().map(|&l| usize::from(l)).collect();
-    (Layer::from_f32(format!("{split}-pooled"), n, 196, data), labels)
+    let set = read_idx_set(
+        &dir.join(format!("{split}-images-idx3-ubyte.gz")),
+        &dir.join(format!("{split}-labels-idx1-ubyte.gz")),
+    )
+    .unwrap();
+    let first = set.subset(&(0..n).collect::<Vec<_>>());
+    (first.pooled_features(2).unwrap(), first.labels)
 }
 
 struct Data {

@@ -16,28 +16,25 @@ use std::process::Command;
 use std::time::Instant;
 
 use losslens_core::Compute;
-use losslens_core::data::idx::read_idx;
+use losslens_core::data::idx::read_idx_set;
 use losslens_core::device::{DeviceChoice, select};
-use losslens_core::features::{Array, FeatureFile, Layer, npy_bytes};
+use losslens_core::features::{Array, FeatureFile, FloatData, Layer, npy_bytes};
 use losslens_core::probe::split::stratified_split;
 use losslens_core::probe::{KnnConfig, LinearProbeConfig, knn_probe, linear_probe};
 
+/// The first `n` images of a split, 2×2-pooled (`ImageSet::pooled_features`), and their labels.
 fn pooled(dir: &std::path::Path, split: &str, n: usize) -> (Vec<f32>, Vec<usize>) {
-    let images = read_idx(&dir.join(format!("{split}-images-idx3-ubyte.gz"))).expect("MNIST images");
-    let labels = read_idx(&dir.join(format!("{split}-labels-idx1-ubyte.gz"))).expect("MNIST labels");
-    let n = n.min(images.dims[0]);
-    let mut data = Vec::with_capacity(n * 196);
-    for i in 0..n {
-        let img = &images.data[i * 784..(i + 1) * 784];
-        for r in 0..14 {
-            for c in 0..14 {
-                let at = |y: usize, x: usize| f64::from(img[y * 28 + x]);
-                let sum = at(2 * r, 2 * c) + at(2 * r, 2 * c + 1) + at(2 * r + 1, 2 * c) + at(2 * r + 1, 2 * c + 1);
-                data.push((sum / 1020.0) as f32);
-            }
-        }
-    }
-    (data, labels.data[..n].iter().map(|&l| usize::from(l)).collect())
+    let set = read_idx_set(
+        &dir.join(format!("{split}-images-idx3-ubyte.gz")),
+        &dir.join(format!("{split}-labels-idx1-ubyte.gz")),
+    )
+    .expect("MNIST IDX files");
+    let first = set.subset(&(0..n.min(set.len())).collect::<Vec<_>>());
+    let layer = first.pooled_features(2).expect("28 px images pool by 2");
+    let FloatData::F32(data) = layer.data else {
+        unreachable!("pooled features are f32")
+    };
+    (data, first.labels)
 }
 
 fn main() {

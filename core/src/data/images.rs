@@ -2,6 +2,7 @@
 //! and the training loop consumes.
 
 use crate::error::{Error, Result};
+use crate::features::Layer;
 
 /// Images `[count, height, width, channels]` (row-major, channels last) with labels.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,6 +80,47 @@ impl ImageSet {
             pixels,
             ..self
         }
+    }
+
+    /// Each image average-pooled over `factor × factor` blocks (all channels kept), scaled to
+    /// `[0, 1]`: a simple fixed feature map of raw pixels, e.g. for probe tests and benchmarks.
+    /// Each value is `Σ block / (factor² · 255)` computed in `f64` and rounded to `f32`.
+    ///
+    /// # Shapes
+    /// - returns `[count, (height / factor) · (width / factor) · channels]`
+    pub fn pooled_features(&self, factor: usize) -> Result<Layer> {
+        if factor == 0 || !self.height.is_multiple_of(factor) || !self.width.is_multiple_of(factor) {
+            return crate::error::invalid_setting(
+                "pooling factor",
+                factor,
+                format!("a divisor of the image size {}×{}", self.height, self.width),
+            );
+        }
+        let (h, w, c) = (self.height / factor, self.width / factor, self.channels);
+        let scale = (factor * factor * 255) as f64;
+        let mut data = Vec::with_capacity(self.len() * h * w * c);
+        for i in 0..self.len() {
+            let img = self.image(i);
+            for r in 0..h {
+                for col in 0..w {
+                    for ch in 0..c {
+                        let mut sum = 0.0;
+                        for y in r * factor..(r + 1) * factor {
+                            for x in col * factor..(col + 1) * factor {
+                                sum += f64::from(img[(y * self.width + x) * c + ch]);
+                            }
+                        }
+                        data.push((sum / scale) as f32);
+                    }
+                }
+            }
+        }
+        Ok(Layer::from_f32(
+            format!("pooled{factor}x{factor}"),
+            self.len(),
+            h * w * c,
+            data,
+        ))
     }
 
     /// Checks that sizes agree, labels are in range and every class has an image.

@@ -10,7 +10,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::data::images::ImageSet;
-use crate::error::{Error, Result};
+use crate::error::{Result, invalid_setting};
 use crate::rng::SplitMix64;
 
 /// Settings of a procedural dataset.
@@ -37,24 +37,17 @@ impl ProceduralConfig {
 
     /// Refuses empty or degenerate datasets.
     pub fn validate(&self) -> Result<()> {
-        let bad = |name, value: String, allowed: &str| {
-            Err(Error::InvalidSetting {
-                name,
-                value,
-                allowed: allowed.into(),
-            })
-        };
         if self.classes < 2 {
-            return bad("classes", self.classes.to_string(), "at least 2");
+            return invalid_setting("classes", self.classes.to_string(), "at least 2");
         }
         if self.per_class == 0 {
-            return bad("images per class", "0".into(), "at least 1");
+            return invalid_setting("images per class", "0", "at least 1");
         }
         if self.size < 8 {
-            return bad("image size", self.size.to_string(), "at least 8 pixels");
+            return invalid_setting("image size", self.size.to_string(), "at least 8 pixels");
         }
         if !(self.noise.is_finite() && self.noise >= 0.0) {
-            return bad("noise", self.noise.to_string(), "a finite number ≥ 0");
+            return invalid_setting("noise", self.noise.to_string(), "a finite number ≥ 0");
         }
         Ok(())
     }

@@ -178,14 +178,7 @@ pub async fn nearest_neighbors(
     k: usize,
     exclude_self: bool,
 ) -> Result<Neighbors> {
-    if queries.cols != reference.cols {
-        return Err(Error::WidthMismatch {
-            a: queries.origin.clone(),
-            cols_a: queries.cols,
-            b: reference.origin.clone(),
-            cols_b: reference.cols,
-        });
-    }
+    super::check_same_width(queries, reference)?;
     let available = reference.rows - usize::from(exclude_self);
     let k = k.min(available);
     let p = queries.cols;

@@ -10,7 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, invalid_setting};
 
 /// Settings of the optimiser.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -43,35 +43,28 @@ impl Default for LbfgsConfig {
 impl LbfgsConfig {
     /// Refuses settings that cannot work.
     pub fn validate(&self) -> Result<()> {
-        let bad = |name, value: String, allowed: &str| {
-            Err(Error::InvalidSetting {
-                name,
-                value,
-                allowed: allowed.into(),
-            })
-        };
         if self.memory == 0 {
-            return bad("L-BFGS memory", "0".into(), "at least 1");
+            return invalid_setting("L-BFGS memory", "0", "at least 1");
         }
         if self.max_iterations == 0 {
-            return bad("max iterations", "0".into(), "at least 1");
+            return invalid_setting("max iterations", "0", "at least 1");
         }
         if !(self.gradient_tolerance.is_finite() && self.gradient_tolerance >= 0.0) {
-            return bad(
+            return invalid_setting(
                 "gradient tolerance",
                 self.gradient_tolerance.to_string(),
                 "a finite number ≥ 0",
             );
         }
         if !(self.relative_decrease_tolerance.is_finite() && self.relative_decrease_tolerance >= 0.0) {
-            return bad(
+            return invalid_setting(
                 "relative decrease tolerance",
                 self.relative_decrease_tolerance.to_string(),
                 "a finite number ≥ 0",
             );
         }
         if self.max_line_search < 2 {
-            return bad(
+            return invalid_setting(
                 "line-search evaluations",
                 self.max_line_search.to_string(),
                 "at least 2",

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::analysis::Classes;
 use crate::compute::Compute;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, invalid_setting};
 use crate::features::{FloatData, Layer};
 use crate::probe::lbfgs::{Differentiable, LbfgsConfig, Termination, minimize};
 use crate::probe::metrics::{Evaluation, accuracy, argmax_rows, evaluate, fit_temperature};
@@ -86,18 +86,11 @@ impl LinearProbeConfig {
 
     /// Refuses settings that cannot work.
     pub fn validate(&self) -> Result<()> {
-        let bad = |name, value: String, allowed: &str| {
-            Err(Error::InvalidSetting {
-                name,
-                value,
-                allowed: allowed.into(),
-            })
-        };
         if self.lambda_count == 0 {
-            return bad("lambda count", "0".into(), "at least 1");
+            return invalid_setting("lambda count", "0", "at least 1");
         }
         if !(self.lambda_min > 0.0 && self.lambda_max >= self.lambda_min && self.lambda_max.is_finite()) {
-            return bad(
+            return invalid_setting(
                 "lambda range",
                 format!("{}..{}", self.lambda_min, self.lambda_max),
                 "0 < min ≤ max < ∞",
@@ -106,10 +99,10 @@ impl LinearProbeConfig {
         if let Some(l) = self.fixed_lambda
             && !(l.is_finite() && l >= 0.0)
         {
-            return bad("lambda", l.to_string(), "a finite number ≥ 0");
+            return invalid_setting("lambda", l.to_string(), "a finite number ≥ 0");
         }
         if !(self.validation_fraction > 0.0 && self.validation_fraction < 1.0) && self.fixed_lambda.is_none() {
-            return bad(
+            return invalid_setting(
                 "validation fraction",
                 self.validation_fraction.to_string(),
                 "a number in (0, 1)",

@@ -36,14 +36,7 @@ pub(crate) fn check_probe_inputs(
             });
         }
     }
-    if train.cols != test.cols {
-        return Err(Error::WidthMismatch {
-            a: train.origin.clone(),
-            cols_a: train.cols,
-            b: test.origin.clone(),
-            cols_b: test.cols,
-        });
-    }
+    check_same_width(train, test)?;
     let classes = Classes::new(train_labels.to_vec(), None)?.num_classes();
     if let Some((index, &label)) = test_labels.iter().enumerate().find(|&(_, &l)| l >= classes) {
         return Err(Error::UnseenLabel {
@@ -60,4 +53,17 @@ pub(crate) fn check_probe_inputs(
         });
     }
     Ok(classes)
+}
+
+/// Refuses two layers of different feature widths (they cannot share a feature space).
+pub(crate) fn check_same_width(a: &Layer, b: &Layer) -> Result<()> {
+    if a.cols != b.cols {
+        return Err(Error::WidthMismatch {
+            a: a.origin.clone(),
+            cols_a: a.cols,
+            b: b.origin.clone(),
+            cols_b: b.cols,
+        });
+    }
+    Ok(())
 }
