@@ -21,16 +21,20 @@
 
 pub mod analysis;
 #[cfg(not(target_arch = "wasm32"))]
-mod atomic;
+pub mod atomic;
 pub mod compute;
 pub mod data;
 pub mod device;
 pub mod error;
 pub mod features;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod inference;
 pub mod model;
 pub mod objective;
 pub mod probe;
 pub mod rng;
+#[cfg(all(feature = "train", not(target_arch = "wasm32")))]
+pub mod train;
 
 pub use compute::{Compute, Precision};
 pub use error::{Error, Result};

@@ -4,8 +4,10 @@ mod analyze;
 mod catalog;
 mod common;
 mod demo;
+mod extract;
 mod probe;
 mod table;
+mod train;
 
 use clap::{Parser, Subcommand};
 
@@ -28,6 +30,10 @@ enum Command {
     Objectives(catalog::ObjectivesArgs),
     /// A network's feature taps (names and shapes) and parameter count.
     Model(catalog::ModelArgs),
+    /// Train a network with one objective (the paper's recipe; checkpointed and resumable).
+    Train(train::TrainArgs),
+    /// Per-block and penultimate features of a trained network on a dataset split.
+    Extract(extract::ExtractArgs),
     /// A self-contained tour of the analysis engine on built-in data: writes two feature files
     /// and analyses them.
     Demo(demo::DemoArgs),
@@ -46,6 +52,8 @@ fn main() -> std::process::ExitCode {
         Command::Analyze(args) => analyze::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Probe(args) => probe::run(args),
+        Command::Train(args) => train::run(args),
+        Command::Extract(args) => extract::run(args),
         Command::Objectives(args) => catalog::objectives(args),
         Command::Model(args) => catalog::model(args),
     };

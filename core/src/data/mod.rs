@@ -5,8 +5,11 @@
 //! - [`idx`]: IDX files (MNIST, Fashion-MNIST);
 //! - [`procedural`]: a generated dataset that needs no download;
 //! - [`images`]: the in-memory [`ImageSet`] they all produce;
-//! - [`cache`]: the decoded-image cache file.
+//! - [`cache`]: the decoded-image cache file;
+//! - [`source`]: where a dataset lives and its format (native only);
+//! - [`augment`]: batched augmentation, evaluation crops and normalisation on the device.
 
+pub mod augment;
 pub mod cache;
 pub mod cifar;
 #[cfg(not(target_arch = "wasm32"))]
@@ -14,7 +17,11 @@ pub mod folder;
 pub mod idx;
 pub mod images;
 pub mod procedural;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod source;
 
 pub use cifar::Split;
 pub use images::ImageSet;
 pub use procedural::{ProceduralConfig, procedural};
+#[cfg(not(target_arch = "wasm32"))]
+pub use source::DatasetSource;

@@ -174,7 +174,9 @@ impl ModelConfig {
         self.layout().tap_shapes(self.stem, image)
     }
 
-    /// A freshly initialised classifier.
+    /// A freshly initialised classifier. Its weights are drawn at once, in parameter order,
+    /// from the device's generator (burn would otherwise draw each one lazily at first use), so
+    /// `device.seed(s)` before `init` fixes them whatever the model is used for next.
     pub fn init(&self, device: &Device) -> Result<Classifier> {
         self.validate()?;
         let layout = self.layout();
@@ -184,7 +186,15 @@ impl ModelConfig {
             classes: self.classes,
         }
         .init(device);
-        Ok(Classifier { body, head })
+        let model = Classifier { body, head };
+        struct Materialize;
+        impl ModuleVisitor for Materialize {
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+                let _ = param.val();
+            }
+        }
+        model.visit(&mut Materialize);
+        Ok(model)
     }
 }
 

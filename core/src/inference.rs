@@ -1,0 +1,124 @@
+//! Running a trained classifier over a dataset in batches: per-block and penultimate features,
+//! and the objective's evaluation outputs, with bounded device memory.
+
+use burn::module::Module;
+use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::data::ImageSet;
+use crate::data::augment::{ChannelStats, batch, eval_crop};
+use crate::error::{Error, Result, invalid_setting};
+use crate::model::{Classifier, PENULTIMATE};
+use crate::objective::Objective;
+
+/// How block outputs `[C, H, W]` are stored per example.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Pooling {
+    /// Spatial mean: `[C]` per example (bounded size, for big layers). Default.
+    #[default]
+    Mean,
+    /// The whole map `[C, H, W]` (what activation sparsity and full-resolution CKA read).
+    None,
+}
+
+/// How images enter the network.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InputSpec {
+    /// Network input size in pixels (the evaluation crop).
+    pub image_size: usize,
+    /// Per-channel normalisation.
+    pub normalization: ChannelStats,
+}
+
+/// What a pass over a dataset produced.
+#[derive(Debug, Clone, Default)]
+pub struct Forward {
+    /// `(name, per-example shape, values)` of each requested tap, `[examples, …]` row-major.
+    pub layers: Vec<(String, Vec<usize>, Vec<f32>)>,
+    /// The objective's evaluation outputs (logits), `[examples, classes]`, when asked for.
+    pub outputs: Option<Vec<f32>>,
+}
+
+/// Runs `model` (evaluation mode) over `set` in batches of `batch_size`, recording the taps
+/// named in `taps` (`block1.0` …, `penultimate`) and, with an objective, its outputs.
+/// `progress(done, total)` is called after each batch.
+pub fn forward(
+    model: &Classifier,
+    set: &ImageSet,
+    input: &InputSpec,
+    taps: &[String],
+    pooling: Pooling,
+    objective: Option<&Objective>,
+    batch_size: usize,
+    device: &Device,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Forward> {
+    if batch_size == 0 {
+        return invalid_setting("batch_size", 0, "at least 1");
+    }
+    if set.is_empty() {
+        return Err(Error::TooFewExamples {
+            analysis: "feature extraction",
+            needed: 1,
+            found: 0,
+        });
+    }
+    let model = model.valid();
+    let crop = eval_crop(set.height, set.width, input.image_size);
+    let want_block = |name: &str| taps.iter().any(|t| t == name);
+    let want_penultimate = taps.iter().any(|t| t == PENULTIMATE);
+    let mut layers: Vec<(String, Vec<usize>, Vec<f32>)> = Vec::new();
+    let mut outputs = objective.map(|_| Vec::new());
+    let n = set.len();
+    let mut done = 0;
+    while done < n {
+        let end = (done + batch_size).min(n);
+        let indices: Vec<usize> = (done..end).collect();
+        let crops = vec![crop; indices.len()];
+        let images = batch(set, &indices, &crops, input.image_size, &input.normalization, device);
+        let acts = model.body.forward_taps(images, want_block);
+        let mut found: Vec<(String, Tensor<2>, Vec<usize>)> = Vec::new();
+        for (name, x) in acts.blocks {
+            let [b, c, h, w] = x.dims();
+            match pooling {
+                Pooling::Mean => found.push((name, x.mean_dim(3).mean_dim(2).reshape([b, c]), vec![c])),
+                Pooling::None => found.push((name, x.reshape([b, c * h * w]), vec![c, h, w])),
+            }
+        }
+        if let (Some(objective), Some(out)) = (objective, outputs.as_mut()) {
+            let z = objective.outputs(acts.penultimate.clone(), &model.head);
+            out.extend(read(z)?);
+        }
+        if want_penultimate {
+            let width = acts.penultimate.dims()[1];
+            found.push((PENULTIMATE.to_string(), acts.penultimate, vec![width]));
+        }
+        for (name, values, shape) in found {
+            let values = read(values)?;
+            match layers.iter_mut().find(|(n, _, _)| *n == name) {
+                Some((_, _, all)) => all.extend(values),
+                None => layers.push((name, shape, values)),
+            }
+        }
+        done = end;
+        progress(done, n);
+    }
+    for tap in taps {
+        if !layers.iter().any(|(n, _, _)| n == tap) {
+            return invalid_setting(
+                "layer",
+                format!("`{tap}`"),
+                "a block name (`block1.0`, …; see `losslens model`) or `penultimate`",
+            );
+        }
+    }
+    Ok(Forward { layers, outputs })
+}
+
+fn read(t: Tensor<2>) -> Result<Vec<f32>> {
+    t.into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .map_err(|e| Error::Device(format!("{e:?}")))
+}

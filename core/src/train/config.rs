@@ -1,0 +1,192 @@
+//! The training configuration: the paper's recipe (Appendix A.1) with every default documented.
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::DatasetSource;
+use crate::data::augment::{Augmentation, Normalization};
+use crate::error::{Result, invalid_setting};
+use crate::model::{Architecture, Stem};
+use crate::objective::{ObjectiveConfig, ObjectiveKind};
+
+/// How the learning rate decays after the warm-up.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Decay {
+    /// Multiply by `factor` per epoch (continuously, per step). The paper: 0.975.
+    Exponential {
+        /// Factor per epoch, in (0, 1]. Default 0.975.
+        #[serde(default = "Decay::paper_factor")]
+        factor: f64,
+    },
+    /// Cosine annealing to zero at the last epoch (Loshchilov & Hutter 2017, no restarts).
+    Cosine,
+}
+
+impl Decay {
+    fn paper_factor() -> f64 {
+        0.975
+    }
+}
+
+impl Default for Decay {
+    fn default() -> Self {
+        Decay::Exponential {
+            factor: Self::paper_factor(),
+        }
+    }
+}
+
+/// Everything that defines a training run. Unset options (`None`) are resolved from the data
+/// and the objective when the run starts, and the resolved values are saved with the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainConfig {
+    /// The training data. Default: the procedural dataset (10 classes, 32 px).
+    pub data: DatasetSource,
+    /// The network. Default `resnet50`, the paper's.
+    pub model: Architecture,
+    /// The input stem; default from the input size ([`Stem::for_image_size`]).
+    pub stem: Option<Stem>,
+    /// The objective and its hyperparameters. Default softmax cross-entropy.
+    pub objective: ObjectiveConfig,
+    /// Epochs; default the objective's epoch count in the paper's Table A.1
+    /// ([`paper_epochs`]).
+    pub epochs: Option<usize>,
+    /// Examples per step. Default 256.
+    pub batch_size: usize,
+    /// Peak learning rate per 256 examples; the step size is `learning_rate · batch_size / 256`
+    /// (the paper: 1.6 at batch 4,096, i.e. 0.1). Default 0.1.
+    pub learning_rate: f64,
+    /// Nesterov momentum. Default 0.9.
+    pub momentum: f64,
+    /// L² weight decay on convolution and linear weights (not on batch-norm parameters or
+    /// biases), added to the gradient. Default 8e-5 (the paper's, ImageNet scale).
+    pub weight_decay: f64,
+    /// Epochs of linear warm-up from 0 to the peak learning rate. Default 10.
+    pub warmup_epochs: f64,
+    /// Decay after the warm-up. Default exponential, ×0.975 per epoch.
+    pub decay: Decay,
+    /// Exponential moving average of the weights (and batch-norm statistics), used for
+    /// evaluation and for the saved model; 0 turns it off. Its effective decay at step `t` is
+    /// `min(ema_decay, (1 + t) / (10 + t))`, as in TensorFlow's `ExponentialMovingAverage`
+    /// with `num_updates`. Default 0.9999.
+    pub ema_decay: f64,
+    /// Fraction of each class held out of training to pick the best epoch (early stopping); 0
+    /// keeps the last epoch. Default 0.04 (the paper held out 50,046 of 1.28 M ImageNet images).
+    pub holdout_fraction: f64,
+    /// Train on a class-stratified subset of this many images (after the holdout is taken);
+    /// default all.
+    pub train_limit: Option<usize>,
+    /// Network input size in pixels; default the stored image size, or 224 for images of 256 px
+    /// and more.
+    pub image_size: Option<usize>,
+    /// Training augmentation; default [`Augmentation::for_image_size`].
+    pub augmentation: Option<Augmentation>,
+    /// Per-channel normalisation. Default: measured on the training images.
+    pub normalization: Normalization,
+    /// Seed of initialisation, holdout split, shuffling, augmentation and dropout. Default 0.
+    pub seed: u64,
+    /// Examples per evaluation batch. Default 256.
+    pub eval_batch_size: usize,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            data: DatasetSource::default(),
+            model: Architecture::ResNet50,
+            stem: None,
+            objective: ObjectiveConfig::default_for(ObjectiveKind::Softmax),
+            epochs: None,
+            batch_size: 256,
+            learning_rate: 0.1,
+            momentum: 0.9,
+            weight_decay: 8e-5,
+            warmup_epochs: 10.0,
+            decay: Decay::default(),
+            ema_decay: 0.9999,
+            holdout_fraction: 0.04,
+            train_limit: None,
+            image_size: None,
+            augmentation: None,
+            normalization: Normalization::Dataset,
+            seed: 0,
+            eval_batch_size: 256,
+        }
+    }
+}
+
+/// Epochs of each objective in the paper's Table A.1 (ResNet-50 on ImageNet, chosen by early
+/// stopping on the holdout set).
+pub fn paper_epochs(kind: ObjectiveKind) -> usize {
+    match kind {
+        ObjectiveKind::Softmax => 146,
+        ObjectiveKind::LabelSmoothing => 180,
+        ObjectiveKind::Sigmoid => 166,
+        ObjectiveKind::ExtraL2 => 168,
+        ObjectiveKind::Dropout => 172,
+        ObjectiveKind::LogitPenalty => 180,
+        ObjectiveKind::LogitNorm => 152,
+        ObjectiveKind::CosineSoftmax => 158,
+        ObjectiveKind::SquaredError => 196,
+    }
+}
+
+impl TrainConfig {
+    /// The number of epochs, resolved.
+    pub fn epochs(&self) -> usize {
+        self.epochs.unwrap_or_else(|| paper_epochs(self.objective.kind()))
+    }
+
+    /// Refuses settings outside their ranges, naming the setting.
+    pub fn validate(&self) -> Result<()> {
+        self.objective.validate()?;
+        if self.epochs == Some(0) {
+            return invalid_setting("epochs", 0, "at least 1");
+        }
+        if self.batch_size == 0 {
+            return invalid_setting("batch_size", 0, "at least 1");
+        }
+        if self.eval_batch_size == 0 {
+            return invalid_setting("eval_batch_size", 0, "at least 1");
+        }
+        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
+            return invalid_setting("learning_rate", self.learning_rate, "a finite number > 0");
+        }
+        if !(0.0..1.0).contains(&self.momentum) {
+            return invalid_setting("momentum", self.momentum, "in [0, 1)");
+        }
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            return invalid_setting("weight_decay", self.weight_decay, "a finite number ≥ 0");
+        }
+        if !(self.warmup_epochs.is_finite() && self.warmup_epochs >= 0.0) {
+            return invalid_setting("warmup_epochs", self.warmup_epochs, "a finite number ≥ 0");
+        }
+        if let Decay::Exponential { factor } = self.decay
+            && !(factor > 0.0 && factor <= 1.0)
+        {
+            return invalid_setting("decay.factor", factor, "in (0, 1]");
+        }
+        if !(0.0..1.0).contains(&self.ema_decay) {
+            return invalid_setting("ema_decay", self.ema_decay, "in [0, 1); 0 turns the average off");
+        }
+        if !(0.0..1.0).contains(&self.holdout_fraction) {
+            return invalid_setting("holdout_fraction", self.holdout_fraction, "in [0, 1)");
+        }
+        if self.train_limit == Some(0) {
+            return invalid_setting("train_limit", 0, "at least 1");
+        }
+        if self.image_size == Some(0) {
+            return invalid_setting("image_size", 0, "at least 1 pixel");
+        }
+        if let Some(a) = &self.augmentation {
+            a.validate()?;
+        }
+        Ok(())
+    }
+
+    /// The step size at the peak of the schedule: `learning_rate · batch_size / 256`.
+    pub fn peak_step_size(&self) -> f64 {
+        self.learning_rate * self.batch_size as f64 / 256.0
+    }
+}

@@ -1,0 +1,284 @@
+//! A run folder: what `losslens train` writes and `losslens extract` (and studies) read.
+//!
+//! ```text
+//! OUT/config.toml          the resolved configuration (can be passed back to `losslens train`)
+//! OUT/run.json             classes, input size, normalisation, progress, best epoch
+//! OUT/metrics.jsonl        one JSON object per finished epoch
+//! OUT/model.bpk            weights of the best epoch so far (the EMA weights when enabled)
+//! OUT/checkpoint/latest.json → OUT/checkpoint/epoch-NNNN/{model,ema,optimizer}.bpk, state.json
+//! ```
+//!
+//! Every file is replaced atomically, and a checkpoint folder is complete before `latest.json`
+//! names it, so a run killed at any moment resumes from its last finished epoch.
+
+use std::path::{Path, PathBuf};
+
+use burn::module::Module;
+use burn::store::ModuleRecord;
+use burn::tensor::{Bytes, Device};
+use serde::{Deserialize, Serialize};
+
+use crate::data::augment::ChannelStats;
+use crate::error::{Error, Result};
+use crate::inference::InputSpec;
+use crate::model::{Classifier, ModelConfig};
+use crate::objective::Objective;
+use crate::train::config::TrainConfig;
+
+/// Version of the run folder layout.
+pub const RUN_VERSION: u32 = 1;
+
+/// One finished epoch, as logged in `metrics.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    /// Epoch number, from 1.
+    pub epoch: usize,
+    /// Optimiser steps taken so far.
+    pub step: usize,
+    /// Step size at the last step of the epoch.
+    pub learning_rate: f64,
+    /// Mean training loss over the epoch's steps.
+    pub train_loss: f64,
+    /// Training accuracy over the epoch (augmented images, weights as they were at each step).
+    pub train_accuracy: f64,
+    /// Holdout accuracy of the evaluated weights (EMA when enabled), if there is a holdout set.
+    pub holdout_accuracy: Option<f64>,
+    /// Wall-clock seconds of the epoch's training steps.
+    pub seconds: f64,
+    /// Training images per second.
+    pub images_per_second: f64,
+}
+
+/// What a run folder says about itself (`run.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunInfo {
+    /// Layout version ([`RUN_VERSION`]).
+    pub version: u32,
+    /// The network.
+    pub model: ModelConfig,
+    /// Class names, in label order.
+    pub classes: Vec<String>,
+    /// Network input size in pixels.
+    pub image_size: usize,
+    /// The normalisation the network was trained with.
+    pub normalization: ChannelStats,
+    /// Training images (after the holdout and any limit).
+    pub train_images: usize,
+    /// Holdout images.
+    pub holdout_images: usize,
+    /// Epochs finished.
+    pub epochs_done: usize,
+    /// Epochs planned.
+    pub epochs: usize,
+    /// The epoch whose weights are in `model.bpk` (best holdout accuracy, else the last).
+    pub best_epoch: Option<usize>,
+    /// Its holdout accuracy.
+    pub best_holdout_accuracy: Option<f64>,
+    /// Whether all epochs are done.
+    pub finished: bool,
+}
+
+/// Resume state of a checkpoint (`state.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointState {
+    /// Epochs finished.
+    pub epoch: usize,
+    /// Optimiser steps taken.
+    pub step: usize,
+    /// Updates folded into the EMA.
+    pub ema_updates: u64,
+    /// Best epoch so far and its holdout accuracy.
+    pub best: Option<(usize, f64)>,
+    /// Every epoch's record so far.
+    pub history: Vec<EpochRecord>,
+}
+
+/// A run folder.
+#[derive(Debug, Clone)]
+pub struct RunDir {
+    /// Its path.
+    pub path: PathBuf,
+}
+
+impl RunDir {
+    /// The folder at `path` (not checked).
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self { path: path.into() }
+    }
+
+    /// `config.toml`.
+    pub fn config_path(&self) -> PathBuf {
+        self.path.join("config.toml")
+    }
+    /// `run.json`.
+    pub fn info_path(&self) -> PathBuf {
+        self.path.join("run.json")
+    }
+    /// `model.bpk`.
+    pub fn model_path(&self) -> PathBuf {
+        self.path.join("model.bpk")
+    }
+    /// `metrics.jsonl`.
+    pub fn metrics_path(&self) -> PathBuf {
+        self.path.join("metrics.jsonl")
+    }
+    fn checkpoints(&self) -> PathBuf {
+        self.path.join("checkpoint")
+    }
+
+    /// Whether the folder holds a run (a configuration was written).
+    pub fn exists(&self) -> bool {
+        self.config_path().is_file()
+    }
+
+    /// The saved configuration.
+    pub fn config(&self) -> Result<TrainConfig> {
+        let path = self.config_path();
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        toml::from_str(&text).map_err(|e| Error::format(&path, e.to_string()))
+    }
+
+    /// Writes the configuration.
+    pub fn write_config(&self, config: &TrainConfig) -> Result<()> {
+        let text = toml::to_string(config).map_err(|e| Error::format(self.config_path(), e.to_string()))?;
+        crate::atomic::write(&self.config_path(), text.as_bytes())
+    }
+
+    /// The saved run information.
+    pub fn info(&self) -> Result<RunInfo> {
+        read_json(&self.info_path())
+    }
+
+    /// Writes the run information.
+    pub fn write_info(&self, info: &RunInfo) -> Result<()> {
+        write_json(&self.info_path(), info)
+    }
+
+    /// Writes `metrics.jsonl` from the epoch records.
+    pub fn write_metrics(&self, history: &[EpochRecord]) -> Result<()> {
+        let mut text = String::new();
+        for record in history {
+            text.push_str(
+                &serde_json::to_string(record).map_err(|e| Error::format(self.metrics_path(), e.to_string()))?,
+            );
+            text.push('\n');
+        }
+        crate::atomic::write(&self.metrics_path(), text.as_bytes())
+    }
+
+    /// The network, its evaluation input and its objective, with the weights of `model.bpk`, on
+    /// `device`.
+    pub fn load(&self, device: &Device) -> Result<TrainedModel> {
+        let info = self.info()?;
+        let config = self.config()?;
+        if info.best_epoch.is_none() {
+            return Err(Error::format(
+                &self.path,
+                "the run has not finished an epoch yet, so it has no weights",
+            ));
+        }
+        let model = load_weights(info.model.init(device)?, &self.model_path())?;
+        Ok(TrainedModel {
+            objective: config.objective.init()?,
+            input: InputSpec {
+                image_size: info.image_size,
+                normalization: info.normalization.clone(),
+            },
+            model,
+            info,
+            config,
+        })
+    }
+
+    /// The last complete checkpoint: its folder and state.
+    pub fn latest_checkpoint(&self) -> Result<Option<(PathBuf, CheckpointState)>> {
+        let latest = self.checkpoints().join("latest.json");
+        if !latest.is_file() {
+            return Ok(None);
+        }
+        let name: String = read_json(&latest)?;
+        let dir = self.checkpoints().join(name);
+        let state = read_json(&dir.join("state.json"))?;
+        Ok(Some((dir, state)))
+    }
+
+    /// Writes a checkpoint folder for `state.epoch` completely, then points `latest.json` at it
+    /// and removes older ones. `files` are `(name, bytes)` pairs.
+    pub fn write_checkpoint(&self, state: &CheckpointState, files: &[(&str, Vec<u8>)]) -> Result<()> {
+        let root = self.checkpoints();
+        std::fs::create_dir_all(&root).map_err(|e| Error::io(&root, e))?;
+        let name = format!("epoch-{:04}", state.epoch);
+        let tmp = root.join(format!(".{name}.tmp"));
+        let dir = root.join(&name);
+        for stale in [&tmp, &dir] {
+            if stale.exists() {
+                std::fs::remove_dir_all(stale).map_err(|e| Error::io(stale, e))?;
+            }
+        }
+        std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        for (file, bytes) in files {
+            crate::atomic::write(&tmp.join(file), bytes)?;
+        }
+        write_json(&tmp.join("state.json"), state)?;
+        std::fs::rename(&tmp, &dir).map_err(|e| Error::io(&dir, e))?;
+        write_json(&root.join("latest.json"), &name)?;
+        if let Ok(entries) = std::fs::read_dir(&root) {
+            for entry in entries.flatten() {
+                let n = entry.file_name().to_string_lossy().to_string();
+                if n != name && (n.starts_with("epoch-") || n.starts_with(".epoch-")) {
+                    let _ = std::fs::remove_dir_all(entry.path());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A trained network ready for inference.
+#[derive(Debug, Clone)]
+pub struct TrainedModel {
+    /// The network with its saved weights.
+    pub model: Classifier,
+    /// Its objective (for evaluation outputs).
+    pub objective: Objective,
+    /// How images enter it.
+    pub input: InputSpec,
+    /// The run information.
+    pub info: RunInfo,
+    /// The resolved training configuration.
+    pub config: TrainConfig,
+}
+
+/// A module's weights as burnpack bytes.
+pub fn weights_bytes<M: Module>(module: M) -> Result<Vec<u8>> {
+    let bytes = module
+        .into_record()
+        .into_bytes()
+        .map_err(|e| Error::Device(format!("cannot serialise weights: {e}")))?;
+    Ok(bytes.to_vec())
+}
+
+/// Loads burnpack weights from `path` into `module`, refusing files that do not fit it.
+pub fn load_weights<M: Module>(module: M, path: &Path) -> Result<M> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    weights_from_bytes(module, bytes, path)
+}
+
+/// Loads burnpack `bytes` (read from `path`) into `module`.
+pub fn weights_from_bytes<M: Module>(module: M, bytes: Vec<u8>, path: &Path) -> Result<M> {
+    let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes))
+        .map_err(|e| Error::format(path, format!("not a weights file: {e}")))?;
+    module
+        .try_load_record(record)
+        .map_err(|e| Error::format(path, format!("weights do not fit the network: {e}")))
+}
+
+fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    serde_json::from_str(&text).map_err(|e| Error::format(path, e.to_string()))
+}
+
+fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| Error::format(path, e.to_string()))?;
+    crate::atomic::write(path, text.as_bytes())
+}

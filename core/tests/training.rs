@@ -1,0 +1,296 @@
+//! The training loop on the CPU: a small network learns real CIFAR-10 images, an interrupted run
+//! resumes to the same weights as an uninterrupted one, and bad runs are refused.
+
+use std::path::PathBuf;
+
+use burn::tensor::Device;
+use losslens_core::data::DatasetSource;
+use losslens_core::data::ProceduralConfig;
+use losslens_core::model::Architecture;
+use losslens_core::objective::{ObjectiveConfig, ObjectiveKind};
+use losslens_core::train::run::load_weights;
+use losslens_core::train::{RunDir, TrainConfig, TrainOptions, train};
+
+/// Tensors equal up to float rounding (relative 1e-5 of each tensor's largest value).
+fn assert_close(a: &[Vec<f32>], b: &[Vec<f32>], what: &str) {
+    assert_eq!(a.len(), b.len(), "{what}");
+    let mut exact = true;
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        let scale = x.iter().fold(1e-12f32, |m, v| m.max(v.abs()));
+        let diff = x.iter().zip(y).fold(0f32, |m, (p, q)| m.max((p - q).abs()));
+        exact &= diff == 0.0;
+        assert!(
+            diff <= 1e-5 * scale,
+            "{what}: tensor {i} differs by {diff} (scale {scale})"
+        );
+    }
+    eprintln!("{what}: {}", if exact { "identical" } else { "equal up to rounding" });
+}
+
+/// Every float tensor of a module (parameters and batch-norm statistics), in module order.
+fn values<M: burn::module::Module>(module: M) -> Vec<Vec<f32>> {
+    struct Collect(Vec<Vec<f32>>);
+    impl burn::module::ModuleVisitor for Collect {
+        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<burn::tensor::Tensor<D>>) {
+            self.0.push(param.val().into_data().to_vec::<f32>().unwrap());
+        }
+    }
+    let mut c = Collect(Vec::new());
+    module.visit(&mut c);
+    c.0
+}
+
+/// Training draws initial weights from the CPU backend's process-wide generator, so the tests of
+/// this file run one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn shared_data() -> PathBuf {
+    std::env::var_os("LOSSLENS_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"))
+}
+
+fn require_data() -> bool {
+    std::env::var("LOSSLENS_TEST_DATA").as_deref() == Ok("require")
+}
+
+/// `../shared/data/NAME.tar.zst` unpacked once under the target folder.
+fn unpacked(name: &str) -> Option<PathBuf> {
+    let archive = shared_data().join(format!("{name}.tar.zst"));
+    if !archive.exists() {
+        assert!(!require_data(), "no {}", archive.display());
+        return None;
+    }
+    let dest = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("data");
+    if !dest.join(name).is_dir() {
+        std::fs::create_dir_all(&dest).unwrap();
+        let status = std::process::Command::new("tar")
+            .args(["-I", "zstd", "-xf"])
+            .arg(&archive)
+            .arg("-C")
+            .arg(&dest)
+            .status()
+            .expect("tar");
+        assert!(status.success(), "unpacking {} (needs zstd)", archive.display());
+    }
+    Some(dest.join(name))
+}
+
+fn quick(data: DatasetSource) -> TrainConfig {
+    TrainConfig {
+        data,
+        model: Architecture::Small,
+        epochs: Some(3),
+        batch_size: 32,
+        learning_rate: 0.4,
+        weight_decay: 5e-4,
+        warmup_epochs: 0.5,
+        holdout_fraction: 0.1,
+        eval_batch_size: 200,
+        ..TrainConfig::default()
+    }
+}
+
+fn procedural(classes: usize, per_class: usize, size: usize) -> DatasetSource {
+    DatasetSource::Procedural {
+        config: ProceduralConfig {
+            classes,
+            per_class,
+            size,
+            seed: 7,
+            noise: 0.15,
+        },
+        test_per_class: 5,
+    }
+}
+
+#[test]
+fn small_network_learns_real_cifar10() {
+    let _serial = serial();
+    let Some(root) = unpacked("cifar10") else { return };
+    let out = tempfile::tempdir().unwrap();
+    let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cache");
+    // About two minutes on two CPU cores (the flex backend trains the small network at ~55
+    // images/s at 32 px).
+    let config = TrainConfig {
+        epochs: Some(3),
+        batch_size: 64,
+        train_limit: Some(2000),
+        holdout_fraction: 0.01,
+        ..quick(DatasetSource::Folder { path: root, size: None })
+    };
+    let options = TrainOptions {
+        cache_dir: Some(cache),
+        ..TrainOptions::default()
+    };
+    let summary = train(&config, out.path(), &options, &Device::flex(), &mut |_| {}).unwrap();
+    let info = &summary.info;
+    assert_eq!(info.classes.len(), 10);
+    assert_eq!(info.holdout_images, 500);
+    assert!((1990..=2010).contains(&info.train_images), "{}", info.train_images);
+    let best = info.best_holdout_accuracy.unwrap();
+    eprintln!(
+        "CIFAR-10, 2,000 images, 3 epochs: holdout accuracy by epoch {:?}",
+        summary
+            .history
+            .iter()
+            .map(|r| r.holdout_accuracy.unwrap())
+            .collect::<Vec<_>>()
+    );
+    assert!(best > 0.2, "holdout accuracy {best} is not clearly above chance (0.1)");
+    assert!(summary.history.iter().all(|r| r.train_loss.is_finite()));
+    // The run folder is complete and loadable.
+    let run = RunDir::new(out.path());
+    assert_eq!(run.config().unwrap().epochs, Some(3));
+    let metrics = std::fs::read_to_string(run.metrics_path()).unwrap();
+    assert_eq!(metrics.lines().count(), 3);
+    let trained = run.load(&Device::flex()).unwrap();
+    assert_eq!(trained.info.best_epoch, info.best_epoch);
+}
+
+/// Stopping after epoch 1 and resuming gives the same weights, EMA and metrics as running all
+/// epochs at once (dropout exercises the per-step random state too). The runs use one CPU
+/// thread: with several, the CPU backend's parallel reductions may add floats in a different
+/// order from run to run, which is the device's nondeterminism, not the checkpoint's.
+#[test]
+fn interrupted_run_resumes_to_the_same_weights() {
+    let _serial = serial();
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+    pool.install(interrupted_run_resumes_to_the_same_weights_on_one_thread);
+}
+
+fn interrupted_run_resumes_to_the_same_weights_on_one_thread() {
+    let config = TrainConfig {
+        objective: ObjectiveConfig::default_for(ObjectiveKind::Dropout),
+        ..quick(procedural(4, 40, 16))
+    };
+    let whole = tempfile::tempdir().unwrap();
+    let a = train(
+        &config,
+        whole.path(),
+        &TrainOptions::default(),
+        &Device::flex(),
+        &mut |_| {},
+    )
+    .unwrap();
+    let parts = tempfile::tempdir().unwrap();
+    let stop = TrainOptions {
+        stop_after_epoch: Some(1),
+        ..TrainOptions::default()
+    };
+    let first = train(&config, parts.path(), &stop, &Device::flex(), &mut |_| {}).unwrap();
+    assert_eq!(first.info.epochs_done, 1);
+    assert!(!first.info.finished);
+    let resume = TrainOptions {
+        resume: true,
+        ..TrainOptions::default()
+    };
+    let b = train(&config, parts.path(), &resume, &Device::flex(), &mut |_| {}).unwrap();
+    assert!(b.info.finished);
+    assert_eq!(a.history.len(), b.history.len());
+    for (x, y) in a.history.iter().zip(&b.history) {
+        assert!(
+            (x.train_loss - y.train_loss).abs() <= 1e-6 * x.train_loss.abs(),
+            "epoch {}: {x:?} vs {y:?}",
+            x.epoch
+        );
+        assert_eq!(x.train_accuracy, y.train_accuracy, "epoch {}", x.epoch);
+        assert_eq!(x.holdout_accuracy, y.holdout_accuracy, "epoch {}", x.epoch);
+    }
+    let saved = |dir: &std::path::Path| values(RunDir::new(dir).load(&Device::flex()).unwrap().model);
+    assert_close(&saved(whole.path()), &saved(parts.path()), "final weights");
+    let training = |dir: &std::path::Path| {
+        let info = RunDir::new(dir).info().unwrap();
+        let model = info.model.init(&Device::flex()).unwrap();
+        values(load_weights(model, &dir.join("checkpoint/epoch-0003/model.bpk")).unwrap())
+    };
+    assert_close(&training(whole.path()), &training(parts.path()), "training weights");
+    // Resuming a finished run does nothing more.
+    let c = train(&config, parts.path(), &resume, &Device::flex(), &mut |_| {}).unwrap();
+    assert_eq!(c.history.len(), 3);
+}
+
+#[test]
+fn bad_runs_are_refused() {
+    let _serial = serial();
+    let config = TrainConfig {
+        epochs: Some(1),
+        ..quick(procedural(3, 10, 12))
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let resume = TrainOptions {
+        resume: true,
+        ..TrainOptions::default()
+    };
+    let err = train(&config, dir.path(), &resume, &Device::flex(), &mut |_| {})
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("nothing to resume"), "{err}");
+    train(
+        &config,
+        dir.path(),
+        &TrainOptions::default(),
+        &Device::flex(),
+        &mut |_| {},
+    )
+    .unwrap();
+    let err = train(
+        &config,
+        dir.path(),
+        &TrainOptions::default(),
+        &Device::flex(),
+        &mut |_| {},
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("already holds a run"), "{err}");
+    let other = TrainConfig {
+        seed: 1,
+        ..config.clone()
+    };
+    let err = train(&other, dir.path(), &resume, &Device::flex(), &mut |_| {})
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("different configuration"), "{err}");
+    for bad in [
+        TrainConfig {
+            batch_size: 0,
+            ..config.clone()
+        },
+        TrainConfig {
+            learning_rate: f64::NAN,
+            ..config.clone()
+        },
+        TrainConfig {
+            holdout_fraction: 1.0,
+            ..config.clone()
+        },
+        TrainConfig {
+            ema_decay: 1.0,
+            ..config.clone()
+        },
+    ] {
+        let fresh = tempfile::tempdir().unwrap();
+        let err = train(
+            &bad,
+            fresh.path(),
+            &TrainOptions::default(),
+            &Device::flex(),
+            &mut |_| {},
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("invalid setting"), "{err}");
+        // Nothing was written for a refused configuration.
+        assert!(!RunDir::new(fresh.path()).exists());
+    }
+    // A configuration file with a key that does not exist is refused by name.
+    let err = toml::from_str::<TrainConfig>("epochs = 3\nlearning_rat = 0.1\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("learning_rat"), "{err}");
+}

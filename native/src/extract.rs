@@ -1,0 +1,184 @@
+//! `losslens extract`: the per-block and penultimate features of a trained run on a dataset
+//! split, written as `.npz` or `.safetensors` with labels and metadata.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use losslens_core::data::source::split_name;
+use losslens_core::data::{DatasetSource, Split};
+use losslens_core::device::{self, DeviceChoice};
+use losslens_core::features::{Array, ArrayData, FeatureFile, LABELS};
+use losslens_core::inference::{self, Pooling};
+use losslens_core::model::PENULTIMATE;
+use losslens_core::train::RunDir;
+
+use crate::common::DeviceArg;
+use crate::train::default_cache_dir;
+
+/// Which split of the dataset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SplitArg {
+    /// The training images.
+    Train,
+    /// The test images.
+    Test,
+}
+
+/// How block outputs are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PoolArg {
+    /// Spatial mean per channel: `[examples, C]`.
+    Mean,
+    /// The whole map: `[examples, C, H, W]`.
+    None,
+}
+
+/// Options of `losslens extract`.
+#[derive(Debug, Args)]
+pub struct ExtractArgs {
+    /// The run folder `losslens train` wrote.
+    pub run: PathBuf,
+    /// The dataset: PATH (format recognised), folder:PATH, cifar:PATH, idx:PATH or
+    /// procedural[:...]; default the run's training data.
+    #[arg(long)]
+    pub data: Option<String>,
+    /// Which split.
+    #[arg(long, value_enum, default_value_t = SplitArg::Test)]
+    pub split: SplitArg,
+    /// Layers: `all` (every block and penultimate), or a comma-separated list such as
+    /// `block4.2,penultimate`.
+    #[arg(long, default_value = "all")]
+    pub layers: String,
+    /// How block outputs are stored.
+    #[arg(long, value_enum, default_value_t = PoolArg::Mean)]
+    pub pool: PoolArg,
+    /// Only the first N images of the split.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Images per batch.
+    #[arg(long, default_value_t = 256)]
+    pub batch_size: usize,
+    /// Output file (.npz or .safetensors).
+    #[arg(long, short)]
+    pub out: PathBuf,
+    /// Device.
+    #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
+    pub device: DeviceArg,
+    /// Folder for decoded-image caches of ImageFolder datasets.
+    #[arg(long)]
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// Runs `losslens extract`.
+pub fn run(args: ExtractArgs) -> Result<()> {
+    // Refuse an unusable output name before any work.
+    losslens_core::features::Format::from_path(&args.out)?;
+    if args.batch_size == 0 {
+        bail!("--batch-size must be at least 1");
+    }
+    let choice = match args.device {
+        DeviceArg::Cpu => DeviceChoice::Cpu,
+        DeviceArg::Gpu => DeviceChoice::Gpu,
+        DeviceArg::Auto => DeviceChoice::Auto,
+    };
+    let selected = pollster::block_on(device::select(choice)).context("starting the compute device")?;
+    let run = RunDir::new(&args.run);
+    if !run.exists() {
+        bail!(
+            "{}: not a run folder (no config.toml); train one with `losslens train`",
+            args.run.display()
+        );
+    }
+    let trained = run.load(&selected.device)?;
+    let source = match &args.data {
+        Some(s) => s.parse::<DatasetSource>()?,
+        None => trained.config.data.clone(),
+    };
+    let split = match args.split {
+        SplitArg::Train => Split::Train,
+        SplitArg::Test => Split::Test,
+    };
+    let cache = args.cache_dir.clone().unwrap_or_else(default_cache_dir);
+    let mut set = source.load(split, Some(&cache))?;
+    set.validate()?;
+    if let Some(limit) = args.limit {
+        let keep: Vec<usize> = (0..limit.min(set.len())).collect();
+        set = set.subset(&keep);
+    }
+    let channels = trained.info.model.channels;
+    if set.channels != channels {
+        if set.channels == 1 && channels == 3 {
+            set = set.into_rgb();
+        } else {
+            bail!(
+                "the images have {} channels but the network takes {channels}",
+                set.channels
+            );
+        }
+    }
+    let layout = trained.info.model.layout();
+    let taps: Vec<String> = if args.layers == "all" {
+        layout
+            .block_names()
+            .into_iter()
+            .chain([PENULTIMATE.to_string()])
+            .collect()
+    } else {
+        args.layers.split(',').map(|s| s.trim().to_string()).collect()
+    };
+    let pooling = match args.pool {
+        PoolArg::Mean => Pooling::Mean,
+        PoolArg::None => Pooling::None,
+    };
+    let bar = ProgressBar::new(set.len() as u64);
+    bar.set_style(
+        ProgressStyle::with_template("extracting [{bar:30}] {pos}/{len} images, {per_sec}, eta {eta}")
+            .expect("static template")
+            .progress_chars("=> "),
+    );
+    let forward = inference::forward(
+        &trained.model,
+        &set,
+        &trained.input,
+        &taps,
+        pooling,
+        None,
+        args.batch_size,
+        &selected.device,
+        &mut |done, _| bar.set_position(done as u64),
+    )?;
+    bar.finish_and_clear();
+    let n = set.len();
+    let mut shapes = serde_json::Map::new();
+    let mut arrays = Vec::new();
+    for (name, shape, values) in forward.layers {
+        let full: Vec<usize> = std::iter::once(n).chain(shape.iter().copied()).collect();
+        shapes.insert(name.clone(), serde_json::json!(full));
+        arrays.push((name, Array::new(full, ArrayData::F32(values))));
+    }
+    arrays.push((LABELS.to_string(), Array::from_labels(&set.labels)));
+    let config = &trained.config;
+    let metadata = serde_json::json!({
+        "model": trained.info.model,
+        "objective": config.objective.to_string(),
+        "seed": config.seed,
+        "dataset": source.to_string(),
+        "split": split_name(split),
+        "classes": set.classes,
+        "layers": shapes,
+        "pooling": match pooling { Pooling::Mean => "mean", Pooling::None => "none" },
+        "run": args.run,
+        "image_size": trained.input.image_size,
+    });
+    FeatureFile::new(&args.out, arrays, Some(metadata)).save(&args.out)?;
+    eprintln!(
+        "wrote {} images × {} layers to {} (on {})",
+        n,
+        taps.len(),
+        args.out.display(),
+        selected.name
+    );
+    Ok(())
+}

@@ -1,0 +1,284 @@
+//! `losslens train`: train a network with one objective, from a TOML file and/or flags.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use losslens_core::data::DatasetSource;
+use losslens_core::device::{self, DeviceChoice};
+use losslens_core::model::Architecture;
+use losslens_core::objective::ObjectiveConfig;
+use losslens_core::train::{Decay, Event, RunDir, TrainConfig, TrainOptions, train};
+
+use crate::common::DeviceArg;
+
+/// Learning-rate decay after the warm-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DecayArg {
+    /// ×factor per epoch (the paper: 0.975).
+    Exponential,
+    /// Cosine annealing to zero.
+    Cosine,
+}
+
+/// Options of `losslens train`. Flags override the configuration file; unset options take the
+/// paper's recipe (see `TrainConfig` in the README).
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// A TOML configuration (keys as in the run's saved `config.toml`; unknown keys are refused).
+    pub config: Option<PathBuf>,
+    /// The run folder (configuration, metrics, checkpoints, weights).
+    #[arg(long, short)]
+    pub out: PathBuf,
+    /// Continue the run in --out from its last checkpoint.
+    #[arg(long)]
+    pub resume: bool,
+    /// Training data: PATH (format recognised), folder:PATH, cifar:PATH, idx:PATH, or
+    /// procedural[:classes=10,per-class=500,size=32,seed=0].
+    #[arg(long)]
+    pub data: Option<String>,
+    /// Network: resnet18, resnet34, resnet50, small.
+    #[arg(long)]
+    pub model: Option<Architecture>,
+    /// Objective, e.g. softmax or cosine-softmax:temperature=0.05 (see `losslens objectives`).
+    #[arg(long)]
+    pub objective: Option<ObjectiveConfig>,
+    /// Epochs (default: the objective's epochs in the paper's Table A.1).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Examples per step (default 256).
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Peak learning rate per 256 examples (default 0.1; scaled linearly with the batch).
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Weight decay on convolution and linear weights (default 8e-5).
+    #[arg(long)]
+    pub weight_decay: Option<f64>,
+    /// Epochs of linear warm-up (default 10).
+    #[arg(long)]
+    pub warmup_epochs: Option<f64>,
+    /// Decay after the warm-up (default exponential).
+    #[arg(long, value_enum)]
+    pub decay: Option<DecayArg>,
+    /// Factor per epoch of the exponential decay (default 0.975).
+    #[arg(long)]
+    pub decay_factor: Option<f64>,
+    /// EMA decay per step; 0 turns the average off (default 0.9999).
+    #[arg(long)]
+    pub ema_decay: Option<f64>,
+    /// Fraction of each class held out for early stopping (default 0.04).
+    #[arg(long)]
+    pub holdout: Option<f64>,
+    /// Train on a class-stratified subset of this many images.
+    #[arg(long)]
+    pub train_limit: Option<usize>,
+    /// Network input size in pixels (default: the stored size, 224 for ≥ 256 px images).
+    #[arg(long)]
+    pub image_size: Option<usize>,
+    /// Seed (default 0).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Device to train on.
+    #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
+    pub device: DeviceArg,
+    /// Folder for decoded-image caches of ImageFolder datasets
+    /// (default $XDG_CACHE_HOME/losslens/datasets or ~/.cache/losslens/datasets).
+    #[arg(long)]
+    pub cache_dir: Option<PathBuf>,
+    /// Print one JSON object with the outcome on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl TrainArgs {
+    fn any_setting(&self) -> bool {
+        self.config.is_some()
+            || self.data.is_some()
+            || self.model.is_some()
+            || self.objective.is_some()
+            || self.epochs.is_some()
+            || self.batch_size.is_some()
+            || self.lr.is_some()
+            || self.weight_decay.is_some()
+            || self.warmup_epochs.is_some()
+            || self.decay.is_some()
+            || self.decay_factor.is_some()
+            || self.ema_decay.is_some()
+            || self.holdout.is_some()
+            || self.train_limit.is_some()
+            || self.image_size.is_some()
+            || self.seed.is_some()
+    }
+
+    /// The configuration: the file (or defaults), then the flags.
+    pub fn config(&self) -> Result<TrainConfig> {
+        let mut c = match &self.config {
+            Some(path) => read_config(path)?,
+            None => TrainConfig::default(),
+        };
+        if let Some(data) = &self.data {
+            c.data = data.parse::<DatasetSource>()?;
+        }
+        if let Some(m) = self.model {
+            c.model = m;
+        }
+        if let Some(o) = self.objective {
+            c.objective = o;
+        }
+        macro_rules! set {
+            ($($flag:ident => $field:ident),*) => {$(
+                if let Some(v) = self.$flag { c.$field = v; }
+            )*};
+        }
+        set!(batch_size => batch_size, lr => learning_rate, weight_decay => weight_decay,
+             warmup_epochs => warmup_epochs, ema_decay => ema_decay, holdout => holdout_fraction,
+             seed => seed);
+        if self.epochs.is_some() {
+            c.epochs = self.epochs;
+        }
+        if self.train_limit.is_some() {
+            c.train_limit = self.train_limit;
+        }
+        if self.image_size.is_some() {
+            c.image_size = self.image_size;
+        }
+        match (self.decay, self.decay_factor) {
+            (Some(DecayArg::Cosine), Some(_)) => bail!("--decay-factor applies to --decay exponential"),
+            (Some(DecayArg::Cosine), None) => c.decay = Decay::Cosine,
+            (Some(DecayArg::Exponential), f) => {
+                c.decay = Decay::Exponential {
+                    factor: f.unwrap_or(0.975),
+                }
+            }
+            (None, Some(factor)) => c.decay = Decay::Exponential { factor },
+            (None, None) => {}
+        }
+        c.validate()?;
+        Ok(c)
+    }
+}
+
+/// Reads a TOML training configuration.
+pub fn read_config(path: &std::path::Path) -> Result<TrainConfig> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+/// The default folder for decoded-image caches.
+pub fn default_cache_dir() -> PathBuf {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("losslens")
+        .join("datasets")
+}
+
+/// Runs `losslens train`.
+pub fn run(args: TrainArgs) -> Result<()> {
+    let run_dir = RunDir::new(&args.out);
+    let config = if args.resume && !args.any_setting() && run_dir.exists() {
+        run_dir.config()?
+    } else {
+        args.config()?
+    };
+    let choice = match args.device {
+        DeviceArg::Cpu => DeviceChoice::Cpu,
+        DeviceArg::Gpu => DeviceChoice::Gpu,
+        DeviceArg::Auto => DeviceChoice::Auto,
+    };
+    let selected = pollster::block_on(device::select(choice)).context("starting the compute device")?;
+    let options = TrainOptions {
+        resume: args.resume,
+        stop_after_epoch: None,
+        cache_dir: Some(args.cache_dir.clone().unwrap_or_else(default_cache_dir)),
+    };
+    let bar = ProgressBar::hidden();
+    let mut epoch_started = Instant::now();
+    let quiet = args.json;
+    let mut observer = |event: Event| match event {
+        Event::Start {
+            config,
+            info,
+            steps_per_epoch,
+            start_epoch,
+        } => {
+            if !quiet {
+                eprintln!(
+                    "training {} with {} on {} ({} images, {} held out, {} classes, {} px) on {}",
+                    config.model,
+                    config.objective,
+                    config.data,
+                    info.train_images,
+                    info.holdout_images,
+                    info.classes.len(),
+                    info.image_size,
+                    selected.name
+                );
+                if start_epoch > 0 {
+                    eprintln!("resuming after epoch {start_epoch} of {}", info.epochs);
+                }
+                bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+            }
+            bar.set_length((steps_per_epoch * (info.epochs - start_epoch)) as u64);
+            bar.set_style(
+                ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} steps, {per_sec}, eta {eta}")
+                    .expect("static template")
+                    .progress_chars("=> "),
+            );
+            epoch_started = Instant::now();
+        }
+        Event::Step {
+            epoch,
+            step,
+            batch_size,
+            ..
+        } => {
+            let rate = (step * batch_size) as f64 / epoch_started.elapsed().as_secs_f64().max(1e-9);
+            bar.set_message(format!("epoch {epoch}, {rate:.0} images/s"));
+            bar.inc(1);
+        }
+        Event::Evaluating { epoch } => bar.set_message(format!("epoch {epoch}, evaluating")),
+        Event::Epoch(r) => {
+            if !quiet {
+                bar.println(format!(
+                    "epoch {:>3}: loss {:.4}, train acc {:.4}, holdout acc {}, lr {:.4}, {:.0} images/s",
+                    r.epoch,
+                    r.train_loss,
+                    r.train_accuracy,
+                    r.holdout_accuracy.map_or("-".into(), |a| format!("{a:.4}")),
+                    r.learning_rate,
+                    r.images_per_second
+                ));
+            }
+            epoch_started = Instant::now();
+        }
+    };
+    let summary = train(&config, &args.out, &options, &selected.device, &mut observer)?;
+    bar.finish_and_clear();
+    let info = &summary.info;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "out": args.out,
+                "device": selected.kind,
+                "device_name": selected.name,
+                "run": info,
+                "history": summary.history,
+            })
+        );
+    } else {
+        eprintln!(
+            "done: {} epochs; best epoch {} (holdout accuracy {}); weights in {}",
+            info.epochs_done,
+            info.best_epoch.map_or("-".into(), |e| e.to_string()),
+            info.best_holdout_accuracy.map_or("-".into(), |a| format!("{a:.4}")),
+            run_dir.model_path().display()
+        );
+    }
+    Ok(())
+}
