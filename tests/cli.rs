@@ -819,6 +819,20 @@ fn train_kill_resume_and_extract() {
         &["train", "--data", data, "--lr=-1", "--out", s(&dir.path().join("z"))],
         &["learning_rate"],
     );
+    fails_with(
+        &[
+            "train",
+            "--data",
+            data,
+            "--gpus",
+            "2",
+            "--device",
+            "cpu",
+            "--out",
+            s(&dir.path().join("g")),
+        ],
+        &["--gpus 2 needs GPUs"],
+    );
     fails_with(&["extract", s(dir.path()), "--out", s(&fa)], &["not a run folder"]);
     fails_with(
         &[

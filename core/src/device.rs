@@ -72,6 +72,37 @@ pub async fn gpu() -> Result<Gpu> {
     })
 }
 
+/// The discrete GPUs `1..count` through wgpu, as replicas for data-parallel training beside the
+/// main device (GPU 0). Each is started here, so a missing one is an error now, not mid-run.
+#[cfg(feature = "wgpu")]
+pub fn more_gpus(count: usize) -> Result<Vec<Device>> {
+    (1..count)
+        .map(|i| {
+            let device = Device::wgpu(burn::tensor::DeviceKind::DiscreteGpu(i));
+            let probe = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                burn::tensor::Tensor::<1>::zeros([1], &device).into_data();
+            }));
+            probe.map(|_| device.clone()).map_err(|_| {
+                Error::Device(format!(
+                    "discrete GPU {i} could not be started (asked for {count} GPUs)"
+                ))
+            })
+        })
+        .collect()
+}
+
+/// Data-parallel replicas are GPUs; a build without a GPU backend has none.
+#[cfg(not(feature = "wgpu"))]
+pub fn more_gpus(count: usize) -> Result<Vec<Device>> {
+    if count <= 1 {
+        Ok(Vec::new())
+    } else {
+        Err(Error::Device(
+            "this build of losslens has no GPU backend (enable the `wgpu` feature)".into(),
+        ))
+    }
+}
+
 /// Starts the GPU runtime: unavailable in a build without a GPU backend.
 #[cfg(not(any(feature = "wgpu", feature = "webgpu")))]
 pub async fn gpu() -> Result<Gpu> {

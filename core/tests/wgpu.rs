@@ -153,3 +153,43 @@ fn objectives_and_backward_on_wgpu_match_the_cpu() {
         }
     }
 }
+
+/// The whole training loop on wgpu: on-device augmentation (gather), SGD, EMA, evaluation,
+/// checkpoint. Each backend draws initial weights from its own generator, so the two runs start
+/// from different weights: the first epoch's loss must be finite and of the CPU's size.
+#[cfg(feature = "train")]
+#[test]
+fn training_loop_runs_on_wgpu_like_on_the_cpu() {
+    use burn::tensor::Device;
+    use losslens_core::data::{DatasetSource, ProceduralConfig};
+    use losslens_core::model::Architecture;
+    use losslens_core::train::{TrainConfig, TrainOptions, train};
+
+    let Some(gpu) = gpu_device() else { return };
+    let config = TrainConfig {
+        data: DatasetSource::Procedural {
+            config: ProceduralConfig {
+                classes: 3,
+                per_class: 16,
+                size: 12,
+                seed: 2,
+                noise: 0.15,
+            },
+            test_per_class: 2,
+        },
+        model: Architecture::Small,
+        epochs: Some(1),
+        batch_size: 16,
+        holdout_fraction: 0.2,
+        eval_batch_size: 16,
+        ..TrainConfig::default()
+    };
+    let run = |device: &Device| {
+        let out = tempfile::tempdir().unwrap();
+        train(&config, out.path(), &TrainOptions::default(), device, &mut |_| {}).unwrap()
+    };
+    let (cpu, gpu) = (run(&Device::flex()), run(&gpu));
+    let (a, b) = (cpu.history[0].train_loss, gpu.history[0].train_loss);
+    assert!(b.is_finite() && (a - b).abs() < 0.5 * a, "cpu {a}, gpu {b}");
+    assert!(gpu.info.best_holdout_accuracy.is_some());
+}

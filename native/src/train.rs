@@ -84,6 +84,10 @@ pub struct TrainArgs {
     /// Device to train on.
     #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
     pub device: DeviceArg,
+    /// Data-parallel training on this many GPUs of the machine (discrete GPUs 0..N through
+    /// wgpu): each step splits its batch between them.
+    #[arg(long, default_value_t = 1)]
+    pub gpus: usize,
     /// Folder for decoded-image caches of ImageFolder datasets
     /// (default $XDG_CACHE_HOME/losslens/datasets or ~/.cache/losslens/datasets).
     #[arg(long)]
@@ -191,10 +195,21 @@ pub fn run(args: TrainArgs) -> Result<()> {
         DeviceArg::Auto => DeviceChoice::Auto,
     };
     let selected = pollster::block_on(device::select(choice)).context("starting the compute device")?;
+    if args.gpus == 0 {
+        bail!("--gpus must be at least 1");
+    }
+    if args.gpus > 1 && selected.kind != "gpu" {
+        bail!(
+            "--gpus {} needs GPUs, but training would run on {}",
+            args.gpus,
+            selected.name
+        );
+    }
     let options = TrainOptions {
         resume: args.resume,
         stop_after_epoch: None,
         cache_dir: Some(args.cache_dir.clone().unwrap_or_else(default_cache_dir)),
+        replicas: device::more_gpus(args.gpus)?,
     };
     let bar = ProgressBar::hidden();
     let mut epoch_started = Instant::now();

@@ -7,10 +7,10 @@ use std::time::Instant;
 use burn::module::{Module, ModuleVisitor, Param, ParamGroup, ParamId};
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{GradientsParams, ModuleOptimizer, SgdConfig};
+use burn::optim::{GradientsParams, ModuleOptimizer, MultiGradientsParams, SgdConfig};
 use burn::tensor::{Bytes, Device, Int, Tensor, TensorData};
 
-use crate::data::augment::{Augmentation, batch, train_crop};
+use crate::data::augment::{Augmentation, ChannelStats, Crop, batch, train_crop};
 use crate::data::{ImageSet, Split};
 use crate::error::{Error, Result, invalid_setting};
 use crate::inference::{self, InputSpec, Pooling};
@@ -33,6 +33,10 @@ pub struct TrainOptions {
     pub stop_after_epoch: Option<usize>,
     /// Folder for decoded-image caches of ImageFolder datasets; none decodes every time.
     pub cache_dir: Option<PathBuf>,
+    /// More devices for data-parallel training: each step splits its batch between the main
+    /// device and these (batch-norm statistics are per device, as in PyTorch's DDP without
+    /// SyncBatchNorm). Empty: one device.
+    pub replicas: Vec<Device>,
 }
 
 /// What the loop reports while it runs.
@@ -253,6 +257,14 @@ pub fn train(
         ObjectiveConfig::Dropout(c) if c.keep_prob < 1.0 => Some(c.keep_prob),
         _ => None,
     };
+    let replicas = &options.replicas;
+    let context = StepContext {
+        set: &train_set,
+        objective: &objective,
+        stats: &stats,
+        image_size,
+        width,
+    };
     for epoch in state.epoch + 1..=epochs {
         let started = Instant::now();
         let order = SplitMix64::new(stream(resolved.seed, 4, epoch as u64)).permutation(n);
@@ -274,25 +286,52 @@ pub fn train(
                     )
                 })
                 .collect();
-            let images = batch(&train_set, indices, &crops, image_size, &stats, &autodiff);
-            let labels: Vec<i64> = indices.iter().map(|&i| train_set.labels[i] as i64).collect();
-            let targets = Tensor::<1, Int>::from_data(TensorData::new(labels, [indices.len()]), &autodiff);
             // Dropout masks come from the run's own generator, not the device's, so they are the
             // same on every device and for a resumed run.
-            let mask = keep_prob.map(|keep| {
+            let mask: Option<Vec<f32>> = keep_prob.map(|keep| {
                 let mut rng = SplitMix64::new(stream(resolved.seed, 6, state.step as u64));
-                let bits: Vec<f32> = (0..indices.len() * width)
+                (0..indices.len() * width)
                     .map(|_| if rng.uniform() < keep { 1.0 } else { 0.0 })
-                    .collect();
-                Tensor::<2>::from_data(TensorData::new(bits, [indices.len(), width]), &autodiff)
+                    .collect()
             });
-            let output = objective.forward_with_mask(model.features(images), &model.head, targets.clone(), mask);
-            loss_sum = loss_sum + output.loss.clone().inner();
-            let predicted = output.outputs.clone().inner().argmax(1).reshape([indices.len()]);
-            correct = correct + predicted.equal(targets.inner()).int().sum();
-            let grads = GradientsParams::from_grads(output.loss.backward(), &model);
             lr = schedule.rate(state.step);
-            model = optimizer.step(lr, model, grads);
+            if replicas.is_empty() {
+                let shard = Shard {
+                    indices,
+                    crops: &crops,
+                    mask: mask.as_deref(),
+                    weight: 1.0,
+                };
+                let (loss, hits, grads) = shard.run(&model, &autodiff, &context);
+                loss_sum = loss_sum + loss;
+                correct = correct + hits;
+                model = optimizer.step(lr, model, grads);
+            } else {
+                // Data parallel: one shard of the batch per device, each loss weighted by its
+                // share so the summed gradients are the whole batch's mean gradient; burn
+                // accumulates each parameter's gradients on one device and steps there.
+                let devices: Vec<Device> = std::iter::once(device.clone())
+                    .chain(replicas.iter().cloned())
+                    .collect();
+                let parts = devices.len().min(indices.len());
+                let mut multi = MultiGradientsParams::default();
+                for (d, dev) in devices.iter().take(parts).enumerate() {
+                    let (lo, hi) = (d * indices.len() / parts, (d + 1) * indices.len() / parts);
+                    let dev_ad = dev.clone().autodiff();
+                    let replica = model.clone().fork(&dev_ad);
+                    let shard = Shard {
+                        indices: &indices[lo..hi],
+                        crops: &crops[lo..hi],
+                        mask: mask.as_deref().map(|m| &m[lo * width..hi * width]),
+                        weight: (hi - lo) as f64 / indices.len() as f64,
+                    };
+                    let (loss, hits, grads) = shard.run(&replica, &dev_ad, &context);
+                    loss_sum = loss_sum + loss.to_device(device);
+                    correct = correct + hits.to_device(device);
+                    multi.grads.push((grads, dev.clone()));
+                }
+                model = optimizer.step_multi(lr, model, multi).fork(&autodiff);
+            }
             if resolved.ema_decay > 0.0 {
                 ema.update(&model);
             }
@@ -388,6 +427,54 @@ pub fn train(
         info,
         history: state.history,
     })
+}
+
+/// What every shard of every step shares.
+struct StepContext<'a> {
+    set: &'a ImageSet,
+    objective: &'a Objective,
+    stats: &'a ChannelStats,
+    image_size: usize,
+    width: usize,
+}
+
+/// Part of a batch: its images, crops, dropout mask and share of the batch.
+struct Shard<'a> {
+    indices: &'a [usize],
+    crops: &'a [Crop],
+    mask: Option<&'a [f32]>,
+    weight: f64,
+}
+
+impl Shard<'_> {
+    /// Forward and backward on `device` (an autodiff device): the shard's weighted loss and
+    /// correct count (on the inner device) and the gradients.
+    fn run(
+        &self,
+        model: &Classifier,
+        device: &Device,
+        c: &StepContext,
+    ) -> (Tensor<1>, Tensor<1, Int>, GradientsParams) {
+        let n = self.indices.len();
+        let images = batch(c.set, self.indices, self.crops, c.image_size, c.stats, device);
+        let labels: Vec<i64> = self.indices.iter().map(|&i| c.set.labels[i] as i64).collect();
+        let targets = Tensor::<1, Int>::from_data(TensorData::new(labels, [n]), device);
+        let mask = self
+            .mask
+            .map(|m| Tensor::<2>::from_data(TensorData::new(m.to_vec(), [n, c.width]), device));
+        let output = c
+            .objective
+            .forward_with_mask(model.features(images), &model.head, targets.clone(), mask);
+        let loss = if self.weight == 1.0 {
+            output.loss
+        } else {
+            output.loss.mul_scalar(self.weight)
+        };
+        let predicted = output.outputs.inner().argmax(1).reshape([n]);
+        let hits = predicted.equal(targets.inner()).int().sum();
+        let grads = GradientsParams::from_grads(loss.backward(), model);
+        (loss.inner(), hits, grads)
+    }
 }
 
 /// SGD with Nesterov momentum; weight decay on parameters of rank ≥ 2 (convolution and linear
