@@ -40,20 +40,35 @@ pub struct Forward {
     pub outputs: Option<Vec<f32>>,
 }
 
-/// Runs `model` (evaluation mode) over `set` in batches of `batch_size`, recording the taps
-/// named in `taps` (`block1.0` …, `penultimate`) and, with an objective, its outputs.
+/// What to record in a pass over a dataset.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    /// Taps to record: block names (`block1.0` …) and/or `penultimate`.
+    pub taps: &'a [String],
+    /// How block outputs are stored.
+    pub pooling: Pooling,
+    /// Record this objective's evaluation outputs too.
+    pub objective: Option<&'a Objective>,
+    /// Images per batch (bounds device memory).
+    pub batch_size: usize,
+}
+
+/// Runs `model` (evaluation mode) over `set` in batches, recording what `request` asks for.
 /// `progress(done, total)` is called after each batch.
 pub fn forward(
     model: &Classifier,
     set: &ImageSet,
     input: &InputSpec,
-    taps: &[String],
-    pooling: Pooling,
-    objective: Option<&Objective>,
-    batch_size: usize,
+    request: &Request,
     device: &Device,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Forward> {
+    let Request {
+        taps,
+        pooling,
+        objective,
+        batch_size,
+    } = *request;
     if batch_size == 0 {
         return invalid_setting("batch_size", 0, "at least 1");
     }

@@ -32,7 +32,7 @@ fn values<M: burn::module::Module>(module: M) -> Vec<Vec<f32>> {
     struct Collect(Vec<Vec<f32>>);
     impl burn::module::ModuleVisitor for Collect {
         fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<burn::tensor::Tensor<D>>) {
-            self.0.push(param.val().into_data().to_vec::<f32>().unwrap());
+            self.0.push(param.val().into_data().try_to_vec::<f32>().unwrap());
         }
     }
     let mut c = Collect(Vec::new());

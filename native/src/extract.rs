@@ -10,7 +10,7 @@ use losslens_core::data::source::split_name;
 use losslens_core::data::{DatasetSource, Split};
 use losslens_core::device::{self, DeviceChoice};
 use losslens_core::features::{Array, ArrayData, FeatureFile, LABELS};
-use losslens_core::inference::{self, Pooling};
+use losslens_core::inference::{self, Pooling, Request};
 use losslens_core::model::PENULTIMATE;
 use losslens_core::train::RunDir;
 
@@ -138,14 +138,17 @@ pub fn run(args: ExtractArgs) -> Result<()> {
             .expect("static template")
             .progress_chars("=> "),
     );
+    let request = Request {
+        taps: &taps,
+        pooling,
+        objective: None,
+        batch_size: args.batch_size,
+    };
     let forward = inference::forward(
         &trained.model,
         &set,
         &trained.input,
-        &taps,
-        pooling,
-        None,
-        args.batch_size,
+        &request,
         &selected.device,
         &mut |done, _| bar.set_position(done as u64),
     )?;

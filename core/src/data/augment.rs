@@ -427,7 +427,7 @@ mod tests {
         };
         batch(s, &[0], &[crop], size, &identity, &Device::flex())
             .into_data()
-            .to_vec::<f32>()
+            .try_to_vec::<f32>()
             .unwrap()
     }
 

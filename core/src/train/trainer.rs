@@ -13,7 +13,7 @@ use burn::tensor::{Bytes, Device, Int, Tensor, TensorData};
 use crate::data::augment::{Augmentation, ChannelStats, Crop, batch, train_crop};
 use crate::data::{ImageSet, Split};
 use crate::error::{Error, Result, invalid_setting};
-use crate::inference::{self, InputSpec, Pooling};
+use crate::inference::{self, InputSpec, Pooling, Request};
 use crate::model::{Classifier, ModelConfig, Stem};
 use crate::objective::{Objective, ObjectiveConfig};
 use crate::probe::split::stratified_split;
@@ -514,17 +514,13 @@ pub fn accuracy(
     batch_size: usize,
     device: &Device,
 ) -> Result<f64> {
-    let forward = inference::forward(
-        model,
-        set,
-        input,
-        &[],
-        Pooling::Mean,
-        Some(objective),
+    let request = Request {
+        taps: &[],
+        pooling: Pooling::Mean,
+        objective: Some(objective),
         batch_size,
-        device,
-        &mut |_, _| {},
-    )?;
+    };
+    let forward = inference::forward(model, set, input, &request, device, &mut |_, _| {})?;
     let outputs = forward.outputs.unwrap_or_default();
     let k = outputs.len() / set.len().max(1);
     if k == 0 {
