@@ -704,9 +704,13 @@ fn train_kill_resume_and_extract() {
     }
     child.kill().unwrap();
     child.wait().unwrap();
-    let info: Value = serde_json::from_str(&std::fs::read_to_string(parts.join("run.json")).unwrap()).unwrap();
-    let done = info["epochs_done"].as_u64().unwrap();
-    assert!(done < 6, "the run finished before it could be killed");
+    // The last complete checkpoint is what a resumed run starts from.
+    let name: String = serde_json::from_str(&std::fs::read_to_string(&latest).unwrap()).unwrap();
+    let state: Value =
+        serde_json::from_str(&std::fs::read_to_string(parts.join("checkpoint").join(name).join("state.json")).unwrap())
+            .unwrap();
+    let done = state["epoch"].as_u64().unwrap();
+    assert!((1..6).contains(&done), "the run finished before it could be killed");
     let resumed = Command::new(env!("CARGO_BIN_EXE_losslens"))
         .env("RAYON_NUM_THREADS", "1")
         .args(["train", "--resume", "--out", s(&parts), "--device", "cpu"])
