@@ -256,6 +256,21 @@ fn bad_runs_are_refused() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("different configuration"), "{err}");
+    // A half-written checkpoint folder left by a crash is ignored; a damaged complete one is
+    // refused by name, and nothing is overwritten.
+    let checkpoints = dir.path().join("checkpoint");
+    std::fs::create_dir_all(checkpoints.join(".epoch-0002.tmp")).unwrap();
+    std::fs::write(checkpoints.join(".epoch-0002.tmp/model.bpk"), b"partial").unwrap();
+    train(&config, dir.path(), &resume, &Device::flex(), &mut |_| {}).unwrap();
+    let optimizer = checkpoints.join("epoch-0001/optimizer.bpk");
+    let bytes = std::fs::read(&optimizer).unwrap();
+    std::fs::write(&optimizer, &bytes[..bytes.len() / 2]).unwrap();
+    let model = std::fs::read(RunDir::new(dir.path()).model_path()).unwrap();
+    let err = train(&config, dir.path(), &resume, &Device::flex(), &mut |_| {})
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("optimizer.bpk"), "{err}");
+    assert_eq!(std::fs::read(RunDir::new(dir.path()).model_path()).unwrap(), model);
     for bad in [
         TrainConfig {
             batch_size: 0,

@@ -110,3 +110,42 @@ impl ModuleMapper for Blend {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Architecture, ModelConfig, Stem};
+    use burn::tensor::Device;
+
+    fn head(model: &Classifier) -> Vec<f32> {
+        model.head.linear.weight.val().into_data().try_to_vec::<f32>().unwrap()
+    }
+
+    #[test]
+    fn average_follows_the_decay_rule() {
+        let device = Device::flex();
+        let config = ModelConfig::new(Architecture::Small, Stem::Cifar, 3);
+        let (a, b) = (config.init(&device).unwrap(), config.init(&device).unwrap());
+        let (wa, wb) = (head(&a), head(&b));
+        // Update 0: d = min(0.9999, 1/10) = 0.1.
+        let mut ema = Ema::new(&a, 0.9999, 0);
+        assert!((ema.next_decay() - 0.1).abs() < 1e-12);
+        ema.update(&b);
+        for ((x, y), z) in wa.iter().zip(&wb).zip(head(ema.model())) {
+            assert!((0.1 * x + 0.9 * y - z).abs() < 1e-6);
+        }
+        // Late in training the configured decay rules.
+        let mut late = Ema::new(&a, 0.5, 1_000);
+        late.update(&b);
+        for ((x, y), z) in wa.iter().zip(&wb).zip(head(late.model())) {
+            assert!((0.5 * x + 0.5 * y - z).abs() < 1e-6);
+        }
+        assert_eq!(late.updates(), 1_001);
+        // Averaging a model with itself changes nothing (up to rounding).
+        let mut same = Ema::new(&a, 0.9, 5);
+        same.update(&a);
+        for (x, z) in wa.iter().zip(head(same.model())) {
+            assert!((x - z).abs() <= 1e-6 * x.abs().max(1e-3));
+        }
+    }
+}
