@@ -856,3 +856,59 @@ fn train_kill_resume_and_extract() {
         &["f.txt"],
     );
 }
+
+#[test]
+fn study_runs_from_a_file_and_ships_valid_study_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tiny.toml");
+    std::fs::write(
+        &file,
+        r#"
+name = "tiny"
+model = "small"
+source = { format = "procedural", classes = 3, per_class = 30, size = 12, seed = 1, test_per_class = 6 }
+objectives = [{ kind = "softmax" }, { kind = "logit-norm" }]
+
+[[targets]]
+name = "other"
+data = { format = "procedural", classes = 3, per_class = 20, size = 12, seed = 2, test_per_class = 6 }
+
+[train]
+epochs = 1
+batch_size = 15
+warmup_epochs = 0.5
+
+[analysis]
+separation_images = 30
+sparsity_images = 6
+"#,
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let (ok, stdout, stderr) = losslens(&["study", s(&file), "--out", s(&out), "--device", "cpu"]);
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("other linear") && stdout.contains("logit-norm"),
+        "{stdout}"
+    );
+    let results: Value = serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    assert_eq!(results["version"], 1);
+    assert_eq!(results["runs"].as_array().unwrap().len(), 2);
+    let (ok, _, stderr) = losslens(&["study", s(&file), "--out", s(&out), "--device", "cpu"]);
+    assert!(ok && stderr.matches("reused").count() == 2, "{stderr}");
+
+    std::fs::write(&file, "name = \"x\"\nmodel = \"small\"\nsource = { format = \"procedural\", classes = 3, per_class = 3, size = 8, seed = 0 }\nobjectives = []\n").unwrap();
+    fails_with(&["study", s(&file), "--out", s(&out)], &["objectives"]);
+    std::fs::write(&file, "name = \"x\"\nmodle = \"small\"\n").unwrap();
+    fails_with(&["study", s(&file), "--out", s(&out)], &["modle"]);
+
+    // The study files that ship with losslens parse and validate.
+    let assets = Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/studies");
+    for entry in std::fs::read_dir(&assets).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let study: losslens_core::study::StudyConfig =
+            toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        study.validate().unwrap();
+    }
+}

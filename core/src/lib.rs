@@ -33,6 +33,7 @@ pub mod model;
 pub mod objective;
 pub mod probe;
 pub mod rng;
+pub mod study;
 #[cfg(all(feature = "train", not(target_arch = "wasm32")))]
 pub mod train;
 

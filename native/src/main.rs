@@ -6,6 +6,7 @@ mod common;
 mod demo;
 mod extract;
 mod probe;
+mod study;
 mod table;
 mod train;
 
@@ -34,6 +35,9 @@ enum Command {
     Train(train::TrainArgs),
     /// Per-block and penultimate features of a trained network on a dataset split.
     Extract(extract::ExtractArgs),
+    /// Run a study: train every objective × seed, evaluate, probe the targets, analyse the
+    /// layers; incremental (finished pieces are reused), results in results.json.
+    Study(study::StudyArgs),
     /// A self-contained tour of the analysis engine on built-in data: writes two feature files
     /// and analyses them.
     Demo(demo::DemoArgs),
@@ -54,6 +58,7 @@ fn main() -> std::process::ExitCode {
         Command::Probe(args) => probe::run(args),
         Command::Train(args) => train::run(args),
         Command::Extract(args) => extract::run(args),
+        Command::Study(args) => study::run(args),
         Command::Objectives(args) => catalog::objectives(args),
         Command::Model(args) => catalog::model(args),
     };

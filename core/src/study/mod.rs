@@ -1,0 +1,12 @@
+//! Studies: the paper's comparison of objectives on a source dataset and its transfer targets.
+//!
+//! - [`results`]: the versioned `results.json` schema, shared with the browser explorer;
+//! - [`runner`]: running a study incrementally (native, with training).
+
+pub mod results;
+#[cfg(all(feature = "train", not(target_arch = "wasm32")))]
+pub mod runner;
+
+pub use results::{RESULTS_VERSION, StudyResults};
+#[cfg(all(feature = "train", not(target_arch = "wasm32")))]
+pub use runner::{StudyConfig, StudyEvent, run_study};

@@ -1,0 +1,104 @@
+//! `results.json`: what a study found, in one versioned schema that `losslens study` writes and
+//! the browser explorer reads.
+
+use serde::{Deserialize, Serialize};
+
+/// Version of the `results.json` schema.
+pub const RESULTS_VERSION: u32 = 1;
+
+/// How a target dataset's accuracy is measured (the dataset creators' choice).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Measure {
+    /// Top-1 accuracy.
+    #[default]
+    Top1,
+    /// Mean per-class accuracy (unbalanced datasets such as Caltech-101).
+    MeanPerClass,
+}
+
+/// A study's results.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StudyResults {
+    /// Schema version ([`RESULTS_VERSION`]).
+    pub version: u32,
+    /// The study's name.
+    pub name: String,
+    /// The source dataset, as written on the command line.
+    pub source: String,
+    /// The network.
+    pub model: String,
+    /// The target datasets, in order.
+    pub targets: Vec<TargetInfo>,
+    /// One entry per (objective, seed).
+    pub runs: Vec<RunResult>,
+}
+
+/// A target dataset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TargetInfo {
+    /// Its name in tables.
+    pub name: String,
+    /// The dataset, as written on the command line.
+    pub data: String,
+    /// Its accuracy measure.
+    pub measure: Measure,
+}
+
+/// Everything measured for one trained network.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunResult {
+    /// The objective with its hyperparameters (`cosine-softmax:temperature=0.05`).
+    pub objective: String,
+    /// The objective's name (`cosine-softmax`).
+    pub kind: String,
+    /// The seed.
+    pub seed: u64,
+    /// The epoch whose weights were kept.
+    pub best_epoch: Option<usize>,
+    /// Accuracy and calibration on the source test split.
+    pub source: SourceEval,
+    /// Transfer to each target, in the study's target order.
+    pub transfer: Vec<Transfer>,
+    /// Class separation R² (cosine) of each layer on source training images, network order.
+    pub separation: Vec<LayerValue>,
+    /// Fraction of non-zero activations of each layer on source training images.
+    pub sparsity: Vec<LayerValue>,
+}
+
+/// Source test split evaluation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceEval {
+    /// Top-1 accuracy.
+    pub top1: f64,
+    /// Top-5 accuracy (top-min(5, classes)).
+    pub top5: f64,
+    /// Mean negative log-likelihood.
+    pub nll: f64,
+    /// Expected calibration error (15 bins).
+    pub ece: f64,
+}
+
+/// Fixed-feature transfer to one target.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Transfer {
+    /// The target's name.
+    pub target: String,
+    /// Linear probe accuracy, in the target's measure.
+    pub linear: f64,
+    /// The selected L² strength.
+    pub lambda: f64,
+    /// kNN probe accuracy, in the target's measure.
+    pub knn: f64,
+    /// The selected k.
+    pub k: usize,
+}
+
+/// A number for one layer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LayerValue {
+    /// The layer (`block1.0` …, `penultimate`).
+    pub layer: String,
+    /// The value.
+    pub value: f64,
+}

@@ -1,0 +1,452 @@
+//! Running a study: for every objective × seed, train (or reuse a finished run), evaluate on the
+//! source test split, probe every target with fixed penultimate features, and measure class
+//! separation and sparsity per layer. Finished pieces are skipped: each run's results are saved
+//! with the configuration that produced them and reused while it is unchanged.
+
+use std::path::{Path, PathBuf};
+
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+
+use crate::analysis::classes::Classes;
+use crate::analysis::separation::{Distance, class_separation};
+use crate::analysis::sparsity::fraction_nonzero;
+use crate::compute::{Compute, Precision};
+use crate::data::{DatasetSource, ImageSet, Split};
+use crate::error::{Error, Result, invalid_setting};
+use crate::features::Layer;
+use crate::inference::{self, Pooling, Request};
+use crate::model::{Architecture, PENULTIMATE};
+use crate::objective::ObjectiveConfig;
+use crate::probe::knn::{KnnConfig, knn_probe};
+use crate::probe::linear::{LinearProbeConfig, linear_probe};
+use crate::probe::metrics::evaluate;
+use crate::probe::split::stratified_split;
+use crate::study::results::{
+    LayerValue, Measure, RESULTS_VERSION, RunResult, SourceEval, StudyResults, TargetInfo, Transfer,
+};
+use crate::train::{RunDir, TrainConfig, TrainOptions, TrainedModel, train};
+
+/// A target dataset of a study.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetConfig {
+    /// Its name in tables.
+    pub name: String,
+    /// The dataset (with `train` and `test` splits).
+    pub data: DatasetSource,
+    /// Its accuracy measure. Default top-1.
+    #[serde(default)]
+    pub measure: Measure,
+}
+
+/// How much data the analyses use.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AnalysisConfig {
+    /// Source training images (class-stratified) for class separation. Default 2,000.
+    pub separation_images: usize,
+    /// Source training images for activation sparsity (whole maps). Default 256.
+    pub sparsity_images: usize,
+    /// At most this many training images per target for the probes (class-stratified); default
+    /// all.
+    pub probe_train_limit: Option<usize>,
+    /// Images per inference batch. Default 256.
+    pub batch_size: usize,
+}
+
+impl Default for AnalysisConfig {
+    fn default() -> Self {
+        Self {
+            separation_images: 2000,
+            sparsity_images: 256,
+            probe_train_limit: None,
+            batch_size: 256,
+        }
+    }
+}
+
+/// A study (`STUDY.toml`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StudyConfig {
+    /// Its name.
+    pub name: String,
+    /// The pretraining dataset.
+    pub source: DatasetSource,
+    /// The transfer datasets.
+    #[serde(default)]
+    pub targets: Vec<TargetConfig>,
+    /// The network.
+    pub model: Architecture,
+    /// The objectives to compare (with hyperparameters).
+    pub objectives: Vec<ObjectiveConfig>,
+    /// Seeds; each objective is trained once per seed. Default `[0]`.
+    #[serde(default = "default_seeds")]
+    pub seeds: Vec<u64>,
+    /// The training recipe; its `data`, `model`, `objective` and `seed` are set per run.
+    #[serde(default)]
+    pub train: TrainConfig,
+    /// Analysis sizes.
+    #[serde(default)]
+    pub analysis: AnalysisConfig,
+}
+
+fn default_seeds() -> Vec<u64> {
+    vec![0]
+}
+
+impl StudyConfig {
+    /// Refuses empty studies and bad settings.
+    pub fn validate(&self) -> Result<()> {
+        if self.objectives.is_empty() {
+            return invalid_setting("objectives", "[]", "at least one objective");
+        }
+        if self.seeds.is_empty() {
+            return invalid_setting("seeds", "[]", "at least one seed");
+        }
+        for o in &self.objectives {
+            o.validate()?;
+        }
+        if self.analysis.batch_size == 0 {
+            return invalid_setting("analysis.batch_size", 0, "at least 1");
+        }
+        let mut names: Vec<&str> = self.targets.iter().map(|t| t.name.as_str()).collect();
+        names.sort_unstable();
+        if names.windows(2).any(|w| w[0] == w[1]) {
+            return invalid_setting("targets", format!("{names:?}"), "distinct target names");
+        }
+        Ok(())
+    }
+
+    /// The training configuration of one run.
+    pub fn run_config(&self, objective: &ObjectiveConfig, seed: u64) -> TrainConfig {
+        TrainConfig {
+            data: self.source.clone(),
+            model: self.model,
+            objective: *objective,
+            seed,
+            ..self.train.clone()
+        }
+    }
+}
+
+/// Progress of a study.
+#[derive(Debug, Clone)]
+pub enum StudyEvent<'a> {
+    /// A piece starts: `what` of run `index` of `total`.
+    Piece {
+        /// Run index, from 1.
+        index: usize,
+        /// Runs in the study.
+        total: usize,
+        /// The run's objective and seed.
+        run: &'a str,
+        /// What is being done.
+        what: &'a str,
+    },
+    /// A run's results were reused from an earlier invocation.
+    Reused {
+        /// The run's objective and seed.
+        run: &'a str,
+    },
+}
+
+/// The saved results of a run with the configuration that produced them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Piece {
+    key: serde_json::Value,
+    result: RunResult,
+}
+
+/// Runs the study into `out` (`out/runs/<objective>-s<seed>/` per run, `out/results.json`).
+pub fn run_study(
+    study: &StudyConfig,
+    out: &Path,
+    device: &Device,
+    cache_dir: Option<PathBuf>,
+    observer: &mut dyn FnMut(StudyEvent),
+) -> Result<StudyResults> {
+    study.validate()?;
+    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    let total = study.objectives.len() * study.seeds.len();
+    let mut runs = Vec::new();
+    // Data every run reads, loaded once.
+    let source_test = study.source.load(Split::Test, cache_dir.as_deref())?;
+    let source_train = study.source.load(Split::Train, cache_dir.as_deref())?;
+    let separation_set = stratified_subset(&source_train, study.analysis.separation_images, 11);
+    let sparsity_set = stratified_subset(&source_train, study.analysis.sparsity_images, 12);
+    drop(source_train);
+    let mut targets = Vec::new();
+    for t in &study.targets {
+        let train_set = t.data.load(Split::Train, cache_dir.as_deref())?;
+        let train_set = match study.analysis.probe_train_limit {
+            Some(limit) => stratified_subset(&train_set, limit, 13),
+            None => train_set,
+        };
+        targets.push((t, train_set, t.data.load(Split::Test, cache_dir.as_deref())?));
+    }
+    let compute = Compute::new(device.clone(), Precision::F32);
+    let mut index = 0;
+    for objective in &study.objectives {
+        for &seed in &study.seeds {
+            index += 1;
+            let config = study.run_config(objective, seed);
+            let label = format!("{objective} seed {seed}");
+            let dir = out.join("runs").join(run_folder(objective, seed));
+            let piece_path = dir.join("results.json");
+            let key = serde_json::json!({
+                "train": config,
+                "targets": study.targets,
+                "analysis": study.analysis,
+            });
+            if let Ok(text) = std::fs::read_to_string(&piece_path)
+                && let Ok(piece) = serde_json::from_str::<Piece>(&text)
+                && piece.key == key
+            {
+                observer(StudyEvent::Reused { run: &label });
+                runs.push(piece.result);
+                continue;
+            }
+            let mut step = |what: &str| {
+                observer(StudyEvent::Piece {
+                    index,
+                    total,
+                    run: &label,
+                    what,
+                })
+            };
+            step("training");
+            let run_dir = RunDir::new(&dir);
+            let finished = run_dir.exists() && run_dir.info().is_ok_and(|i| i.finished);
+            if !finished {
+                let options = TrainOptions {
+                    resume: run_dir.exists(),
+                    cache_dir: cache_dir.clone(),
+                    ..TrainOptions::default()
+                };
+                train(&config, &dir, &options, device, &mut |_| {})?;
+            }
+            let trained = run_dir.load(device)?;
+            step("evaluating on the source test split");
+            let source = evaluate_source(&trained, &source_test, study.analysis.batch_size, device)?;
+            let mut transfer = Vec::new();
+            for (t, train_set, test_set) in &targets {
+                step(&format!("probing {}", t.name));
+                transfer.push(probe_target(&trained, t, train_set, test_set, &compute, study, device)?);
+            }
+            step("class separation and sparsity");
+            let (separation, sparsity) =
+                layer_analyses(&trained, &separation_set, &sparsity_set, &compute, study, device)?;
+            let result = RunResult {
+                objective: objective.to_string(),
+                kind: objective.kind().name().to_string(),
+                seed,
+                best_epoch: trained.info.best_epoch,
+                source,
+                transfer,
+                separation,
+                sparsity,
+            };
+            let piece = Piece {
+                key,
+                result: result.clone(),
+            };
+            let text = serde_json::to_string_pretty(&piece).map_err(|e| Error::format(&piece_path, e.to_string()))?;
+            crate::atomic::write(&piece_path, text.as_bytes())?;
+            runs.push(result);
+        }
+    }
+    let results = StudyResults {
+        version: RESULTS_VERSION,
+        name: study.name.clone(),
+        source: study.source.to_string(),
+        model: study.model.to_string(),
+        targets: study
+            .targets
+            .iter()
+            .map(|t| TargetInfo {
+                name: t.name.clone(),
+                data: t.data.to_string(),
+                measure: t.measure,
+            })
+            .collect(),
+        runs,
+    };
+    let path = out.join("results.json");
+    let text = serde_json::to_string_pretty(&results).map_err(|e| Error::format(&path, e.to_string()))?;
+    crate::atomic::write(&path, text.as_bytes())?;
+    Ok(results)
+}
+
+/// `softmax-s0`, `cosine-softmax-temperature-0.05-s1`: a folder name per run.
+pub fn run_folder(objective: &ObjectiveConfig, seed: u64) -> String {
+    let name: String = objective
+        .to_string()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    format!("{name}-s{seed}")
+}
+
+fn stratified_subset(set: &ImageSet, limit: usize, seed: u64) -> ImageSet {
+    if limit >= set.len() {
+        return set.clone();
+    }
+    let split = stratified_split(&set.labels, limit as f64 / set.len() as f64, seed);
+    set.subset(&split.holdout)
+}
+
+/// The images as the network takes them (gray repeated to RGB for an RGB network).
+fn fit_channels(set: &ImageSet, trained: &TrainedModel) -> Result<ImageSet> {
+    let channels = trained.info.model.channels;
+    if set.channels == channels {
+        Ok(set.clone())
+    } else if set.channels == 1 && channels == 3 {
+        Ok(set.clone().into_rgb())
+    } else {
+        invalid_setting(
+            "data",
+            &set.source,
+            format!("images with {channels} channels (they have {})", set.channels),
+        )
+    }
+}
+
+fn evaluate_source(trained: &TrainedModel, test: &ImageSet, batch_size: usize, device: &Device) -> Result<SourceEval> {
+    let test = fit_channels(test, trained)?;
+    let request = Request {
+        taps: &[],
+        pooling: Pooling::Mean,
+        objective: Some(&trained.objective),
+        batch_size,
+    };
+    let forward = inference::forward(&trained.model, &test, &trained.input, &request, device, &mut |_, _| {})?;
+    let logits: Vec<f64> = forward
+        .outputs
+        .unwrap_or_default()
+        .iter()
+        .map(|&v| f64::from(v))
+        .collect();
+    let classes = trained.info.classes.len();
+    let e = evaluate(&logits, classes, &test.labels, 1.0);
+    Ok(SourceEval {
+        top1: e.accuracy,
+        top5: e.top5_accuracy,
+        nll: e.nll,
+        ece: e.ece,
+    })
+}
+
+fn penultimate(trained: &TrainedModel, set: &ImageSet, batch_size: usize, device: &Device) -> Result<Layer> {
+    let set = fit_channels(set, trained)?;
+    let taps = [PENULTIMATE.to_string()];
+    let request = Request {
+        taps: &taps,
+        pooling: Pooling::Mean,
+        objective: None,
+        batch_size,
+    };
+    let forward = inference::forward(&trained.model, &set, &trained.input, &request, device, &mut |_, _| {})?;
+    let (name, shape, values) = forward.layers.into_iter().next().expect("the penultimate tap");
+    Ok(Layer::from_f32(name, set.len(), shape[0], values))
+}
+
+fn probe_target(
+    trained: &TrainedModel,
+    target: &TargetConfig,
+    train_set: &ImageSet,
+    test_set: &ImageSet,
+    compute: &Compute,
+    study: &StudyConfig,
+    device: &Device,
+) -> Result<Transfer> {
+    let batch = study.analysis.batch_size;
+    let train_features = penultimate(trained, train_set, batch, device)?;
+    let test_features = penultimate(trained, test_set, batch, device)?;
+    let linear = pollster::block_on(linear_probe(
+        compute,
+        &train_features,
+        &train_set.labels,
+        &test_features,
+        &test_set.labels,
+        &LinearProbeConfig::default(),
+        &mut |_| {},
+    ))?;
+    let knn = pollster::block_on(knn_probe(
+        compute,
+        &train_features,
+        &train_set.labels,
+        &test_features,
+        &test_set.labels,
+        &KnnConfig::default(),
+    ))?;
+    let (linear_acc, knn_acc) = match target.measure {
+        Measure::Top1 => (linear.accuracy, knn.accuracy),
+        Measure::MeanPerClass => (linear.mean_per_class_accuracy, knn.mean_per_class_accuracy),
+    };
+    Ok(Transfer {
+        target: target.name.clone(),
+        linear: linear_acc,
+        lambda: linear.lambda,
+        knn: knn_acc,
+        k: knn.k,
+    })
+}
+
+fn layer_analyses(
+    trained: &TrainedModel,
+    separation_set: &ImageSet,
+    sparsity_set: &ImageSet,
+    compute: &Compute,
+    study: &StudyConfig,
+    device: &Device,
+) -> Result<(Vec<LayerValue>, Vec<LayerValue>)> {
+    let taps: Vec<String> = trained
+        .info
+        .model
+        .layout()
+        .block_names()
+        .into_iter()
+        .chain([PENULTIMATE.to_string()])
+        .collect();
+    let batch = study.analysis.batch_size;
+    let run = |set: &ImageSet, pooling: Pooling| -> Result<Vec<Layer>> {
+        let set = fit_channels(set, trained)?;
+        let request = Request {
+            taps: &taps,
+            pooling,
+            objective: None,
+            batch_size: batch,
+        };
+        let forward = inference::forward(&trained.model, &set, &trained.input, &request, device, &mut |_, _| {})?;
+        Ok(forward
+            .layers
+            .into_iter()
+            .map(|(name, shape, values)| Layer::from_f32(name, set.len(), shape.iter().product(), values))
+            .collect())
+    };
+    let classes = Classes::new(separation_set.labels.clone(), Some(trained.info.classes.len()))?;
+    let mut separation = Vec::new();
+    for layer in run(separation_set, Pooling::Mean)? {
+        let s = pollster::block_on(class_separation(compute, &layer, &classes, Distance::Cosine))?;
+        separation.push(LayerValue {
+            layer: layer.name.clone(),
+            value: s.r2,
+        });
+    }
+    let mut sparsity = Vec::new();
+    for layer in run(sparsity_set, Pooling::None)? {
+        sparsity.push(LayerValue {
+            layer: layer.name.clone(),
+            value: pollster::block_on(fraction_nonzero(compute, &layer))?,
+        });
+    }
+    Ok((separation, sparsity))
+}

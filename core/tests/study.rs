@@ -1,0 +1,146 @@
+//! A tiny study end to end on the CPU: two objectives on a generated source task, transfer to a
+//! generated target task with other classes; results are complete and in range, and a second
+//! invocation reuses every finished piece.
+
+use burn::tensor::Device;
+use losslens_core::data::{DatasetSource, ProceduralConfig};
+use losslens_core::model::Architecture;
+use losslens_core::objective::{ObjectiveConfig, ObjectiveKind};
+use losslens_core::study::results::Measure;
+use losslens_core::study::runner::{AnalysisConfig, TargetConfig};
+use losslens_core::study::{StudyConfig, StudyEvent, run_study};
+use losslens_core::train::TrainConfig;
+
+fn procedural(seed: u64) -> DatasetSource {
+    DatasetSource::Procedural {
+        config: ProceduralConfig {
+            classes: 3,
+            per_class: 40,
+            size: 12,
+            seed,
+            noise: 0.15,
+        },
+        test_per_class: 10,
+    }
+}
+
+/// Equal up to the last digit a JSON round trip may change.
+fn assert_close<T: serde::Serialize>(a: &T, b: &T) {
+    fn walk(a: &serde_json::Value, b: &serde_json::Value, at: &str) {
+        use serde_json::Value::*;
+        match (a, b) {
+            (Number(x), Number(y)) => {
+                let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+                assert!((x - y).abs() <= 1e-12 * x.abs().max(1.0), "{at}: {x} vs {y}");
+            }
+            (Array(x), Array(y)) => {
+                assert_eq!(x.len(), y.len(), "{at}");
+                for (i, (p, q)) in x.iter().zip(y).enumerate() {
+                    walk(p, q, &format!("{at}[{i}]"));
+                }
+            }
+            (Object(x), Object(y)) => {
+                assert_eq!(x.len(), y.len(), "{at}");
+                for (k, p) in x {
+                    walk(p, &y[k], &format!("{at}.{k}"));
+                }
+            }
+            _ => assert_eq!(a, b, "{at}"),
+        }
+    }
+    walk(&serde_json::to_value(a).unwrap(), &serde_json::to_value(b).unwrap(), "");
+}
+
+#[test]
+fn tiny_study_is_complete_and_incremental() {
+    let study = StudyConfig {
+        name: "tiny".into(),
+        source: procedural(1),
+        targets: vec![TargetConfig {
+            name: "other-classes".into(),
+            data: procedural(2),
+            measure: Measure::MeanPerClass,
+        }],
+        model: Architecture::Small,
+        objectives: vec![
+            ObjectiveConfig::default_for(ObjectiveKind::Softmax),
+            ObjectiveConfig::default_for(ObjectiveKind::CosineSoftmax),
+        ],
+        seeds: vec![0],
+        train: TrainConfig {
+            epochs: Some(2),
+            batch_size: 20,
+            learning_rate: 0.4,
+            warmup_epochs: 0.5,
+            holdout_fraction: 0.1,
+            ..TrainConfig::default()
+        },
+        analysis: AnalysisConfig {
+            separation_images: 60,
+            sparsity_images: 12,
+            ..AnalysisConfig::default()
+        },
+    };
+    let out = tempfile::tempdir().unwrap();
+    let mut pieces = 0;
+    let results = run_study(&study, out.path(), &Device::flex(), None, &mut |e| {
+        if matches!(e, StudyEvent::Piece { .. }) {
+            pieces += 1;
+        }
+    })
+    .unwrap();
+    assert!(pieces > 0);
+    assert_eq!(results.runs.len(), 2);
+    assert_eq!(results.runs[0].kind, "softmax");
+    assert_eq!(results.runs[1].kind, "cosine-softmax");
+    let unit = |v: f64| (0.0..=1.0).contains(&v);
+    for run in &results.runs {
+        assert!(unit(run.source.top1) && unit(run.source.top5) && unit(run.source.ece));
+        assert!(run.source.nll.is_finite() && run.source.nll >= 0.0);
+        assert_eq!(run.transfer.len(), 1);
+        assert!(unit(run.transfer[0].linear) && unit(run.transfer[0].knn));
+        let layers: Vec<&str> = run.separation.iter().map(|l| l.layer.as_str()).collect();
+        assert_eq!(layers, ["block1.0", "block2.0", "block3.0", "penultimate"]);
+        assert!(run.separation.iter().all(|l| unit(l.value)), "{:?}", run.separation);
+        assert!(run.sparsity.iter().all(|l| unit(l.value)), "{:?}", run.sparsity);
+    }
+    let text = std::fs::read_to_string(out.path().join("results.json")).unwrap();
+    let saved: losslens_core::study::StudyResults = serde_json::from_str(&text).unwrap();
+    assert_close(&saved, &results);
+
+    // Again: every run is reused, the results are the same.
+    let mut reused = 0;
+    let again = run_study(&study, out.path(), &Device::flex(), None, &mut |e| {
+        if matches!(e, StudyEvent::Reused { .. }) {
+            reused += 1;
+        }
+    })
+    .unwrap();
+    assert_eq!(reused, 2);
+    assert_close(&again, &results);
+
+    // A different analysis size recomputes the analyses but keeps the trained networks.
+    let changed = StudyConfig {
+        analysis: AnalysisConfig {
+            separation_images: 30,
+            ..study.analysis.clone()
+        },
+        ..study.clone()
+    };
+    let model = std::fs::read(out.path().join("runs/softmax-s0/model.bpk")).unwrap();
+    let mut reused = 0;
+    let changed_results = run_study(&changed, out.path(), &Device::flex(), None, &mut |e| {
+        if matches!(e, StudyEvent::Reused { .. }) {
+            reused += 1;
+        }
+    })
+    .unwrap();
+    assert_eq!(reused, 0);
+    assert_close(&changed_results.runs[0].source, &results.runs[0].source);
+    assert_eq!(
+        std::fs::read(out.path().join("runs/softmax-s0/model.bpk")).unwrap(),
+        model
+    );
+    let metrics = std::fs::read_to_string(out.path().join("runs/softmax-s0/metrics.jsonl")).unwrap();
+    assert_eq!(metrics.lines().count(), 2);
+}
