@@ -9,7 +9,6 @@ use losslens_core::device::{self, DeviceChoice};
 use losslens_core::study::{StudyConfig, StudyEvent, run_study};
 
 use crate::common::DeviceArg;
-use crate::table::{Table, fmt};
 use crate::train::default_cache_dir;
 
 /// Options of `losslens study`.
@@ -64,26 +63,9 @@ pub fn run(args: StudyArgs) -> Result<()> {
         } => eprintln!("[{index}/{total}] {run}: {what}"),
         StudyEvent::Reused { run } => eprintln!("{run}: finished earlier, reused"),
     })?;
-    let mut header = vec!["objective".to_string(), "seed".into(), "top-1".into(), "R²".into()];
-    for t in &results.targets {
-        header.push(format!("{} linear", t.name));
-        header.push(format!("{} kNN", t.name));
+    if let Some(summary) = &results.summary {
+        println!("{}", summary.markdown());
     }
-    let mut table = Table::new(header);
-    for run in &results.runs {
-        let r2 = run
-            .separation
-            .iter()
-            .find(|l| l.layer == "penultimate")
-            .map_or("-".into(), |l| fmt(l.value, 3));
-        let mut row = vec![run.objective.clone(), run.seed.to_string(), fmt(run.source.top1, 4), r2];
-        for t in &run.transfer {
-            row.push(fmt(t.linear, 4));
-            row.push(fmt(t.knn, 4));
-        }
-        table.row(row);
-    }
-    println!("{}", table.render());
     eprintln!("results in {}", args.out.join("results.json").display());
     Ok(())
 }

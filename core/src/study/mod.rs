@@ -1,8 +1,10 @@
 //! Studies: the paper's comparison of objectives on a source dataset and its transfer targets.
 //!
+//! - [`aggregate`]: mean ± sd over seeds, the bold-facing rule, R² against transfer;
 //! - [`results`]: the versioned `results.json` schema, shared with the browser explorer;
 //! - [`runner`]: running a study incrementally (native, with training).
 
+pub mod aggregate;
 pub mod results;
 #[cfg(all(feature = "train", not(target_arch = "wasm32")))]
 pub mod runner;

@@ -32,6 +32,9 @@ pub struct StudyResults {
     pub targets: Vec<TargetInfo>,
     /// One entry per (objective, seed).
     pub runs: Vec<RunResult>,
+    /// Aggregated over seeds ([`crate::study::aggregate::summarize`]); absent while empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<crate::study::aggregate::Summary>,
 }
 
 /// A target dataset.

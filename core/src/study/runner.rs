@@ -22,6 +22,7 @@ use crate::probe::knn::{KnnConfig, knn_probe};
 use crate::probe::linear::{LinearProbeConfig, linear_probe};
 use crate::probe::metrics::evaluate;
 use crate::probe::split::stratified_split;
+use crate::study::aggregate::summarize;
 use crate::study::results::{
     LayerValue, Measure, RESULTS_VERSION, RunResult, SourceEval, StudyResults, TargetInfo, Transfer,
 };
@@ -159,7 +160,8 @@ struct Piece {
     result: RunResult,
 }
 
-/// Runs the study into `out` (`out/runs/<objective>-s<seed>/` per run, `out/results.json`).
+/// Runs the study into `out`: `out/runs/<objective>-s<seed>/` per run, `out/results.json`, and
+/// the Table 1-shaped summary as `out/table1.md` and `out/table1.csv`.
 pub fn run_study(
     study: &StudyConfig,
     out: &Path,
@@ -272,6 +274,14 @@ pub fn run_study(
             })
             .collect(),
         runs,
+        summary: None,
+    };
+    let summary = summarize(&results)?;
+    crate::atomic::write(&out.join("table1.md"), summary.markdown().as_bytes())?;
+    crate::atomic::write(&out.join("table1.csv"), summary.csv().as_bytes())?;
+    let results = StudyResults {
+        summary: Some(summary),
+        ..results
     };
     let path = out.join("results.json");
     let text = serde_json::to_string_pretty(&results).map_err(|e| Error::format(&path, e.to_string()))?;

@@ -1,0 +1,258 @@
+//! Aggregating a study over seeds, the way the paper's tables do: mean ± sd per objective, the
+//! best value and those not significantly different from it in bold (Welch t-test, p < 0.05),
+//! and Spearman's ρ between class separation and mean transfer accuracy (section 3.3).
+
+use serde::{Deserialize, Serialize};
+
+use crate::analysis::stats::{MeanSd, mean_sd, spearman, ties_with_best};
+use crate::error::Result;
+use crate::study::results::{RunResult, StudyResults};
+
+/// Significance level of the bold-facing rule.
+pub const BOLD_ALPHA: f64 = 0.05;
+
+/// One column of a table: a value per objective, aggregated over seeds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Column {
+    /// Column title.
+    pub title: String,
+    /// Mean ± sd per objective (row order of [`Summary::objectives`]).
+    pub values: Vec<MeanSd>,
+    /// Whether each objective ties with the best (bold in the tables).
+    pub bold: Vec<bool>,
+}
+
+/// A study's summary: the paper's Table 1 (source accuracy, transfer per target, class
+/// separation) with its bold-facing, and the correlation of section 3.3.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Objectives (with hyperparameters), in study order.
+    pub objectives: Vec<String>,
+    /// Source top-1, source top-5, R² (penultimate), then linear and kNN transfer per target and
+    /// the linear average.
+    pub columns: Vec<Column>,
+    /// Spearman's ρ between penultimate R² and mean linear transfer accuracy over objectives,
+    /// with its p-value; `None` with fewer than three objectives or no targets.
+    pub r2_vs_transfer: Option<(f64, f64)>,
+}
+
+fn penultimate_r2(run: &RunResult) -> Option<f64> {
+    run.separation
+        .iter()
+        .find(|l| l.layer == "penultimate")
+        .map(|l| l.value)
+}
+
+fn column(title: String, groups: &[Vec<f64>], higher_is_better: bool) -> Result<Column> {
+    let values = groups.iter().map(|g| mean_sd(g)).collect::<Result<Vec<_>>>()?;
+    let bold = if groups.iter().all(|g| g.len() >= 2) {
+        ties_with_best(groups, higher_is_better, BOLD_ALPHA)?
+    } else {
+        // One seed: no test is possible; only the best mean is bold.
+        let best = values
+            .iter()
+            .map(|v| v.mean)
+            .fold(f64::NEG_INFINITY, |m, v| m.max(if higher_is_better { v } else { -v }));
+        values
+            .iter()
+            .map(|v| (if higher_is_better { v.mean } else { -v.mean }) == best)
+            .collect()
+    };
+    Ok(Column { title, values, bold })
+}
+
+/// Aggregates the runs of `results` per objective.
+pub fn summarize(results: &StudyResults) -> Result<Summary> {
+    let mut objectives: Vec<String> = Vec::new();
+    for run in &results.runs {
+        if !objectives.contains(&run.objective) {
+            objectives.push(run.objective.clone());
+        }
+    }
+    let groups = |f: &dyn Fn(&RunResult) -> Option<f64>| -> Vec<Vec<f64>> {
+        objectives
+            .iter()
+            .map(|o| {
+                results
+                    .runs
+                    .iter()
+                    .filter(|r| &r.objective == o)
+                    .filter_map(f)
+                    .collect()
+            })
+            .collect()
+    };
+    let mut columns = vec![
+        column("top-1".into(), &groups(&|r| Some(r.source.top1)), true)?,
+        column("top-5".into(), &groups(&|r| Some(r.source.top5)), true)?,
+    ];
+    let r2 = groups(&penultimate_r2);
+    if r2.iter().all(|g| !g.is_empty()) {
+        columns.push(column("R²".into(), &r2, true)?);
+    }
+    for (i, t) in results.targets.iter().enumerate() {
+        columns.push(column(
+            format!("{} linear", t.name),
+            &groups(&|r| r.transfer.get(i).map(|x| x.linear)),
+            true,
+        )?);
+        columns.push(column(
+            format!("{} kNN", t.name),
+            &groups(&|r| r.transfer.get(i).map(|x| x.knn)),
+            true,
+        )?);
+    }
+    let mut r2_vs_transfer = None;
+    if !results.targets.is_empty() {
+        let average = groups(&|r| {
+            (!r.transfer.is_empty()).then(|| r.transfer.iter().map(|x| x.linear).sum::<f64>() / r.transfer.len() as f64)
+        });
+        columns.push(column("average linear".into(), &average, true)?);
+        if objectives.len() >= 3 && r2.iter().all(|g| !g.is_empty()) {
+            let x: Vec<f64> = r2.iter().map(|g| g.iter().sum::<f64>() / g.len() as f64).collect();
+            let y: Vec<f64> = average.iter().map(|g| g.iter().sum::<f64>() / g.len() as f64).collect();
+            if let Ok(s) = spearman(&x, &y) {
+                r2_vs_transfer = Some((s.rho, s.p));
+            }
+        }
+    }
+    Ok(Summary {
+        objectives,
+        columns,
+        r2_vs_transfer,
+    })
+}
+
+impl Summary {
+    /// The table in Markdown: `mean ± sd` in percent (R² as a fraction), bold where the rule
+    /// says.
+    pub fn markdown(&self) -> String {
+        let mut out = String::from("| objective |");
+        for c in &self.columns {
+            out.push_str(&format!(" {} |", c.title));
+        }
+        out.push_str("\n|---|");
+        out.push_str(&"---:|".repeat(self.columns.len()));
+        for (i, o) in self.objectives.iter().enumerate() {
+            out.push_str(&format!("\n| {o} |"));
+            for c in &self.columns {
+                let v = &c.values[i];
+                let cell = format_value(&c.title, v);
+                if c.bold[i] {
+                    out.push_str(&format!(" **{cell}** |"));
+                } else {
+                    out.push_str(&format!(" {cell} |"));
+                }
+            }
+        }
+        out.push('\n');
+        if let Some((rho, p)) = self.r2_vs_transfer {
+            out.push_str(&format!(
+                "\nSpearman ρ between R² and average linear transfer accuracy: {rho:.3} (p = {p:.3})\n"
+            ));
+        }
+        out
+    }
+
+    /// The table as CSV: `objective`, then `<column>_mean`, `<column>_sd`, `<column>_bold`.
+    pub fn csv(&self) -> String {
+        let mut out = String::from("objective");
+        for c in &self.columns {
+            let t = c.title.replace(',', ";");
+            out.push_str(&format!(",{t} mean,{t} sd,{t} bold"));
+        }
+        for (i, o) in self.objectives.iter().enumerate() {
+            out.push_str(&format!("\n\"{}\"", o.replace('"', "\"\"")));
+            for c in &self.columns {
+                let v = &c.values[i];
+                out.push_str(&format!(",{},{},{}", v.mean, v.sd, c.bold[i]));
+            }
+        }
+        out.push('\n');
+        out
+    }
+}
+
+fn format_value(title: &str, v: &MeanSd) -> String {
+    if title == "R²" {
+        if v.n > 1 {
+            format!("{:.3} ± {:.3}", v.mean, v.sd)
+        } else {
+            format!("{:.3}", v.mean)
+        }
+    } else if v.n > 1 {
+        format!("{:.1} ± {:.1}", 100.0 * v.mean, 100.0 * v.sd)
+    } else {
+        format!("{:.1}", 100.0 * v.mean)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::study::results::{LayerValue, Measure, SourceEval, TargetInfo, Transfer};
+
+    fn run(objective: &str, seed: u64, top1: f64, r2: f64, linear: f64) -> RunResult {
+        RunResult {
+            objective: objective.into(),
+            kind: objective.into(),
+            seed,
+            best_epoch: Some(1),
+            source: SourceEval {
+                top1,
+                top5: 1.0,
+                nll: 0.5,
+                ece: 0.1,
+            },
+            transfer: vec![Transfer {
+                target: "t".into(),
+                linear,
+                lambda: 1.0,
+                knn: linear - 0.1,
+                k: 5,
+            }],
+            separation: vec![LayerValue {
+                layer: "penultimate".into(),
+                value: r2,
+            }],
+            sparsity: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn bold_ties_and_correlation() {
+        let results = StudyResults {
+            version: 1,
+            name: "t".into(),
+            source: "s".into(),
+            model: "small".into(),
+            targets: vec![TargetInfo {
+                name: "t".into(),
+                data: "d".into(),
+                measure: Measure::Top1,
+            }],
+            runs: vec![
+                run("a", 0, 0.60, 0.2, 0.80),
+                run("a", 1, 0.61, 0.2, 0.82),
+                run("b", 0, 0.75, 0.5, 0.70),
+                run("b", 1, 0.77, 0.5, 0.72),
+                run("c", 0, 0.50, 0.8, 0.60),
+                run("c", 1, 0.80, 0.8, 0.62),
+            ],
+            summary: None,
+        };
+        let s = summarize(&results).unwrap();
+        assert_eq!(s.objectives, ["a", "b", "c"]);
+        let top1 = &s.columns[0];
+        assert!((top1.values[1].mean - 0.76).abs() < 1e-12);
+        // b is best; c's mean is lower but its spread makes it tie; a differs (p < 0.05).
+        assert_eq!(top1.bold, [false, true, true]);
+        // Higher R² goes with lower transfer: ρ = −1.
+        let (rho, _) = s.r2_vs_transfer.unwrap();
+        assert!((rho + 1.0).abs() < 1e-12);
+        let md = s.markdown();
+        assert!(md.contains("| b | **76.0 ± 1.4** |"), "{md}");
+        assert!(md.contains("ρ"), "{md}");
+        assert_eq!(s.csv().lines().count(), 4);
+    }
+}
