@@ -410,26 +410,39 @@ fn bad_input_is_a_clear_error() {
 }
 
 #[test]
-fn demo_runs_and_writes_feature_files() {
+fn demo_runs_a_study() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("demo");
-    let (ok, stdout, stderr) = losslens(&["demo", "--out", s(&out), "--per-class", "40", "--device", "cpu"]);
+    let (ok, stdout, stderr) = losslens(&["demo", "--quick", "--out", s(&out), "--device", "cpu"]);
     assert!(ok, "{stderr}");
     assert!(
-        stdout.contains("minibatch CKA") && stdout.contains("penultimate"),
+        stdout.contains("| cosine-softmax") && stdout.contains("other-classes linear"),
         "{stdout}"
     );
+    let results: Value = serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    assert_eq!(results["runs"].as_array().unwrap().len(), 3);
+    // The features of a demo run feed the analyses like any other run's.
+    let features = dir.path().join("f.npz");
+    let (ok, _, stderr) = losslens(&[
+        "extract",
+        s(&out.join("runs/softmax-s0")),
+        "--out",
+        s(&features),
+        "--device",
+        "cpu",
+    ]);
+    assert!(ok, "{stderr}");
     let v = json(&[
         "analyze",
-        "sparsity",
-        s(&out.join("net_a.npz")),
+        "separation",
+        s(&features),
+        "--layer",
+        "penultimate",
         "--device",
         "cpu",
         "--json",
     ]);
-    assert_eq!(v["layers"].as_object().unwrap().len(), 3);
-    let file = FeatureFile::open(out.join("net_b.npz")).unwrap();
-    assert_eq!(file.metadata.as_ref().unwrap()["seed"], 2);
+    assert!(v["r2"].as_f64().is_some(), "{v}");
 }
 
 #[test]

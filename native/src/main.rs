@@ -38,8 +38,7 @@ enum Command {
     /// Run a study: train every objective × seed, evaluate, probe the targets, analyse the
     /// layers; incremental (finished pieces are reused), results in results.json.
     Study(study::StudyArgs),
-    /// A self-contained tour of the analysis engine on built-in data: writes two feature files
-    /// and analyses them.
+    /// The main job on built-in data (no download): a small study of the nine objectives.
     Demo(demo::DemoArgs),
 }
 
