@@ -1,22 +1,15 @@
 //! Dataset readers: CIFAR binary batches, IDX, ImageFolder trees (real CIFAR-10 JPEGs from
 //! `../shared/data`), the decoded-image cache, and clear errors for bad input.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::{require_data, shared_data, unpacked};
+use std::path::Path;
 
 use losslens_core::data::cache;
 use losslens_core::data::cifar::{Split, read_cifar};
 use losslens_core::data::folder::{load_image_folder, read_image_folder};
 use losslens_core::data::idx::{read_idx_pair, read_idx_set};
-
-fn shared_data() -> PathBuf {
-    std::env::var_os("LOSSLENS_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"))
-}
-
-fn require_data() -> bool {
-    std::env::var("LOSSLENS_TEST_DATA").as_deref() == Ok("require")
-}
 
 /// A CIFAR-10-style record: label, then the R, G, B planes with value `f(plane, pixel)`.
 fn record(label: u8, f: impl Fn(usize, usize) -> u8) -> Vec<u8> {
@@ -90,28 +83,6 @@ fn mnist_idx_and_mismatched_counts() {
     .unwrap_err()
     .to_string();
     assert!(err.contains("60000 labels") && err.contains("10000 images"), "{err}");
-}
-
-/// Unpacks `name.tar.zst` from the shared data into a cache folder once.
-fn unpacked(name: &str) -> Option<PathBuf> {
-    let archive = shared_data().join(format!("{name}.tar.zst"));
-    if !archive.exists() {
-        assert!(!require_data(), "no {}", archive.display());
-        return None;
-    }
-    let dest = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("data");
-    if !dest.join(name).join("test").is_dir() {
-        std::fs::create_dir_all(&dest).unwrap();
-        let status = std::process::Command::new("tar")
-            .args(["-I", "zstd", "-xf"])
-            .arg(&archive)
-            .arg("-C")
-            .arg(&dest)
-            .status()
-            .expect("tar runs");
-        assert!(status.success(), "unpacking {} (needs zstd)", archive.display());
-    }
-    Some(dest.join(name))
 }
 
 #[test]

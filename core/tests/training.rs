@@ -1,6 +1,9 @@
 //! The training loop on the CPU: a small network learns real CIFAR-10 images, an interrupted run
 //! resumes to the same weights as an uninterrupted one, and bad runs are refused.
 
+mod common;
+
+use common::unpacked;
 use std::path::PathBuf;
 
 use burn::tensor::Device;
@@ -46,38 +49,6 @@ static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn shared_data() -> PathBuf {
-    std::env::var_os("LOSSLENS_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"))
-}
-
-fn require_data() -> bool {
-    std::env::var("LOSSLENS_TEST_DATA").as_deref() == Ok("require")
-}
-
-/// `../shared/data/NAME.tar.zst` unpacked once under the target folder.
-fn unpacked(name: &str) -> Option<PathBuf> {
-    let archive = shared_data().join(format!("{name}.tar.zst"));
-    if !archive.exists() {
-        assert!(!require_data(), "no {}", archive.display());
-        return None;
-    }
-    let dest = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("data");
-    if !dest.join(name).is_dir() {
-        std::fs::create_dir_all(&dest).unwrap();
-        let status = std::process::Command::new("tar")
-            .args(["-I", "zstd", "-xf"])
-            .arg(&archive)
-            .arg("-C")
-            .arg(&dest)
-            .status()
-            .expect("tar");
-        assert!(status.success(), "unpacking {} (needs zstd)", archive.display());
-    }
-    Some(dest.join(name))
 }
 
 fn quick(data: DatasetSource) -> TrainConfig {

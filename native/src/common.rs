@@ -16,6 +16,24 @@ pub enum DeviceArg {
     Auto,
 }
 
+impl DeviceArg {
+    /// The core library's device choice.
+    pub fn choice(self) -> DeviceChoice {
+        match self {
+            DeviceArg::Cpu => DeviceChoice::Cpu,
+            DeviceArg::Gpu => DeviceChoice::Gpu,
+            DeviceArg::Auto => DeviceChoice::Auto,
+        }
+    }
+
+    /// Starts the chosen device.
+    pub fn select(self) -> Result<device::SelectedDevice> {
+        let selected = pollster::block_on(device::select(self.choice())).context("starting the compute device")?;
+        tracing::info!("computing on {}", selected.name);
+        Ok(selected)
+    }
+}
+
 /// Arithmetic precision on the device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum PrecisionArg {
@@ -46,14 +64,12 @@ impl ComputeArgs {
             PrecisionArg::F32 => Precision::F32,
             PrecisionArg::F64 => Precision::F64,
         };
-        let choice = match (self.device, precision) {
+        let device = match (self.device, precision) {
             (DeviceArg::Gpu, Precision::F64) => bail!("--precision f64 runs on the CPU only; use --device cpu"),
-            (_, Precision::F64) | (DeviceArg::Cpu, _) => DeviceChoice::Cpu,
-            (DeviceArg::Gpu, _) => DeviceChoice::Gpu,
-            (DeviceArg::Auto, _) => DeviceChoice::Auto,
+            (_, Precision::F64) => DeviceArg::Cpu,
+            (device, _) => device,
         };
-        let selected = pollster::block_on(device::select(choice)).context("starting the compute device")?;
-        tracing::info!("computing on {}", selected.name);
+        let selected = device.select()?;
         Ok((Compute::new(selected.device.clone(), precision), selected))
     }
 

@@ -6,8 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use losslens_core::device::{self, DeviceChoice};
-use losslens_core::study::{StudyConfig, StudyEvent, run_study};
+use losslens_core::study::StudyConfig;
 
 use crate::common::DeviceArg;
 use crate::train::default_cache_dir;
@@ -45,12 +44,7 @@ pub fn demo_study(quick: bool) -> Result<StudyConfig> {
 /// Runs the demo.
 pub fn run(args: DemoArgs) -> Result<()> {
     let study = demo_study(args.quick)?;
-    let choice = match args.device {
-        DeviceArg::Cpu => DeviceChoice::Cpu,
-        DeviceArg::Gpu => DeviceChoice::Gpu,
-        DeviceArg::Auto => DeviceChoice::Auto,
-    };
-    let selected = pollster::block_on(device::select(choice)).context("starting the compute device")?;
+    let selected = args.device.select()?;
     eprintln!(
         "losslens demo on {}: {} objectives trained on {}; fixed features probed on {}",
         selected.name,
@@ -63,29 +57,5 @@ pub fn run(args: DemoArgs) -> Result<()> {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    let started = std::time::Instant::now();
-    let results = run_study(
-        &study,
-        &args.out,
-        &selected.device,
-        Some(default_cache_dir()),
-        &mut |event| match event {
-            StudyEvent::Piece {
-                index,
-                total,
-                run,
-                what,
-            } => eprintln!("[{index}/{total}] {run}: {what}"),
-            StudyEvent::Reused { run } => eprintln!("{run}: finished earlier, reused"),
-        },
-    )?;
-    if let Some(summary) = &results.summary {
-        println!("{}", summary.markdown());
-    }
-    println!(
-        "results: {} (table1.md, table1.csv, runs/) in {:.0} s",
-        args.out.join("results.json").display(),
-        started.elapsed().as_secs_f64()
-    );
-    Ok(())
+    crate::study::run_and_report(&study, &args.out, &selected.device, default_cache_dir())
 }

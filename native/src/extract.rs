@@ -3,12 +3,11 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use losslens_core::data::source::split_name;
 use losslens_core::data::{DatasetSource, Split};
-use losslens_core::device::{self, DeviceChoice};
 use losslens_core::features::{Array, ArrayData, FeatureFile, LABELS};
 use losslens_core::inference::{self, Pooling, Request};
 use losslens_core::model::PENULTIMATE;
@@ -78,12 +77,7 @@ pub fn run(args: ExtractArgs) -> Result<()> {
     if args.batch_size == 0 {
         bail!("--batch-size must be at least 1");
     }
-    let choice = match args.device {
-        DeviceArg::Cpu => DeviceChoice::Cpu,
-        DeviceArg::Gpu => DeviceChoice::Gpu,
-        DeviceArg::Auto => DeviceChoice::Auto,
-    };
-    let selected = pollster::block_on(device::select(choice)).context("starting the compute device")?;
+    let selected = args.device.select()?;
     let run = RunDir::new(&args.run);
     if !run.exists() {
         bail!(
@@ -107,17 +101,7 @@ pub fn run(args: ExtractArgs) -> Result<()> {
         let keep: Vec<usize> = (0..limit.min(set.len())).collect();
         set = set.subset(&keep);
     }
-    let channels = trained.info.model.channels;
-    if set.channels != channels {
-        if set.channels == 1 && channels == 3 {
-            set = set.into_rgb();
-        } else {
-            bail!(
-                "the images have {} channels but the network takes {channels}",
-                set.channels
-            );
-        }
-    }
+    let set = set.with_channels(trained.info.model.channels)?;
     let layout = trained.info.model.layout();
     let taps: Vec<String> = if args.layers == "all" {
         layout

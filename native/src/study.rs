@@ -1,11 +1,11 @@
 //! `losslens study STUDY.toml`: every objective × seed trained, evaluated, probed and analysed,
 //! incrementally, into `results.json`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use burn::tensor::Device;
 use clap::Args;
-use losslens_core::device::{self, DeviceChoice};
 use losslens_core::study::{StudyConfig, StudyEvent, run_study};
 
 use crate::common::DeviceArg;
@@ -38,12 +38,7 @@ pub fn read_study(path: &std::path::Path) -> Result<StudyConfig> {
 /// Runs `losslens study`.
 pub fn run(args: StudyArgs) -> Result<()> {
     let study = read_study(&args.study)?;
-    let choice = match args.device {
-        DeviceArg::Cpu => DeviceChoice::Cpu,
-        DeviceArg::Gpu => DeviceChoice::Gpu,
-        DeviceArg::Auto => DeviceChoice::Auto,
-    };
-    let selected = pollster::block_on(device::select(choice)).context("starting the compute device")?;
+    let selected = args.device.select()?;
     eprintln!(
         "study `{}`: {} objectives × {} seeds on {}, {} targets, on {}",
         study.name,
@@ -53,8 +48,15 @@ pub fn run(args: StudyArgs) -> Result<()> {
         study.targets.len(),
         selected.name
     );
-    let cache = Some(args.cache_dir.clone().unwrap_or_else(default_cache_dir));
-    let results = run_study(&study, &args.out, &selected.device, cache, &mut |event| match event {
+    let cache = args.cache_dir.clone().unwrap_or_else(default_cache_dir);
+    run_and_report(&study, &args.out, &selected.device, cache)
+}
+
+/// Runs `study` into `out` with progress on stderr, then prints the Table 1-shaped summary and
+/// where the results are (shared by `losslens study` and `losslens demo`).
+pub fn run_and_report(study: &StudyConfig, out: &Path, device: &Device, cache_dir: PathBuf) -> Result<()> {
+    let started = std::time::Instant::now();
+    let results = run_study(study, out, device, Some(cache_dir), &mut |event| match event {
         StudyEvent::Piece {
             index,
             total,
@@ -66,6 +68,10 @@ pub fn run(args: StudyArgs) -> Result<()> {
     if let Some(summary) = &results.summary {
         println!("{}", summary.markdown());
     }
-    eprintln!("results in {}", args.out.join("results.json").display());
+    println!(
+        "results: {} (table1.md, table1.csv, runs/) in {:.0} s",
+        out.join("results.json").display(),
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }

@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use losslens_core::data::DatasetSource;
-use losslens_core::device::{self, DeviceChoice};
+use losslens_core::device;
 use losslens_core::model::Architecture;
 use losslens_core::objective::ObjectiveConfig;
 use losslens_core::train::{Decay, Event, RunDir, TrainConfig, TrainOptions, train};
@@ -189,12 +189,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     } else {
         args.config()?
     };
-    let choice = match args.device {
-        DeviceArg::Cpu => DeviceChoice::Cpu,
-        DeviceArg::Gpu => DeviceChoice::Gpu,
-        DeviceArg::Auto => DeviceChoice::Auto,
-    };
-    let selected = pollster::block_on(device::select(choice)).context("starting the compute device")?;
+    let selected = args.device.select()?;
     if args.gpus == 0 {
         bail!("--gpus must be at least 1");
     }

@@ -82,6 +82,20 @@ impl ImageSet {
         }
     }
 
+    /// The images with `channels` channels, as a network taking that many reads them: unchanged,
+    /// or gray repeated into RGB. Any other conversion is refused.
+    pub fn with_channels(self, channels: usize) -> Result<ImageSet> {
+        match (self.channels, channels) {
+            (a, b) if a == b => Ok(self),
+            (1, 3) => Ok(self.into_rgb()),
+            (a, b) => Err(Error::invalid_setting(
+                "data",
+                &self.source,
+                format!("images with {b} channels for this network (they have {a})"),
+            )),
+        }
+    }
+
     /// Each image average-pooled over `factor × factor` blocks (all channels kept), scaled to
     /// `[0, 1]`: a simple fixed feature map of raw pixels, e.g. for probe tests and benchmarks.
     /// Each value is `Σ block / (factor² · 255)` computed in `f64` and rounded to `f32`.

@@ -179,14 +179,24 @@ pub fn run_study(
     let separation_set = stratified_subset(&source_train, study.analysis.separation_images, 11);
     let sparsity_set = stratified_subset(&source_train, study.analysis.sparsity_images, 12);
     drop(source_train);
+    // Targets are read once, in the source's channels (gray repeated into RGB for an RGB
+    // source), which is what every network of the study takes.
+    let channels = source_test.channels;
     let mut targets = Vec::new();
     for t in &study.targets {
-        let train_set = t.data.load(Split::Train, cache_dir.as_deref())?;
+        let train_set = t
+            .data
+            .load(Split::Train, cache_dir.as_deref())?
+            .with_channels(channels)?;
         let train_set = match study.analysis.probe_train_limit {
             Some(limit) => stratified_subset(&train_set, limit, 13),
             None => train_set,
         };
-        targets.push((t, train_set, t.data.load(Split::Test, cache_dir.as_deref())?));
+        let test_set = t
+            .data
+            .load(Split::Test, cache_dir.as_deref())?
+            .with_channels(channels)?;
+        targets.push((t, train_set, test_set));
     }
     let compute = Compute::new(device.clone(), Precision::F32);
     let mut index = 0;
@@ -313,31 +323,14 @@ fn stratified_subset(set: &ImageSet, limit: usize, seed: u64) -> ImageSet {
     set.subset(&split.holdout)
 }
 
-/// The images as the network takes them (gray repeated to RGB for an RGB network).
-fn fit_channels(set: &ImageSet, trained: &TrainedModel) -> Result<ImageSet> {
-    let channels = trained.info.model.channels;
-    if set.channels == channels {
-        Ok(set.clone())
-    } else if set.channels == 1 && channels == 3 {
-        Ok(set.clone().into_rgb())
-    } else {
-        invalid_setting(
-            "data",
-            &set.source,
-            format!("images with {channels} channels (they have {})", set.channels),
-        )
-    }
-}
-
 fn evaluate_source(trained: &TrainedModel, test: &ImageSet, batch_size: usize, device: &Device) -> Result<SourceEval> {
-    let test = fit_channels(test, trained)?;
     let request = Request {
         taps: &[],
         pooling: Pooling::Mean,
         objective: Some(&trained.objective),
         batch_size,
     };
-    let forward = inference::forward(&trained.model, &test, &trained.input, &request, device, &mut |_, _| {})?;
+    let forward = inference::forward(&trained.model, test, &trained.input, &request, device, &mut |_, _| {})?;
     let logits: Vec<f64> = forward
         .outputs
         .unwrap_or_default()
@@ -355,7 +348,6 @@ fn evaluate_source(trained: &TrainedModel, test: &ImageSet, batch_size: usize, d
 }
 
 fn penultimate(trained: &TrainedModel, set: &ImageSet, batch_size: usize, device: &Device) -> Result<Layer> {
-    let set = fit_channels(set, trained)?;
     let taps = [PENULTIMATE.to_string()];
     let request = Request {
         taps: &taps,
@@ -363,7 +355,7 @@ fn penultimate(trained: &TrainedModel, set: &ImageSet, batch_size: usize, device
         objective: None,
         batch_size,
     };
-    let forward = inference::forward(&trained.model, &set, &trained.input, &request, device, &mut |_, _| {})?;
+    let forward = inference::forward(&trained.model, set, &trained.input, &request, device, &mut |_, _| {})?;
     let (name, shape, values) = forward.layers.into_iter().next().expect("the penultimate tap");
     Ok(Layer::from_f32(name, set.len(), shape[0], values))
 }
@@ -428,14 +420,13 @@ fn layer_analyses(
         .collect();
     let batch = study.analysis.batch_size;
     let run = |set: &ImageSet, pooling: Pooling| -> Result<Vec<Layer>> {
-        let set = fit_channels(set, trained)?;
         let request = Request {
             taps: &taps,
             pooling,
             objective: None,
             batch_size: batch,
         };
-        let forward = inference::forward(&trained.model, &set, &trained.input, &request, device, &mut |_, _| {})?;
+        let forward = inference::forward(&trained.model, set, &trained.input, &request, device, &mut |_, _| {})?;
         Ok(forward
             .layers
             .into_iter()
