@@ -925,3 +925,185 @@ sparsity_images = 6
         study.validate().unwrap();
     }
 }
+
+/// Compares two JSON documents, numbers to 1e-9 (serde_json may round the last digit of an f64).
+fn assert_json_close(a: &Value, b: &Value, at: &str) {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+            assert!((x - y).abs() <= 1e-9 * x.abs().max(1.0), "{at}: {x} != {y}");
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            assert_eq!(x.len(), y.len(), "{at}: lengths");
+            for (i, (x, y)) in x.iter().zip(y).enumerate() {
+                assert_json_close(x, y, &format!("{at}[{i}]"));
+            }
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            assert_eq!(x.keys().collect::<Vec<_>>(), y.keys().collect::<Vec<_>>(), "{at}: keys");
+            for (k, v) in x {
+                assert_json_close(v, &y[k], &format!("{at}.{k}"));
+            }
+        }
+        _ => assert_eq!(a, b, "{at}"),
+    }
+}
+
+#[test]
+fn a_killed_study_finishes_the_rest_with_the_same_results_and_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("study.toml");
+    std::fs::write(
+        &file,
+        r#"
+name = "killed"
+model = "small"
+source = { format = "procedural", classes = 4, per_class = 40, size = 12, seed = 1, test_per_class = 6 }
+objectives = [{ kind = "softmax" }, { kind = "logit-norm" }, { kind = "cosine-softmax" }]
+
+[[targets]]
+name = "other"
+data = { format = "procedural", classes = 3, per_class = 20, size = 12, seed = 2, test_per_class = 6 }
+
+[train]
+epochs = 3
+batch_size = 20
+warmup_epochs = 0.5
+
+[analysis]
+separation_images = 40
+sparsity_images = 8
+feature_images = 24
+"#,
+    )
+    .unwrap();
+    // One CPU thread: float sums in the same order in every process (bit-identical resumes).
+    let one_thread = [("RAYON_NUM_THREADS", "1")];
+    let study = |out: &Path| -> (bool, String) {
+        let o = Command::new(env!("CARGO_BIN_EXE_losslens"))
+            .envs(one_thread)
+            .args(["study", s(&file), "--out", s(out), "--device", "cpu"])
+            .output()
+            .unwrap();
+        (o.status.success(), String::from_utf8_lossy(&o.stderr).into_owned())
+    };
+    let whole = dir.path().join("whole");
+    let (ok, stderr) = study(&whole);
+    assert!(ok, "{stderr}");
+
+    // Killed (SIGKILL) once the first run's results are saved, then started again.
+    let parts = dir.path().join("parts");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_losslens"))
+        .envs(one_thread)
+        .args(["study", s(&file), "--out", s(&parts), "--device", "cpu"])
+        .stderr(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let first = parts.join("runs/softmax-s0/results.json");
+    let started = std::time::Instant::now();
+    while !first.exists() && started.elapsed().as_secs() < 120 {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!parts.join("results.json").exists(), "killed before the end");
+    let (ok, stderr) = study(&parts);
+    assert!(ok, "{stderr}");
+    let reused = stderr.matches("finished earlier, reused").count();
+    assert!(
+        (1..3).contains(&reused),
+        "only finished runs are reused ({reused}):\n{stderr}"
+    );
+    assert!(stderr.contains("[2/3]") && stderr.contains("[3/3]"), "{stderr}");
+    let read = |p: &Path| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(p.join("results.json")).unwrap()).unwrap()
+    };
+    let (a, b) = (read(&whole), read(&parts));
+    assert_json_close(&a, &b, "results");
+    // Fig. 2: a square, symmetric CKA matrix per layer, ones on the diagonal.
+    let cka = a["cka"].as_array().unwrap();
+    assert_eq!(cka.len(), a["runs"][0]["separation"].as_array().unwrap().len());
+    for m in cka {
+        let v = m["values"].as_array().unwrap();
+        assert_eq!(v.len(), 3);
+        for (i, row) in v.iter().enumerate() {
+            assert!((row[i].as_f64().unwrap() - 1.0).abs() < 1e-5, "{m}");
+            for (j, value) in row.as_array().unwrap().iter().enumerate() {
+                assert_eq!(value, &v[j][i]);
+            }
+        }
+    }
+    assert!(a["runs"][0]["collapse"]["nc1"].as_f64().unwrap() >= 0.0);
+
+    // The report: a static site with the explorer (a stand-in build here), tables, figures,
+    // features, and results.json pointing at the copied features.
+    let web = dir.path().join("web");
+    std::fs::create_dir_all(web.join("pkg")).unwrap();
+    std::fs::write(
+        web.join("pkg/losslens_web.js"),
+        "export default async function init() {}",
+    )
+    .unwrap();
+    std::fs::write(web.join("pkg/losslens_web_bg.wasm"), b"\0asm").unwrap();
+    let site = dir.path().join("site");
+    let (ok, stdout, stderr) = losslens(&["report", s(&parts), "--out", s(&site), "--web", s(&web)]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("index.html"), "{stdout}");
+    let index = std::fs::read_to_string(site.join("index.html")).unwrap();
+    assert!(index.contains("name=\"losslens-results\"") && index.contains("summary-static") && index.contains("<svg"));
+    assert!(index.contains("pkg/losslens_web.js"));
+    for f in [
+        "results.json",
+        "style.css",
+        "table1.md",
+        "table1.csv",
+        "pkg/losslens_web_bg.wasm",
+        "figures/r2-by-layer.svg",
+        "figures/cka-penultimate.svg",
+        "figures/transfer-vs-r2.svg",
+    ] {
+        assert!(site.join(f).is_file(), "{f}");
+    }
+    let report = read(&site);
+    for run in report["runs"].as_array().unwrap() {
+        let features = run["features"].as_str().unwrap();
+        assert!(
+            features.starts_with("features/") && site.join(features).is_file(),
+            "{features}"
+        );
+        let shapes = json(&[
+            "analyze",
+            "sparsity",
+            s(&site.join(features)),
+            "--device",
+            "cpu",
+            "--json",
+        ]);
+        assert!(shapes["layers"].as_object().unwrap().contains_key("penultimate"));
+    }
+
+    // Without an explorer the page is static; bad input is a clear error.
+    let plain = dir.path().join("plain");
+    let (ok, stdout, stderr) = losslens(&["report", s(&parts), "--out", s(&plain), "--static-only"]);
+    assert!(ok && stdout.contains("not included"), "{stderr}");
+    let index = std::fs::read_to_string(plain.join("index.html")).unwrap();
+    assert!(!index.contains("<script") && !plain.join("pkg").exists() && index.contains("summary-static"));
+    fails_with(
+        &[
+            "report",
+            s(&parts),
+            "--out",
+            s(&plain),
+            "--web",
+            s(&dir.path().join("nowhere")),
+        ],
+        &["not a built explorer"],
+    );
+    fails_with(
+        &["report", s(&dir.path().join("nothing")), "--out", s(&site)],
+        &["results.json", "losslens study"],
+    );
+    std::fs::write(dir.path().join("results.json"), r#"{"version": 7}"#).unwrap();
+    fails_with(&["report", s(dir.path()), "--out", s(&site)], &["version"]);
+}

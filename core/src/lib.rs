@@ -27,6 +27,7 @@ pub mod data;
 pub mod device;
 pub mod error;
 pub mod features;
+pub mod figure;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod inference;
 pub mod model;

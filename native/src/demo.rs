@@ -17,7 +17,8 @@ pub const DEMO_STUDY: &str = include_str!("../../assets/studies/demo.toml");
 /// Arguments of `losslens demo`.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// Output folder (runs, results.json, table1.md); a second run reuses what is finished.
+    /// Output folder (runs, results.json, table1.md, the result site in site/); a second run
+    /// reuses what is finished.
     #[arg(long, default_value = "losslens-demo")]
     out: PathBuf,
     /// Device.
@@ -57,5 +58,9 @@ pub fn run(args: DemoArgs) -> Result<()> {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    crate::study::run_and_report(&study, &args.out, &selected.device, default_cache_dir())
+    crate::study::run_and_report(&study, &args.out, &selected.device, default_cache_dir())?;
+    let site_dir = args.out.join("site");
+    let site = crate::report::write_site(&args.out, &site_dir, crate::report::Explorer::Find)?;
+    crate::report::print_where(&site, &site_dir);
+    Ok(())
 }

@@ -6,6 +6,7 @@ mod common;
 mod demo;
 mod extract;
 mod probe;
+mod report;
 mod study;
 mod table;
 mod train;
@@ -38,6 +39,8 @@ enum Command {
     /// Run a study: train every objective × seed, evaluate, probe the targets, analyse the
     /// layers; incremental (finished pieces are reused), results in results.json.
     Study(study::StudyArgs),
+    /// Write a study's results as a static site: the explorer, tables, figures and features.
+    Report(report::ReportArgs),
     /// The main job on built-in data (no download): a small study of the nine objectives.
     Demo(demo::DemoArgs),
 }
@@ -58,6 +61,7 @@ fn main() -> std::process::ExitCode {
         Command::Train(args) => train::run(args),
         Command::Extract(args) => extract::run(args),
         Command::Study(args) => study::run(args),
+        Command::Report(args) => report::run(args),
         Command::Objectives(args) => catalog::objectives(args),
         Command::Model(args) => catalog::model(args),
     };

@@ -154,6 +154,35 @@ impl Summary {
         out
     }
 
+    /// The table as an HTML `<table>` (the static report page), bold where the rule says.
+    pub fn html(&self) -> String {
+        let esc = crate::figure::escape;
+        let mut out = String::from("<table id=\"summary-static\" class=\"numbers\"><thead><tr><th>objective</th>");
+        for c in &self.columns {
+            out.push_str(&format!("<th>{}</th>", esc(&c.title)));
+        }
+        out.push_str("</tr></thead><tbody>");
+        for (i, o) in self.objectives.iter().enumerate() {
+            out.push_str(&format!("<tr><th>{}</th>", esc(o)));
+            for c in &self.columns {
+                let cell = format_value(&c.title, &c.values[i]);
+                if c.bold[i] {
+                    out.push_str(&format!("<td><strong>{cell}</strong></td>"));
+                } else {
+                    out.push_str(&format!("<td>{cell}</td>"));
+                }
+            }
+            out.push_str("</tr>");
+        }
+        out.push_str("</tbody></table>");
+        if let Some((rho, p)) = self.r2_vs_transfer {
+            out.push_str(&format!(
+                "<p>Spearman ρ between R² and average linear transfer accuracy: {rho:.3} (p = {p:.3})</p>"
+            ));
+        }
+        out
+    }
+
     /// The table as CSV: `objective`, then `<column>_mean`, `<column>_sd`, `<column>_bold`.
     pub fn csv(&self) -> String {
         let mut out = String::from("objective");
@@ -173,7 +202,9 @@ impl Summary {
     }
 }
 
-fn format_value(title: &str, v: &MeanSd) -> String {
+/// How a table cell shows `v`: percent with one decimal, R² as a fraction with three; `± sd`
+/// only when there is more than one seed.
+pub fn format_value(title: &str, v: &MeanSd) -> String {
     if title == "R²" {
         if v.n > 1 {
             format!("{:.3} ± {:.3}", v.mean, v.sd)
@@ -216,6 +247,8 @@ mod tests {
                 value: r2,
             }],
             sparsity: Vec::new(),
+            collapse: None,
+            features: None,
         }
     }
 
@@ -231,6 +264,7 @@ mod tests {
                 data: "d".into(),
                 measure: Measure::Top1,
             }],
+            cka: Vec::new(),
             runs: vec![
                 run("a", 0, 0.60, 0.2, 0.80),
                 run("a", 1, 0.61, 0.2, 0.82),

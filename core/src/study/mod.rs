@@ -1,10 +1,12 @@
 //! Studies: the paper's comparison of objectives on a source dataset and its transfer targets.
 //!
 //! - [`aggregate`]: mean ± sd over seeds, the bold-facing rule, R² against transfer;
+//! - [`figures`]: the study's SVG figures;
 //! - [`results`]: the versioned `results.json` schema, shared with the browser explorer;
 //! - [`runner`]: running a study incrementally (native, with training).
 
 pub mod aggregate;
+pub mod figures;
 pub mod results;
 #[cfg(all(feature = "train", not(target_arch = "wasm32")))]
 pub mod runner;

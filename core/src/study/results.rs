@@ -32,6 +32,9 @@ pub struct StudyResults {
     pub targets: Vec<TargetInfo>,
     /// One entry per (objective, seed).
     pub runs: Vec<RunResult>,
+    /// Linear CKA between the networks at each layer (Fig. 2), on the same source images.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cka: Vec<LayerCka>,
     /// Aggregated over seeds ([`crate::study::aggregate::summarize`]); absent while empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<crate::study::aggregate::Summary>,
@@ -67,6 +70,36 @@ pub struct RunResult {
     pub separation: Vec<LayerValue>,
     /// Fraction of non-zero activations of each layer on source training images.
     pub sparsity: Vec<LayerValue>,
+    /// Neural-collapse geometry of the penultimate layer and the classifier (Table E.2); absent
+    /// for fewer than three source classes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collapse: Option<crate::analysis::collapse::Collapse>,
+    /// Features of every layer on a class-stratified sample of source training images (the same
+    /// images for every run), relative to the folder of `results.json`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub features: Option<String>,
+}
+
+impl RunResult {
+    /// `softmax s0`: the run's name in figures.
+    pub fn label(&self) -> String {
+        format!("{} s{}", self.objective, self.seed)
+    }
+}
+
+/// Linear CKA between every pair of runs at one layer: a square, symmetric matrix with ones on
+/// the diagonal (each network compared with itself).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LayerCka {
+    /// The layer.
+    pub layer: String,
+    /// The runs ([`RunResult::label`]), rows and columns in this order.
+    pub runs: Vec<String>,
+    /// `values[i][j]`: minibatch CKA (unbiased HSIC, Nguyen et al. 2021) between run `i` and
+    /// run `j` at this layer.
+    pub values: Vec<Vec<f64>>,
+    /// Images compared.
+    pub images: usize,
 }
 
 /// Source test split evaluation.

@@ -9,12 +9,14 @@ use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::classes::Classes;
+use crate::analysis::collapse::{Collapse, neural_collapse};
+use crate::analysis::minibatch_cka::{MinibatchCkaConfig, minibatch_cka};
 use crate::analysis::separation::{Distance, class_separation};
 use crate::analysis::sparsity::fraction_nonzero;
 use crate::compute::{Compute, Precision};
 use crate::data::{DatasetSource, ImageSet, Split};
 use crate::error::{Error, Result, invalid_setting};
-use crate::features::Layer;
+use crate::features::{Array, FeatureFile, LABELS, Layer};
 use crate::inference::{self, Pooling, Request};
 use crate::model::{Architecture, PENULTIMATE};
 use crate::objective::ObjectiveConfig;
@@ -24,7 +26,7 @@ use crate::probe::metrics::evaluate;
 use crate::probe::split::stratified_split;
 use crate::study::aggregate::summarize;
 use crate::study::results::{
-    LayerValue, Measure, RESULTS_VERSION, RunResult, SourceEval, StudyResults, TargetInfo, Transfer,
+    LayerCka, LayerValue, Measure, RESULTS_VERSION, RunResult, SourceEval, StudyResults, TargetInfo, Transfer,
 };
 use crate::train::{RunDir, TrainConfig, TrainOptions, TrainedModel, train};
 
@@ -52,6 +54,10 @@ pub struct AnalysisConfig {
     /// At most this many training images per target for the probes (class-stratified); default
     /// all.
     pub probe_train_limit: Option<usize>,
+    /// Source training images (class-stratified, the same for every run) whose features of every
+    /// layer are saved with each run (`features.npz`) and compared across runs with CKA
+    /// (Fig. 2). Default 500; 0 skips both.
+    pub feature_images: usize,
     /// Images per inference batch. Default 256.
     pub batch_size: usize,
 }
@@ -62,6 +68,7 @@ impl Default for AnalysisConfig {
             separation_images: 2000,
             sparsity_images: 256,
             probe_train_limit: None,
+            feature_images: 500,
             batch_size: 256,
         }
     }
@@ -178,6 +185,7 @@ pub fn run_study(
     let source_train = study.source.load(Split::Train, cache_dir.as_deref())?;
     let separation_set = stratified_subset(&source_train, study.analysis.separation_images, 11);
     let sparsity_set = stratified_subset(&source_train, study.analysis.sparsity_images, 12);
+    let feature_set = stratified_subset(&source_train, study.analysis.feature_images, 14);
     drop(source_train);
     // Targets are read once, in the source's channels (gray repeated into RGB for an RGB
     // source), which is what every network of the study takes.
@@ -247,9 +255,13 @@ pub fn run_study(
                 step(&format!("probing {}", t.name));
                 transfer.push(probe_target(&trained, t, train_set, test_set, &compute, study, device)?);
             }
-            step("class separation and sparsity");
-            let (separation, sparsity) =
-                layer_analyses(&trained, &separation_set, &sparsity_set, &compute, study, device)?;
+            step("class separation, sparsity and neural collapse");
+            let sets = AnalysisSets {
+                separation: &separation_set,
+                sparsity: &sparsity_set,
+                features: &feature_set,
+            };
+            let analyses = layer_analyses(&trained, &sets, &compute, study, device, &dir)?;
             let result = RunResult {
                 objective: objective.to_string(),
                 kind: objective.kind().name().to_string(),
@@ -257,8 +269,12 @@ pub fn run_study(
                 best_epoch: trained.info.best_epoch,
                 source,
                 transfer,
-                separation,
-                sparsity,
+                separation: analyses.separation,
+                sparsity: analyses.sparsity,
+                collapse: analyses.collapse,
+                features: analyses
+                    .features
+                    .map(|_| format!("runs/{}/{FEATURES_FILE}", run_folder(objective, seed))),
             };
             let piece = Piece {
                 key,
@@ -283,6 +299,14 @@ pub fn run_study(
                 measure: t.measure,
             })
             .collect(),
+        cka: cka_between_runs(out, &runs, &compute, &mut |what| {
+            observer(StudyEvent::Piece {
+                index: total,
+                total,
+                run: "all runs",
+                what,
+            })
+        })?,
         runs,
         summary: None,
     };
@@ -402,14 +426,33 @@ fn probe_target(
     })
 }
 
+/// The name of the features file in each run folder.
+pub const FEATURES_FILE: &str = "features.npz";
+
+/// The source images the per-layer analyses use.
+struct AnalysisSets<'a> {
+    separation: &'a ImageSet,
+    sparsity: &'a ImageSet,
+    features: &'a ImageSet,
+}
+
+/// What the per-layer analyses of one run found.
+struct LayerAnalyses {
+    separation: Vec<LayerValue>,
+    sparsity: Vec<LayerValue>,
+    collapse: Option<Collapse>,
+    /// Where the features were saved.
+    features: Option<PathBuf>,
+}
+
 fn layer_analyses(
     trained: &TrainedModel,
-    separation_set: &ImageSet,
-    sparsity_set: &ImageSet,
+    sets: &AnalysisSets,
     compute: &Compute,
     study: &StudyConfig,
     device: &Device,
-) -> Result<(Vec<LayerValue>, Vec<LayerValue>)> {
+    dir: &Path,
+) -> Result<LayerAnalyses> {
     let taps: Vec<String> = trained
         .info
         .model
@@ -433,21 +476,111 @@ fn layer_analyses(
             .map(|(name, shape, values)| Layer::from_f32(name, set.len(), shape.iter().product(), values))
             .collect())
     };
-    let classes = Classes::new(separation_set.labels.clone(), Some(trained.info.classes.len()))?;
+    let num_classes = trained.info.classes.len();
+    let classes = Classes::new(sets.separation.labels.clone(), Some(num_classes))?;
     let mut separation = Vec::new();
-    for layer in run(separation_set, Pooling::Mean)? {
+    let mut collapse = None;
+    for layer in run(sets.separation, Pooling::Mean)? {
         let s = pollster::block_on(class_separation(compute, &layer, &classes, Distance::Cosine))?;
         separation.push(LayerValue {
             layer: layer.name.clone(),
             value: s.r2,
         });
+        if layer.name == PENULTIMATE && num_classes >= 3 {
+            // The classifier rows `[classes, features]` (burn stores `[features, classes]`).
+            let weights = trained.model.head.weight().transpose();
+            let [rows, cols] = weights.shape().dims::<2>();
+            let values = pollster::block_on(compute.read(weights))?;
+            let weights = Layer::from_f64("weights", rows, cols, values);
+            collapse = Some(pollster::block_on(neural_collapse(
+                compute,
+                &layer,
+                &classes,
+                Some(&weights),
+            ))?);
+        }
     }
     let mut sparsity = Vec::new();
-    for layer in run(sparsity_set, Pooling::None)? {
+    for layer in run(sets.sparsity, Pooling::None)? {
         sparsity.push(LayerValue {
             layer: layer.name.clone(),
             value: pollster::block_on(fraction_nonzero(compute, &layer))?,
         });
     }
-    Ok((separation, sparsity))
+    let mut features = None;
+    if !sets.features.is_empty() {
+        let mut arrays: Vec<(String, Array)> = Vec::new();
+        for layer in run(sets.features, Pooling::Mean)? {
+            let values = match layer.data {
+                crate::features::FloatData::F32(v) => v,
+                crate::features::FloatData::F64(v) => v.iter().map(|&x| x as f32).collect(),
+            };
+            arrays.push((layer.name.clone(), Array::from_f32(layer.rows, layer.cols, values)));
+        }
+        arrays.push((LABELS.to_string(), Array::from_labels(&sets.features.labels)));
+        let path = dir.join(FEATURES_FILE);
+        let metadata = serde_json::json!({
+            "objective": trained.objective.config().to_string(),
+            "seed": trained.config.seed,
+            "model": study.model.to_string(),
+            "dataset": study.source.to_string(),
+            "split": "train (class-stratified sample)",
+            "pooling": "mean",
+        });
+        FeatureFile::new(&path, arrays, Some(metadata)).save(&path)?;
+        features = Some(path);
+    }
+    Ok(LayerAnalyses {
+        separation,
+        sparsity,
+        collapse,
+        features,
+    })
+}
+
+/// Minibatch CKA between every pair of runs at each layer, from the saved features (the same
+/// images in the same order for every run). Symmetric, so each pair is computed once.
+fn cka_between_runs(
+    out: &Path,
+    runs: &[RunResult],
+    compute: &Compute,
+    step: &mut dyn FnMut(&str),
+) -> Result<Vec<LayerCka>> {
+    let with_features: Vec<&RunResult> = runs.iter().filter(|r| r.features.is_some()).collect();
+    if with_features.len() < 2 {
+        return Ok(Vec::new());
+    }
+    step("CKA between the networks");
+    let mut files = Vec::new();
+    for run in &with_features {
+        let mut file = FeatureFile::open(out.join(run.features.as_deref().expect("filtered")))?;
+        files.push(file.take_layers()?);
+    }
+    let layer_names: Vec<String> = files[0].iter().map(|l| l.name.clone()).collect();
+    let n = with_features.len();
+    let config = MinibatchCkaConfig::default();
+    let mut out = Vec::new();
+    for (l, name) in layer_names.iter().enumerate() {
+        let mut values = vec![vec![f64::NAN; n]; n];
+        for i in 0..n {
+            for j in i..n {
+                let (a, b) = (&files[i][l], &files[j][l]);
+                let m = pollster::block_on(minibatch_cka(
+                    compute,
+                    std::slice::from_ref(a),
+                    std::slice::from_ref(b),
+                    &config,
+                ))?;
+                values[i][j] = m.values[0][0];
+                values[j][i] = m.values[0][0];
+            }
+        }
+        out.push(LayerCka {
+            layer: name.clone(),
+            runs: with_features.iter().map(|r| r.label()).collect(),
+            values,
+            images: files[0][l].rows,
+        });
+    }
+    Ok(out)
 }

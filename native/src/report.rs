@@ -1,0 +1,258 @@
+//! `losslens report RESULTS_DIR --out SITE_DIR`: a study as a self-contained static site.
+//!
+//! The site is the browser explorer (WebAssembly) opened on the study's `results.json`, with the
+//! saved features of every run so readers can recompute CKA, R² and kNN in the page, plus the
+//! tables and SVG figures as plain files (and in the page itself, for readers without
+//! JavaScript). It works from any static host.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use losslens_core::study::aggregate::summarize;
+use losslens_core::study::figures::{cka_figure, figures};
+use losslens_core::study::{RESULTS_VERSION, StudyResults};
+
+/// The page template and its style sheet.
+const INDEX_HTML: &str = include_str!("../../assets/web/index.html");
+const STYLE_CSS: &str = include_str!("../../assets/web/style.css");
+
+/// Arguments of `losslens report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The study's output folder (holding results.json), or the results.json file.
+    pub results: PathBuf,
+    /// Folder to write the site into (created if needed; its files are replaced).
+    #[arg(long, short)]
+    pub out: PathBuf,
+    /// The built explorer (`scripts/build-web` writes web/dist). Default: $LOSSLENS_WEB_DIST,
+    /// then a `web` folder beside the executable, then web/dist of the source tree.
+    #[arg(long, conflicts_with = "static_only")]
+    pub web: Option<PathBuf>,
+    /// Tables and figures only, without the explorer (a smaller site that cannot recompute).
+    #[arg(long)]
+    pub static_only: bool,
+}
+
+/// Where the explorer of a site comes from.
+#[derive(Debug, Clone, Copy)]
+pub enum Explorer<'a> {
+    /// Found as `--web` documents.
+    Find,
+    /// This built explorer.
+    At(&'a Path),
+    /// None: tables and figures only.
+    None,
+}
+
+/// What `write_site` wrote.
+#[derive(Debug)]
+pub struct Site {
+    /// The page.
+    pub index: PathBuf,
+    /// Whether the interactive explorer is in it.
+    pub explorer: bool,
+}
+
+/// Runs `losslens report`.
+pub fn run(args: ReportArgs) -> Result<()> {
+    let dir = if args.results.is_file() {
+        args.results.parent().map(Path::to_path_buf).unwrap_or_default()
+    } else {
+        args.results.clone()
+    };
+    let explorer = match (&args.web, args.static_only) {
+        (_, true) => Explorer::None,
+        (Some(web), _) => Explorer::At(web),
+        (None, _) => Explorer::Find,
+    };
+    let site = write_site(&dir, &args.out, explorer)?;
+    print_where(&site, &args.out);
+    Ok(())
+}
+
+/// Tells the user where the site is and how to open it.
+pub fn print_where(site: &Site, out: &Path) {
+    println!("report: {}", site.index.display());
+    if site.explorer {
+        println!(
+            "open it through any static web server, e.g. `python3 -m http.server -d {}` and http://localhost:8000/",
+            out.display()
+        );
+    } else {
+        println!(
+            "the interactive explorer is not included (build it with scripts/build-web, or pass --web DIR); \
+             the tables and figures are in the page"
+        );
+    }
+}
+
+fn has_pkg(p: &Path) -> bool {
+    p.join("pkg").join("losslens_web.js").is_file()
+}
+
+/// Where the built explorer is, if anywhere.
+fn find_explorer() -> Option<PathBuf> {
+    let mut candidates: Vec<PathBuf> = Vec::new();
+    if let Some(p) = std::env::var_os("LOSSLENS_WEB_DIST") {
+        candidates.push(PathBuf::from(p));
+    }
+    if let Ok(exe) = std::env::current_exe()
+        && let Some(dir) = exe.parent()
+    {
+        candidates.push(dir.join("web"));
+        candidates.push(dir.join("../share/losslens/web"));
+    }
+    candidates.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../web/dist"));
+    candidates.into_iter().find(|p| has_pkg(p))
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
+    for entry in std::fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)
+                .with_context(|| format!("copying {} to {}", entry.path().display(), target.display()))?;
+        }
+    }
+    Ok(())
+}
+
+fn write(path: &Path, text: &str) -> Result<()> {
+    losslens_core::atomic::write(path, text.as_bytes()).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Writes the site of the study in `dir` into `out`.
+pub fn write_site(dir: &Path, out: &Path, explorer: Explorer) -> Result<Site> {
+    let dist = match explorer {
+        Explorer::Find => find_explorer(),
+        Explorer::At(p) if has_pkg(p) => Some(p.to_path_buf()),
+        Explorer::At(p) => bail!(
+            "{} is not a built explorer (no pkg/losslens_web.js); build one with scripts/build-web",
+            p.display()
+        ),
+        Explorer::None => None,
+    };
+    let results_path = dir.join("results.json");
+    let text = std::fs::read_to_string(&results_path)
+        .with_context(|| format!("reading {} (run `losslens study` first)", results_path.display()))?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", results_path.display()))?;
+    let version = value.get("version").and_then(|v| v.as_u64());
+    if version != Some(u64::from(RESULTS_VERSION)) {
+        bail!(
+            "{} has results version {:?}; this losslens writes reports of version {RESULTS_VERSION}",
+            results_path.display(),
+            version
+        );
+    }
+    let mut results: StudyResults = serde_json::from_value(value)
+        .with_context(|| format!("{} is not a losslens results file", results_path.display()))?;
+    if results.runs.is_empty() {
+        bail!("{} holds no runs", results_path.display());
+    }
+    std::fs::create_dir_all(out.join("figures")).with_context(|| format!("creating {}", out.display()))?;
+
+    // Features: one file per run, renamed after the run.
+    std::fs::create_dir_all(out.join("features"))?;
+    for run in &mut results.runs {
+        if let Some(rel) = run.features.take() {
+            let from = dir.join(&rel);
+            if from.is_file() {
+                let name = format!("{}.npz", run.label().replace([' ', ':', '=', ','], "-"));
+                std::fs::copy(&from, out.join("features").join(&name))
+                    .with_context(|| format!("copying {}", from.display()))?;
+                run.features = Some(format!("features/{name}"));
+            }
+        }
+    }
+    if results.summary.is_none() {
+        results.summary = Some(summarize(&results)?);
+    }
+    let summary = results.summary.clone().expect("set above");
+    write(&out.join("results.json"), &serde_json::to_string_pretty(&results)?)?;
+    write(&out.join("table1.md"), &summary.markdown())?;
+    write(&out.join("table1.csv"), &summary.csv())?;
+
+    // Figures as files, and in the page.
+    let mut shown = figures(&results, &[], None);
+    for cka in &results.cka {
+        let f = cka_figure(&results, cka, &[]);
+        if !shown.iter().any(|s| s.name == f.name) {
+            write(&out.join("figures").join(format!("{}.svg", f.name)), &f.svg)?;
+        }
+    }
+    let mut body = format!(
+        "<div id=\"static\"><header><h1>{}</h1></header><main><p>{} on {}, transfer to {}; {} runs.</p>{}",
+        esc(&results.name),
+        esc(&results.model),
+        esc(&results.source),
+        esc(&results
+            .targets
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")),
+        results.runs.len(),
+        summary.html()
+    );
+    body.push_str("<div class=\"figures\">");
+    for f in shown.drain(..) {
+        write(&out.join("figures").join(format!("{}.svg", f.name)), &f.svg)?;
+        body.push_str(&format!(
+            "<figure>{}<figcaption>{}</figcaption></figure>",
+            f.svg,
+            esc(&f.caption)
+        ));
+    }
+    body.push_str("</div><p>Tables: <a href=\"table1.md\">table1.md</a>, <a href=\"table1.csv\">table1.csv</a>; data: <a href=\"results.json\">results.json</a>.</p></main></div>");
+
+    let explorer = match dist {
+        Some(dist) => {
+            copy_dir(&dist.join("pkg"), &out.join("pkg"))
+                .with_context(|| format!("copying the explorer from {}", dist.display()))?;
+            true
+        }
+        None => {
+            if matches!(explorer, Explorer::Find) {
+                tracing::warn!(
+                    "the browser explorer is not built (scripts/build-web); the site has tables and figures only"
+                );
+            }
+            let _ = std::fs::remove_dir_all(out.join("pkg"));
+            false
+        }
+    };
+    let head = format!(
+        "<meta name=\"losslens-results\" content=\"results.json\">\n  <meta name=\"description\" content=\"losslens study {}\">",
+        esc(&results.name)
+    );
+    let mut index = INDEX_HTML
+        .replace(
+            "<title>losslens explorer</title>",
+            &format!("<title>{} · losslens</title>", esc(&results.name)),
+        )
+        .replace("<!-- losslens:head -->", &head)
+        .replace("<!-- losslens:body -->", &body);
+    if !explorer {
+        // Without the explorer the page is static: drop the loader.
+        if let (Some(start), Some(end)) = (index.find("<script type=\"module\">"), index.find("</script>")) {
+            index.replace_range(start..end + "</script>".len(), "");
+        }
+    }
+    let index_path = out.join("index.html");
+    write(&index_path, &index)?;
+    write(&out.join("style.css"), STYLE_CSS)?;
+    Ok(Site {
+        index: index_path,
+        explorer,
+    })
+}
+
+fn esc(text: &str) -> String {
+    losslens_core::figure::escape(text)
+}

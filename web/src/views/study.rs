@@ -1,0 +1,194 @@
+//! A study's results: the Table 1 summary and the figures, for the objectives and layer the
+//! URL names.
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use losslens_core::study::aggregate::{format_value, summarize};
+use losslens_core::study::figures::{figures, filtered, layers, objectives};
+use losslens_core::study::{RESULTS_VERSION, StudyResults};
+
+use super::load_url_into;
+use crate::Ctx;
+use crate::browser::{fetch_text, files_of_input, read_bytes};
+use crate::url_state::View;
+
+/// Decodes `results.json`, refusing other schema versions by name.
+pub fn parse_results(text: &str, name: &str) -> Result<StudyResults, String> {
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("{name} is not JSON: {e}"))?;
+    let version = value.get("version").and_then(|v| v.as_u64());
+    if version != Some(RESULTS_VERSION as u64) {
+        return Err(format!(
+            "{name} has results version {}; this explorer reads version {RESULTS_VERSION}",
+            version.map_or("none".into(), |v| v.to_string())
+        ));
+    }
+    serde_json::from_value(value).map_err(|e| format!("{name} is not a losslens results file: {e}"))
+}
+
+/// The study page.
+#[component]
+pub fn StudyView() -> impl IntoView {
+    let ctx = Ctx::get();
+    let results: RwSignal<Option<StudyResults>> = RwSignal::new(None);
+    // Open the results the URL (or the report page) names.
+    if let Some(url) = ctx.url.get_untracked().results {
+        spawn_local(async move {
+            match fetch_text(&url).await.and_then(|t| parse_results(&t, &url)) {
+                Ok(r) => results.set(Some(r)),
+                Err(e) => ctx.fail(e),
+            }
+        });
+    }
+    let on_file = move |ev: leptos::ev::Event| {
+        let Some(file) = files_of_input(&ev).into_iter().next() else {
+            return;
+        };
+        spawn_local(async move {
+            let parsed = read_bytes(&file).await.and_then(|bytes| {
+                let text = String::from_utf8(bytes).map_err(|_| format!("{} is not UTF-8 text", file.name))?;
+                parse_results(&text, &file.name)
+            });
+            match parsed {
+                Ok(r) => {
+                    ctx.error.set(None);
+                    results.set(Some(r));
+                }
+                Err(e) => ctx.fail(e),
+            }
+        });
+    };
+    let chosen = move || ctx.url.get().objectives;
+    let toggle = move |objective: String, on: bool, all: Vec<String>| {
+        ctx.url.update(|u| {
+            let mut set = if u.objectives.is_empty() {
+                all.clone()
+            } else {
+                u.objectives.clone()
+            };
+            set.retain(|o| o != &objective);
+            if on {
+                set.push(objective);
+            }
+            // Keep study order; all selected is the default (empty).
+            set = all.iter().filter(|o| set.contains(o)).cloned().collect();
+            u.objectives = if set.len() == all.len() { Vec::new() } else { set };
+        })
+    };
+    view! {
+        <h2>"Study results"</h2>
+        <div class="slot">
+            <label for="file-results">"results.json"</label>
+            <input type="file" id="file-results" accept=".json" on:change=on_file />
+        </div>
+        {move || match results.get() {
+            None => view! {
+                <p class="help">
+                    "Open the results.json a `losslens study` run wrote, or load feature files in the "
+                    "other views."
+                </p>
+            }.into_any(),
+            Some(r) => {
+                let all = objectives(&r, &[]);
+                let only = chosen();
+                let shown = filtered(&r, &only);
+                let layer_names = layers(&r);
+                let layer = ctx.url.get().layer;
+                let summary = summarize(&shown);
+                let figs = figures(&r, &only, layer.as_deref());
+                let targets = r.targets.iter().map(|t| t.name.clone()).collect::<Vec<_>>().join(", ");
+                view! {
+                    <p id="study-title">
+                        <strong>{r.name.clone()}</strong>
+                        {format!(": {} on {}, transfer to {}; {} runs", r.model, r.source, targets, r.runs.len())}
+                    </p>
+                    <fieldset id="objectives">
+                        <legend>"objectives"</legend>
+                        {all.iter().map(|o| {
+                            let (o2, all2) = (o.clone(), all.clone());
+                            let checked = only.is_empty() || only.contains(o);
+                            view! {
+                                <label>
+                                    <input type="checkbox" prop:checked=checked
+                                        on:change=move |ev| toggle(o2.clone(), event_target_checked(&ev), all2.clone()) />
+                                    {o.clone()}
+                                </label>
+                            }
+                        }).collect_view()}
+                    </fieldset>
+                    {match summary {
+                        Ok(s) => view! {
+                            <table id="summary" class="numbers">
+                                <caption>"Mean ± sd over seeds, in percent (R²: a fraction); bold: best, or not significantly worse (Welch t-test, p ≥ 0.05)"</caption>
+                                <thead><tr>
+                                    <th>"objective"</th>
+                                    {s.columns.iter().map(|c| view! { <th>{c.title.clone()}</th> }).collect_view()}
+                                </tr></thead>
+                                <tbody>
+                                    {s.objectives.iter().enumerate().map(|(i, o)| view! {
+                                        <tr>
+                                            <th>{o.clone()}</th>
+                                            {s.columns.iter().map(|c| {
+                                                let text = format_value(&c.title, &c.values[i]);
+                                                if c.bold[i] { view! { <td><strong>{text}</strong></td> }.into_any() }
+                                                else { view! { <td>{text}</td> }.into_any() }
+                                            }).collect_view()}
+                                        </tr>
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                            {s.r2_vs_transfer.map(|(rho, p)| view! {
+                                <p id="spearman">{format!("Spearman ρ between R² and average linear transfer accuracy: {rho:.3} (p = {p:.3})")}</p>
+                            })}
+                        }.into_any(),
+                        Err(e) => view! { <p class="help">{format!("no summary: {e}")}</p> }.into_any(),
+                    }}
+                    <label>"layer for the R² scatter "
+                        <select id="study-layer" on:change=move |ev| {
+                            let v = event_target_value(&ev);
+                            ctx.url.update(|u| u.layer = (v != "penultimate").then_some(v));
+                        } prop:value=layer.clone().unwrap_or_else(|| "penultimate".into())>
+                            {layer_names.iter().map(|l| view! { <option value=l.clone()>{l.clone()}</option> }).collect_view()}
+                        </select>
+                    </label>
+                    {
+                        let with_features: Vec<(String, String)> = r.runs.iter()
+                            .filter_map(|run| Some((run.label(), run.features.clone()?)))
+                            .collect();
+                        (!with_features.is_empty()).then(|| view! {
+                            <details id="study-features">
+                                <summary>"Recompute from the saved features"</summary>
+                                <p class="help">"Each run's features of every layer on the same source images. Open one in a view to recompute its numbers in this page."</p>
+                                <table class="numbers"><tbody>
+                                    {with_features.into_iter().map(|(label, url)| {
+                                        let (u1, u2, u3) = (url.clone(), url.clone(), url.clone());
+                                        let open = move |slot: super::FileSignal, view: View, url: String| {
+                                            load_url_into(ctx, slot, url);
+                                            ctx.url.update(|u| u.view = view);
+                                        };
+                                        view! {
+                                            <tr>
+                                                <th>{label}</th>
+                                                <td><button on:click=move |_| open(ctx.files.a, View::Cka, u1.clone())>"CKA: as A"</button></td>
+                                                <td><button on:click=move |_| open(ctx.files.b, View::Cka, u2.clone())>"CKA: as B"</button></td>
+                                                <td><button on:click=move |_| open(ctx.files.labelled, View::Separation, u3.clone())>"class separation"</button></td>
+                                                <td><a href=url.clone() download="">"download"</a></td>
+                                            </tr>
+                                        }
+                                    }).collect_view()}
+                                </tbody></table>
+                            </details>
+                        })
+                    }
+                    <div class="figures">
+                        {figs.into_iter().map(|f| view! {
+                            <figure id=format!("fig-{}", f.name)>
+                                <div inner_html=f.svg></div>
+                                <figcaption>{f.caption}</figcaption>
+                            </figure>
+                        }).collect_view()}
+                    </div>
+                }.into_any()
+            }
+        }}
+    }
+}
