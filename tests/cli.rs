@@ -421,6 +421,12 @@ fn demo_runs_a_study() {
     );
     let results: Value = serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
     assert_eq!(results["runs"].as_array().unwrap().len(), 3);
+    // The demo writes its result site and says where.
+    assert!(
+        stdout.contains("report: ") && out.join("site/index.html").is_file(),
+        "{stdout}"
+    );
+    assert!(out.join("site/figures/r2-by-layer.svg").is_file());
     // The features of a demo run feed the analyses like any other run's.
     let features = dir.path().join("f.npz");
     let (ok, _, stderr) = losslens(&[

@@ -1,8 +1,8 @@
 //! SVG figures shared by `losslens report` and the browser explorer, so a chart in a static
 //! result page and the same chart recomputed in the browser are drawn by one function.
 //!
-//! Every function returns a complete `<svg>` element as a string (a `viewBox`, no fixed pixel
-//! size, so it scales with the page) with a `<title>` for screen readers. Non-finite values are
+//! Every function returns a complete `<svg>` element as a string (its natural size, and a
+//! `viewBox` so a page can shrink it) with a `<title>` for screen readers. Non-finite values are
 //! drawn as gaps (lines, bars) or grey cells (heatmaps), never as a panic.
 
 mod axis;
@@ -45,7 +45,8 @@ pub fn escape(text: &str) -> String {
 /// The opening tag of a figure `width × height` user units, with its title.
 fn open(width: f64, height: f64, title: &str) -> String {
     format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {width} {height}\" role=\"img\" \
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {width} {height}\" width=\"{width}\" \
+         height=\"{height}\" role=\"img\" \
          font-family=\"system-ui, sans-serif\" font-size=\"12\"><title>{t}</title>\
          <text x=\"{x}\" y=\"18\" text-anchor=\"middle\" font-size=\"14\" font-weight=\"600\">{t}</text>",
         t = escape(title),
