@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use losslens_core::study::aggregate::summarize;
+use losslens_core::study::aggregate::{summarize, tables};
 use losslens_core::study::figures::{cka_figure, figures};
 use losslens_core::study::{RESULTS_VERSION, StudyResults};
 
@@ -175,8 +175,11 @@ pub fn write_site(dir: &Path, out: &Path, explorer: Explorer) -> Result<Site> {
     }
     let summary = results.summary.clone().expect("set above");
     write(&out.join("results.json"), &serde_json::to_string_pretty(&results)?)?;
-    write(&out.join("table1.md"), &summary.markdown())?;
-    write(&out.join("table1.csv"), &summary.csv())?;
+    let tables = tables(&results)?;
+    for (name, table) in &tables {
+        write(&out.join(format!("{name}.md")), &table.markdown())?;
+        write(&out.join(format!("{name}.csv")), &table.csv())?;
+    }
 
     // Figures as files, and in the page.
     let mut shown = figures(&results, &[], None);
@@ -187,7 +190,7 @@ pub fn write_site(dir: &Path, out: &Path, explorer: Explorer) -> Result<Site> {
         }
     }
     let mut body = format!(
-        "<div id=\"static\"><header><h1>{}</h1></header><main><p>{} on {}, transfer to {}; {} runs.</p>{}",
+        "<div id=\"static\"><header><h1>{}</h1></header><main><p>{} on {}, transfer to {}; {} runs.</p><div id=\"summary-static\">{}</div>",
         esc(&results.name),
         esc(&results.model),
         esc(&results.source),
@@ -209,7 +212,18 @@ pub fn write_site(dir: &Path, out: &Path, explorer: Explorer) -> Result<Site> {
             esc(&f.caption)
         ));
     }
-    body.push_str("</div><p>Tables: <a href=\"table1.md\">table1.md</a>, <a href=\"table1.csv\">table1.csv</a>; data: <a href=\"results.json\">results.json</a>.</p></main></div>");
+    body.push_str("</div>");
+    if let Some((_, t4)) = tables.iter().find(|(name, _)| *name == "table4") {
+        body.push_str("<h2>Cosine-softmax temperature (Table 4)</h2>");
+        body.push_str(&t4.html());
+    }
+    body.push_str("<p>Tables:");
+    for (name, _) in &tables {
+        body.push_str(&format!(
+            " <a href=\"{name}.md\">{name}.md</a> (<a href=\"{name}.csv\">csv</a>)"
+        ));
+    }
+    body.push_str("; data: <a href=\"results.json\">results.json</a>.</p></main></div>");
 
     let explorer = match dist {
         Some(dist) => {

@@ -123,7 +123,50 @@ pub fn summarize(results: &StudyResults) -> Result<Summary> {
     })
 }
 
+/// The tables of a study by file stem: `table1` (always), `table3`, and `table4` when the study
+/// sweeps the cosine-softmax temperature.
+pub fn tables(results: &StudyResults) -> Result<Vec<(&'static str, Summary)>> {
+    let mut out = vec![("table1", summarize(results)?), ("table3", table3(results)?)];
+    if let Some(t4) = table4(results)? {
+        out.push(("table4", t4));
+    }
+    Ok(out)
+}
+
+/// The paper's Table 3: source top-1 and penultimate R² per objective.
+pub fn table3(results: &StudyResults) -> Result<Summary> {
+    Ok(summarize(results)?.select(|title| title == "top-1" || title == "R²"))
+}
+
+/// The paper's Table 4: the cosine-softmax runs (a temperature sweep) with source top-1, R² and
+/// linear transfer to each target; `None` unless the study has at least two cosine-softmax
+/// settings.
+pub fn table4(results: &StudyResults) -> Result<Option<Summary>> {
+    let mut sweep = results.clone();
+    sweep.runs.retain(|r| r.kind == "cosine-softmax");
+    sweep.summary = None;
+    let mut settings: Vec<&str> = sweep.runs.iter().map(|r| r.objective.as_str()).collect();
+    settings.sort_unstable();
+    settings.dedup();
+    if settings.len() < 2 {
+        return Ok(None);
+    }
+    Ok(Some(summarize(&sweep)?.select(|title| {
+        title == "top-1" || title == "R²" || (title.ends_with(" linear") && title != "average linear")
+    })))
+}
+
 impl Summary {
+    /// The same rows with only the columns whose title `keep` accepts (bold-facing unchanged;
+    /// no correlation line).
+    pub fn select(&self, keep: impl Fn(&str) -> bool) -> Summary {
+        Summary {
+            objectives: self.objectives.clone(),
+            columns: self.columns.iter().filter(|c| keep(&c.title)).cloned().collect(),
+            r2_vs_transfer: None,
+        }
+    }
+
     /// The table in Markdown: `mean ± sd` in percent (R² as a fraction), bold where the rule
     /// says.
     pub fn markdown(&self) -> String {
@@ -157,7 +200,7 @@ impl Summary {
     /// The table as an HTML `<table>` (the static report page), bold where the rule says.
     pub fn html(&self) -> String {
         let esc = crate::figure::escape;
-        let mut out = String::from("<table id=\"summary-static\" class=\"numbers\"><thead><tr><th>objective</th>");
+        let mut out = String::from("<table class=\"numbers\"><thead><tr><th>objective</th>");
         for c in &self.columns {
             out.push_str(&format!("<th>{}</th>", esc(&c.title)));
         }
@@ -250,6 +293,54 @@ mod tests {
             collapse: None,
             features: None,
         }
+    }
+
+    #[test]
+    fn tables_3_and_4_are_projections_of_table_1() {
+        let mut runs = vec![run("softmax", 0, 0.6, 0.2, 0.8)];
+        for (i, t) in ["0.01", "0.05"].iter().enumerate() {
+            let mut r = run(
+                &format!("cosine-softmax:temperature={t}"),
+                0,
+                0.7,
+                0.3 + i as f64 / 10.0,
+                0.7,
+            );
+            r.kind = "cosine-softmax".into();
+            runs.push(r);
+        }
+        let results = StudyResults {
+            version: 1,
+            name: "t".into(),
+            source: "s".into(),
+            model: "small".into(),
+            targets: vec![TargetInfo {
+                name: "t".into(),
+                data: "d".into(),
+                measure: Measure::Top1,
+            }],
+            cka: Vec::new(),
+            runs,
+            summary: None,
+        };
+        let t3 = table3(&results).unwrap();
+        assert_eq!(
+            t3.columns.iter().map(|c| c.title.as_str()).collect::<Vec<_>>(),
+            ["top-1", "R²"]
+        );
+        assert_eq!(t3.objectives.len(), 3);
+        let t4 = table4(&results).unwrap().unwrap();
+        assert_eq!(
+            t4.objectives,
+            ["cosine-softmax:temperature=0.01", "cosine-softmax:temperature=0.05"]
+        );
+        assert_eq!(
+            t4.columns.iter().map(|c| c.title.as_str()).collect::<Vec<_>>(),
+            ["top-1", "R²", "t linear"]
+        );
+        let mut one = results.clone();
+        one.runs.truncate(2);
+        assert!(table4(&one).unwrap().is_none());
     }
 
     #[test]

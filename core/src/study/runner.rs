@@ -24,7 +24,7 @@ use crate::probe::knn::{KnnConfig, knn_probe};
 use crate::probe::linear::{LinearProbeConfig, linear_probe};
 use crate::probe::metrics::evaluate;
 use crate::probe::split::stratified_split;
-use crate::study::aggregate::summarize;
+use crate::study::aggregate::{summarize, tables};
 use crate::study::results::{
     LayerCka, LayerValue, Measure, RESULTS_VERSION, RunResult, SourceEval, StudyResults, TargetInfo, Transfer,
 };
@@ -54,6 +54,9 @@ pub struct AnalysisConfig {
     /// At most this many training images per target for the probes (class-stratified); default
     /// all.
     pub probe_train_limit: Option<usize>,
+    /// At most this many test images (class-stratified) of the source and of each target; default
+    /// all. For quick looks: the accuracies are then estimates from fewer images.
+    pub test_limit: Option<usize>,
     /// Source training images (class-stratified, the same for every run) whose features of every
     /// layer are saved with each run (`features.npz`) and compared across runs with CKA
     /// (Fig. 2). Default 500; 0 skips both.
@@ -68,6 +71,7 @@ impl Default for AnalysisConfig {
             separation_images: 2000,
             sparsity_images: 256,
             probe_train_limit: None,
+            test_limit: None,
             feature_images: 500,
             batch_size: 256,
         }
@@ -168,7 +172,8 @@ struct Piece {
 }
 
 /// Runs the study into `out`: `out/runs/<objective>-s<seed>/` per run, `out/results.json`, and
-/// the Table 1-shaped summary as `out/table1.md` and `out/table1.csv`.
+/// the summaries shaped like the paper's Tables 1 and 3 (and 4 for a cosine-softmax temperature
+/// sweep) as `out/tableN.md` and `out/tableN.csv`.
 pub fn run_study(
     study: &StudyConfig,
     out: &Path,
@@ -181,7 +186,11 @@ pub fn run_study(
     let total = study.objectives.len() * study.seeds.len();
     let mut runs = Vec::new();
     // Data every run reads, loaded once.
-    let source_test = study.source.load(Split::Test, cache_dir.as_deref())?;
+    let limit_test = |set: ImageSet| match study.analysis.test_limit {
+        Some(limit) => stratified_subset(&set, limit, 15),
+        None => set,
+    };
+    let source_test = limit_test(study.source.load(Split::Test, cache_dir.as_deref())?);
     let source_train = study.source.load(Split::Train, cache_dir.as_deref())?;
     let separation_set = stratified_subset(&source_train, study.analysis.separation_images, 11);
     let sparsity_set = stratified_subset(&source_train, study.analysis.sparsity_images, 12);
@@ -200,10 +209,11 @@ pub fn run_study(
             Some(limit) => stratified_subset(&train_set, limit, 13),
             None => train_set,
         };
-        let test_set = t
-            .data
-            .load(Split::Test, cache_dir.as_deref())?
-            .with_channels(channels)?;
+        let test_set = limit_test(
+            t.data
+                .load(Split::Test, cache_dir.as_deref())?
+                .with_channels(channels)?,
+        );
         targets.push((t, train_set, test_set));
     }
     let compute = Compute::new(device.clone(), Precision::F32);
@@ -311,8 +321,10 @@ pub fn run_study(
         summary: None,
     };
     let summary = summarize(&results)?;
-    crate::atomic::write(&out.join("table1.md"), summary.markdown().as_bytes())?;
-    crate::atomic::write(&out.join("table1.csv"), summary.csv().as_bytes())?;
+    for (name, table) in tables(&results)? {
+        crate::atomic::write(&out.join(format!("{name}.md")), table.markdown().as_bytes())?;
+        crate::atomic::write(&out.join(format!("{name}.csv")), table.csv().as_bytes())?;
+    }
     let results = StudyResults {
         summary: Some(summary),
         ..results

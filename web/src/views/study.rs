@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use losslens_core::study::aggregate::{format_value, summarize};
+use losslens_core::study::aggregate::{Summary, format_value, summarize, table4};
 use losslens_core::study::figures::{figures, filtered, layers, objectives};
 use losslens_core::study::{RESULTS_VERSION, StudyResults};
 
@@ -117,31 +117,17 @@ pub fn StudyView() -> impl IntoView {
                     </fieldset>
                     {match summary {
                         Ok(s) => view! {
-                            <table id="summary" class="numbers">
-                                <caption>"Mean ± sd over seeds, in percent (R²: a fraction); bold: best, or not significantly worse (Welch t-test, p ≥ 0.05)"</caption>
-                                <thead><tr>
-                                    <th>"objective"</th>
-                                    {s.columns.iter().map(|c| view! { <th>{c.title.clone()}</th> }).collect_view()}
-                                </tr></thead>
-                                <tbody>
-                                    {s.objectives.iter().enumerate().map(|(i, o)| view! {
-                                        <tr>
-                                            <th>{o.clone()}</th>
-                                            {s.columns.iter().map(|c| {
-                                                let text = format_value(&c.title, &c.values[i]);
-                                                if c.bold[i] { view! { <td><strong>{text}</strong></td> }.into_any() }
-                                                else { view! { <td>{text}</td> }.into_any() }
-                                            }).collect_view()}
-                                        </tr>
-                                    }).collect_view()}
-                                </tbody>
-                            </table>
+                            <SummaryTable summary=s.clone() id="summary" />
                             {s.r2_vs_transfer.map(|(rho, p)| view! {
                                 <p id="spearman">{format!("Spearman ρ between R² and average linear transfer accuracy: {rho:.3} (p = {p:.3})")}</p>
                             })}
                         }.into_any(),
                         Err(e) => view! { <p class="help">{format!("no summary: {e}")}</p> }.into_any(),
                     }}
+                    {table4(&shown).ok().flatten().map(|t4| view! {
+                        <h3>"Cosine-softmax temperature (Table 4)"</h3>
+                        <SummaryTable summary=t4 id="table4" />
+                    })}
                     <label>"layer for the R² scatter "
                         <select id="study-layer" on:change=move |ev| {
                             let v = event_target_value(&ev);
@@ -190,5 +176,37 @@ pub fn StudyView() -> impl IntoView {
                 }.into_any()
             }
         }}
+    }
+}
+
+/// A summary table: mean ± sd per objective, bold by the paper's rule.
+#[component]
+fn SummaryTable(
+    /// The table.
+    summary: Summary,
+    /// Element id.
+    id: &'static str,
+) -> impl IntoView {
+    let s = summary;
+    view! {
+        <table id=id class="numbers">
+            <caption>"Mean ± sd over seeds, in percent (R²: a fraction); bold: best, or not significantly worse (Welch t-test, p ≥ 0.05)"</caption>
+            <thead><tr>
+                <th>"objective"</th>
+                {s.columns.iter().map(|c| view! { <th>{c.title.clone()}</th> }).collect_view()}
+            </tr></thead>
+            <tbody>
+                {s.objectives.iter().enumerate().map(|(i, o)| view! {
+                    <tr>
+                        <th>{o.clone()}</th>
+                        {s.columns.iter().map(|c| {
+                            let text = format_value(&c.title, &c.values[i]);
+                            if c.bold[i] { view! { <td><strong>{text}</strong></td> }.into_any() }
+                            else { view! { <td>{text}</td> }.into_any() }
+                        }).collect_view()}
+                    </tr>
+                }).collect_view()}
+            </tbody>
+        </table>
     }
 }
