@@ -156,3 +156,21 @@ impl Compute {
             .ok_or_else(|| Error::Device("expected a scalar, read an empty tensor".into()))
     }
 }
+
+/// Paces a long computation: called between its pieces. The browser yields to its event loop
+/// here (the page stays responsive), shows progress, and stops a cancelled job by returning an
+/// error ([`Error::Cancelled`]); the command line never pauses ([`NoPause`]).
+pub trait Pacer {
+    /// `done` of `total` pieces are finished; an error stops the computation.
+    fn pause(&self, done: usize, total: usize) -> impl std::future::Future<Output = Result<()>>;
+}
+
+/// A [`Pacer`] that never pauses.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoPause;
+
+impl Pacer for NoPause {
+    async fn pause(&self, _done: usize, _total: usize) -> Result<()> {
+        Ok(())
+    }
+}

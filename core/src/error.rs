@@ -193,6 +193,10 @@ pub enum Error {
     /// The compute device failed or could not be started.
     #[error("device: {0}")]
     Device(String),
+
+    /// The user cancelled the computation (a [`crate::compute::Pacer`] stopped it).
+    #[error("cancelled")]
+    Cancelled,
 }
 
 impl Error {

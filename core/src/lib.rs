@@ -38,5 +38,5 @@ pub mod study;
 #[cfg(all(feature = "train", not(target_arch = "wasm32")))]
 pub mod train;
 
-pub use compute::{Compute, Precision};
+pub use compute::{Compute, NoPause, Pacer, Precision};
 pub use error::{Error, Result};

@@ -185,7 +185,7 @@ async function explorer(dist, webgpu) {
   }
 }
 
-// Timing of R² and kNN on 10,000 × 512 features on the page's device.
+// Timing of R² and kNN on 10,000 × 512 features on the page's device; cancelling a running probe.
 async function bench(page) {
   await page.click("#tab-separation");
   await upload(page, "#file-labelled", "bench.npz");
@@ -195,6 +195,15 @@ async function bench(page) {
   await page.click("#file-test-clear");
   await upload(page, "#file-train", "bench.npz");
   await page.selectOption("#knn-layer", "penultimate");
+  // The page stays responsive during a long probe: progress shows, and Cancel stops it.
+  await finishing(page, async () => {
+    await page.click("#run-knn");
+    await page.waitForFunction(() => /\(\d+\/\d+\)/.test(document.querySelector("#progress")?.textContent ?? ""), null, { timeout: 120_000 });
+    await page.click("#cancel");
+  });
+  const cancelled = (await page.textContent("#error")) ?? "";
+  check("a running kNN probe is cancelled", cancelled.includes("cancelled"), cancelled);
+  await page.click("#error button");
   await run(page, "#run-knn", "#knn-accuracy");
   console.log(`bench: ${await page.textContent("#timing")} (8,000 train / 2,000 test split)`);
 }

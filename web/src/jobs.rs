@@ -8,7 +8,8 @@ use losslens_core::analysis::{CkaConfig, Classes, Distance, Separation, class_se
 use losslens_core::device::{DeviceChoice, select};
 use losslens_core::features::Layer;
 use losslens_core::probe::split::stratified_split;
-use losslens_core::probe::{KnnConfig, KnnResult, knn_probe};
+use losslens_core::probe::{KnnConfig, KnnResult, knn_probe_paced};
+use losslens_core::{Error, Pacer};
 
 use crate::browser::yield_now;
 
@@ -134,19 +135,46 @@ pub async fn separation(
     Ok(out)
 }
 
+/// Paces a core computation in the page: reports progress, gives the browser a turn, and stops
+/// when the job was cancelled.
+pub struct PagePacer<'a> {
+    /// The job.
+    pub job: &'a Job,
+    /// Progress `(done, total)`.
+    pub progress: &'a dyn Fn(usize, usize),
+}
+
+impl Pacer for PagePacer<'_> {
+    async fn pause(&self, done: usize, total: usize) -> losslens_core::Result<()> {
+        (self.progress)(done, total);
+        yield_now().await;
+        self.job.check().map_err(|_| Error::Cancelled)
+    }
+}
+
+/// Similarities per block of a kNN probe in the page: 2²² (a 2,048-row block of queries
+/// against 2,048 reference rows), so the page gets a turn about every second on a slow CPU.
+pub const KNN_BLOCK_ELEMENTS: usize = 1 << 22;
+
 /// Fraction of each class held out as the test part when a kNN probe gets one file.
 pub const KNN_TEST_FRACTION: f64 = 0.2;
 
 /// kNN probe on a train/test pair, or on a stratified split of `train` (20 % of each class as
-/// test, seed 0) when `test` is `None`.
+/// test, seed 0) when `test` is `None`; in blocks of [`KNN_BLOCK_ELEMENTS`] similarities.
 pub async fn knn(
     compute: &Compute,
     train: (&Layer, &[usize]),
     test: Option<(&Layer, &[usize])>,
     config: &KnnConfig,
+    job: &Job,
+    progress: &dyn Fn(usize, usize),
 ) -> Result<KnnResult, String> {
+    let compute = &compute.clone().with_chunk_elements(KNN_BLOCK_ELEMENTS);
+    let pacer = PagePacer { job, progress };
     let result = match test {
-        Some((test, test_labels)) => knn_probe(compute, train.0, train.1, test, test_labels, config).await,
+        Some((test, test_labels)) => {
+            knn_probe_paced(compute, train.0, train.1, test, test_labels, config, &pacer).await
+        }
         None => {
             let split = stratified_split(train.1, KNN_TEST_FRACTION, 0);
             if split.holdout.is_empty() {
@@ -154,7 +182,16 @@ pub async fn knn(
             }
             let pick = |rows: &[usize]| rows.iter().map(|&i| train.1[i]).collect::<Vec<_>>();
             let (fit, held) = (train.0.select_rows(&split.train), train.0.select_rows(&split.holdout));
-            knn_probe(compute, &fit, &pick(&split.train), &held, &pick(&split.holdout), config).await
+            knn_probe_paced(
+                compute,
+                &fit,
+                &pick(&split.train),
+                &held,
+                &pick(&split.holdout),
+                config,
+                &pacer,
+            )
+            .await
         }
     };
     result.map_err(|e| e.to_string())

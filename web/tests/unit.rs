@@ -151,6 +151,8 @@ async fn analyses_run_on_the_cpu_backend() {
             k_max: 5,
             ..Default::default()
         },
+        &job,
+        &|_, _| {},
     )
     .await
     .unwrap();
@@ -169,6 +171,27 @@ async fn a_cancelled_job_stops_at_its_next_piece() {
     let compute = losslens_core::Compute::cpu();
     let r = jobs::cka_matrix(&compute, &layers, &layers, &Default::default(), &job, &|_, _| {}).await;
     assert_eq!(r.unwrap_err(), CANCELLED);
+    // A kNN probe in blocks stops at its next block; the message is the same.
+    let (x, labels) = clustered(3000, 3, 4);
+    let big = Loaded::decode("b.npz", &npz(vec![("a", Array::from_f32(3000, 4, x))]))
+        .unwrap()
+        .layers;
+    let job = Job::start();
+    let pieces = std::cell::Cell::new(0);
+    let r = jobs::knn(
+        &compute,
+        (&big[0], &labels),
+        None,
+        &KnnConfig::default(),
+        &job,
+        &|done, _| {
+            pieces.set(done);
+            jobs::cancel();
+        },
+    )
+    .await;
+    assert_eq!(r.unwrap_err(), CANCELLED);
+    assert_eq!(pieces.get(), 1, "stopped after the first block");
     // A new job runs.
     let job = Job::start();
     assert!(job.check().is_ok());

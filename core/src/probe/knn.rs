@@ -16,7 +16,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::compute::Compute;
+use crate::compute::{Compute, NoPause, Pacer};
 use crate::error::{Error, Result};
 use crate::features::Layer;
 use crate::probe::metrics::{accuracy, mean_per_class_accuracy};
@@ -178,6 +178,19 @@ pub async fn nearest_neighbors(
     k: usize,
     exclude_self: bool,
 ) -> Result<Neighbors> {
+    nearest_neighbors_paced(compute, queries, reference, k, exclude_self, &NoPause).await
+}
+
+/// [`nearest_neighbors`], pausing with `pacer` after each block of queries × reference rows
+/// (blocks hold at most `compute.chunk_elements` similarities).
+pub async fn nearest_neighbors_paced(
+    compute: &Compute,
+    queries: &Layer,
+    reference: &Layer,
+    k: usize,
+    exclude_self: bool,
+    pacer: &impl Pacer,
+) -> Result<Neighbors> {
     super::check_same_width(queries, reference)?;
     let available = reference.rows - usize::from(exclude_self);
     let k = k.min(available);
@@ -199,9 +212,15 @@ pub async fn nearest_neighbors(
         .iter()
         .map(|c| compute.upload_rows(&r, c.start, c.end).transpose())
         .collect();
+    let blocks = q_chunks.len() * r_chunks.len();
+    let mut done = 0;
     for qc in &q_chunks {
         let qt = compute.upload_rows(&q, qc.start, qc.end);
         for (rc, rt) in r_chunks.iter().zip(&r_tensors) {
+            if done > 0 {
+                pacer.pause(done, blocks).await?;
+            }
+            done += 1;
             let sims = qt.clone().matmul(rt.clone()); // [q rows, r rows]
             let width = rc.end - rc.start;
             let take = (k + usize::from(exclude_self)).min(width);
@@ -291,6 +310,19 @@ pub async fn knn_probe(
     test_labels: &[usize],
     config: &KnnConfig,
 ) -> Result<KnnResult> {
+    knn_probe_paced(compute, train, train_labels, test, test_labels, config, &NoPause).await
+}
+
+/// [`knn_probe`], pausing with `pacer` between blocks of the similarity computations.
+pub async fn knn_probe_paced(
+    compute: &Compute,
+    train: &Layer,
+    train_labels: &[usize],
+    test: &Layer,
+    test_labels: &[usize],
+    config: &KnnConfig,
+    pacer: &impl Pacer,
+) -> Result<KnnResult> {
     config.validate()?;
     let classes = super::check_probe_inputs(train, train_labels, test, test_labels)?;
     if train.rows < 2 {
@@ -302,7 +334,7 @@ pub async fn knn_probe(
     }
     let k_max = config.k_max.min(train.rows - 1);
     let config = KnnConfig { k_max, ..*config };
-    let loo = nearest_neighbors(compute, train, train, k_max, true).await?;
+    let loo = nearest_neighbors_paced(compute, train, train, k_max, true, pacer).await?;
     let grid: Vec<GridPoint> = predict_all_k(&loo, train_labels, classes, &config)
         .iter()
         .enumerate()
@@ -314,7 +346,7 @@ pub async fn knn_probe(
     let best = grid
         .iter()
         .fold(grid[0], |b, g| if g.accuracy > b.accuracy { *g } else { b });
-    let neighbors = nearest_neighbors(compute, test, train, best.k, false).await?;
+    let neighbors = nearest_neighbors_paced(compute, test, train, best.k, false, pacer).await?;
     let predictions = predict_all_k(&neighbors, train_labels, classes, &config)
         .pop()
         .unwrap_or_default();

@@ -8,7 +8,9 @@ pub mod linear;
 pub mod metrics;
 pub mod split;
 
-pub use knn::{KnnConfig, KnnResult, TieBreak, Vote, knn_probe, nearest_neighbors};
+pub use knn::{
+    KnnConfig, KnnResult, TieBreak, Vote, knn_probe, knn_probe_paced, nearest_neighbors, nearest_neighbors_paced,
+};
 pub use lbfgs::{LbfgsConfig, Termination};
 pub use linear::{LinearProbeConfig, LinearProbeResult, PathPoint, fit_logistic, linear_probe};
 pub use metrics::Evaluation;

@@ -51,12 +51,20 @@ pub fn KnnView() -> impl IntoView {
         };
         ctx.run(
             "kNN probe",
-            move |engine, _job, _progress| async move {
+            move |engine, job, progress| async move {
                 let test = match (&te, &test_labels, j) {
                     (Some(t), Some(l), Some(j)) => Some((&t.layers[j], l.as_slice())),
                     _ => None,
                 };
-                jobs::knn(&engine.compute, (&tr.layers[i], &train_labels), test, &config).await
+                jobs::knn(
+                    &engine.compute,
+                    (&tr.layers[i], &train_labels),
+                    test,
+                    &config,
+                    &job,
+                    &*progress,
+                )
+                .await
             },
             move |r| result.set(Some(r)),
         );
