@@ -121,8 +121,8 @@ pub async fn yield_now() {
     let _ = JsFuture::from(promise).await;
 }
 
-/// Fetches a text file relative to the page.
-pub async fn fetch_text(url: &str) -> Result<String, String> {
+/// Fetches `url` (relative to the page), refusing HTTP errors.
+async fn fetch(url: &str) -> Result<web_sys::Response, String> {
     let window = web_sys::window().ok_or("no browser window")?;
     let response = JsFuture::from(window.fetch_with_str(url))
         .await
@@ -131,25 +131,27 @@ pub async fn fetch_text(url: &str) -> Result<String, String> {
     if !response.ok() {
         return Err(format!("could not fetch {url}: HTTP {}", response.status()));
     }
-    let text = JsFuture::from(response.text().map_err(|e| js_message(&e))?)
+    Ok(response)
+}
+
+/// Awaits a body-reading promise of a response.
+async fn body(url: &str, promise: Result<Promise, JsValue>) -> Result<JsValue, String> {
+    JsFuture::from(promise.map_err(|e| js_message(&e))?)
         .await
-        .map_err(|e| format!("could not read {url}: {}", js_message(&e)))?;
+        .map_err(|e| format!("could not read {url}: {}", js_message(&e)))
+}
+
+/// Fetches a text file relative to the page.
+pub async fn fetch_text(url: &str) -> Result<String, String> {
+    let response = fetch(url).await?;
+    let text = body(url, response.text()).await?;
     text.as_string().ok_or_else(|| format!("{url} is not text"))
 }
 
 /// Fetches a binary file relative to the page.
 pub async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
-    let window = web_sys::window().ok_or("no browser window")?;
-    let response = JsFuture::from(window.fetch_with_str(url))
-        .await
-        .map_err(|e| format!("could not fetch {url}: {}", js_message(&e)))?;
-    let response: web_sys::Response = response.dyn_into().map_err(|_| format!("{url}: not a response"))?;
-    if !response.ok() {
-        return Err(format!("could not fetch {url}: HTTP {}", response.status()));
-    }
-    let buffer = JsFuture::from(response.array_buffer().map_err(|e| js_message(&e))?)
-        .await
-        .map_err(|e| format!("could not read {url}: {}", js_message(&e)))?;
+    let response = fetch(url).await?;
+    let buffer = body(url, response.array_buffer()).await?;
     Ok(Uint8Array::new(&buffer).to_vec())
 }
 

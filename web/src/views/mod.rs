@@ -5,6 +5,7 @@ pub mod knn;
 pub mod separation;
 pub mod study;
 
+use std::future::Future;
 use std::rc::Rc;
 
 use leptos::prelude::*;
@@ -51,21 +52,17 @@ impl Default for Files {
     }
 }
 
-/// Reads and decodes a picked file into `slot`, reporting any problem.
-fn load_into(ctx: Ctx, slot: FileSignal, files: Vec<PickedFile>) {
-    let Some(file) = files.into_iter().next() else { return };
+/// Decodes the bytes `read` produces into `slot` as `name`, showing progress and any problem.
+fn load(ctx: Ctx, slot: FileSignal, name: String, read: impl Future<Output = Result<Vec<u8>, String>> + 'static) {
     ctx.error.set(None);
     ctx.busy.set(Some(crate::Busy {
-        label: format!("reading {}", file.name),
+        label: format!("reading {name}"),
         done: 0,
         total: 0,
     }));
     spawn_local(async move {
         yield_now().await;
-        let result = match read_bytes(&file).await {
-            Ok(bytes) => Loaded::decode(&file.name, &bytes),
-            Err(e) => Err(e),
-        };
+        let result = read.await.and_then(|bytes| Loaded::decode(&name, &bytes));
         ctx.busy.set(None);
         match result {
             Ok(loaded) => slot.set(Some(Rc::new(loaded))),
@@ -75,27 +72,17 @@ fn load_into(ctx: Ctx, slot: FileSignal, files: Vec<PickedFile>) {
     });
 }
 
+/// Reads and decodes a picked file into `slot`.
+fn load_into(ctx: Ctx, slot: FileSignal, files: Vec<PickedFile>) {
+    let Some(file) = files.into_iter().next() else { return };
+    let name = file.name.clone();
+    load(ctx, slot, name, async move { read_bytes(&file).await });
+}
+
 /// Fetches a feature file the page links to (a report's saved features) into `slot`.
 pub fn load_url_into(ctx: Ctx, slot: FileSignal, url: String) {
-    ctx.error.set(None);
-    ctx.busy.set(Some(crate::Busy {
-        label: format!("fetching {url}"),
-        done: 0,
-        total: 0,
-    }));
-    spawn_local(async move {
-        let name = url.rsplit('/').next().unwrap_or(&url).to_string();
-        let result = match fetch_bytes(&url).await {
-            Ok(bytes) => Loaded::decode(&name, &bytes),
-            Err(e) => Err(e),
-        };
-        ctx.busy.set(None);
-        match result {
-            Ok(loaded) => slot.set(Some(Rc::new(loaded))),
-            Err(e) => ctx.fail(e),
-        }
-        ctx.finished.update(|n| *n += 1);
-    });
+    let name = url.rsplit('/').next().unwrap_or(&url).to_string();
+    load(ctx, slot, name, async move { fetch_bytes(&url).await });
 }
 
 /// A file picker that also takes a dropped file.
