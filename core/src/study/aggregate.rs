@@ -295,6 +295,23 @@ mod tests {
         }
     }
 
+    fn study(runs: Vec<RunResult>) -> StudyResults {
+        StudyResults {
+            version: 1,
+            name: "t".into(),
+            source: "s".into(),
+            model: "small".into(),
+            targets: vec![TargetInfo {
+                name: "t".into(),
+                data: "d".into(),
+                measure: Measure::Top1,
+            }],
+            cka: Vec::new(),
+            runs,
+            summary: None,
+        }
+    }
+
     #[test]
     fn tables_3_and_4_are_projections_of_table_1() {
         let mut runs = vec![run("softmax", 0, 0.6, 0.2, 0.8)];
@@ -309,20 +326,7 @@ mod tests {
             r.kind = "cosine-softmax".into();
             runs.push(r);
         }
-        let results = StudyResults {
-            version: 1,
-            name: "t".into(),
-            source: "s".into(),
-            model: "small".into(),
-            targets: vec![TargetInfo {
-                name: "t".into(),
-                data: "d".into(),
-                measure: Measure::Top1,
-            }],
-            cka: Vec::new(),
-            runs,
-            summary: None,
-        };
+        let results = study(runs);
         let t3 = table3(&results).unwrap();
         assert_eq!(
             t3.columns.iter().map(|c| c.title.as_str()).collect::<Vec<_>>(),
@@ -345,27 +349,14 @@ mod tests {
 
     #[test]
     fn bold_ties_and_correlation() {
-        let results = StudyResults {
-            version: 1,
-            name: "t".into(),
-            source: "s".into(),
-            model: "small".into(),
-            targets: vec![TargetInfo {
-                name: "t".into(),
-                data: "d".into(),
-                measure: Measure::Top1,
-            }],
-            cka: Vec::new(),
-            runs: vec![
-                run("a", 0, 0.60, 0.2, 0.80),
-                run("a", 1, 0.61, 0.2, 0.82),
-                run("b", 0, 0.75, 0.5, 0.70),
-                run("b", 1, 0.77, 0.5, 0.72),
-                run("c", 0, 0.50, 0.8, 0.60),
-                run("c", 1, 0.80, 0.8, 0.62),
-            ],
-            summary: None,
-        };
+        let results = study(vec![
+            run("a", 0, 0.60, 0.2, 0.80),
+            run("a", 1, 0.61, 0.2, 0.82),
+            run("b", 0, 0.75, 0.5, 0.70),
+            run("b", 1, 0.77, 0.5, 0.72),
+            run("c", 0, 0.50, 0.8, 0.60),
+            run("c", 1, 0.80, 0.8, 0.62),
+        ]);
         let s = summarize(&results).unwrap();
         assert_eq!(s.objectives, ["a", "b", "c"]);
         let top1 = &s.columns[0];
