@@ -182,12 +182,17 @@ pub fn write_site(dir: &Path, out: &Path, explorer: Explorer) -> Result<Site> {
     }
 
     // Figures as files, and in the page.
-    let mut shown = figures(&results, &[], None);
-    for cka in &results.cka {
-        let f = cka_figure(&results, cka, &[]);
-        if !shown.iter().any(|s| s.name == f.name) {
-            write(&out.join("figures").join(format!("{}.svg", f.name)), &f.svg)?;
-        }
+    // The page shows the study's figures (CKA at the penultimate layer); every layer's CKA
+    // heatmap is a file too.
+    let shown = figures(&results, &[], None);
+    for f in shown.iter().chain(
+        &results
+            .cka
+            .iter()
+            .map(|c| cka_figure(&results, c, &[]))
+            .collect::<Vec<_>>(),
+    ) {
+        write(&out.join("figures").join(format!("{}.svg", f.name)), &f.svg)?;
     }
     let mut body = format!(
         "<div id=\"static\"><header><h1>{}</h1></header><main><p>{} on {}, transfer to {}; {} runs.</p><div id=\"summary-static\">{}</div>",
@@ -204,8 +209,7 @@ pub fn write_site(dir: &Path, out: &Path, explorer: Explorer) -> Result<Site> {
         summary.html()
     );
     body.push_str("<div class=\"figures\">");
-    for f in shown.drain(..) {
-        write(&out.join("figures").join(format!("{}.svg", f.name)), &f.svg)?;
+    for f in &shown {
         body.push_str(&format!(
             "<figure>{}<figcaption>{}</figcaption></figure>",
             f.svg,

@@ -190,7 +190,16 @@ async function bench(page) {
   await page.click("#tab-separation");
   await upload(page, "#file-labelled", "bench.npz");
   await run(page, "#run-separation", "#separation-chart");
-  console.log(`bench: ${await page.textContent("#timing")}`);
+  const pageMs = (text) => Number(text.match(/: (\d+) ms/)[1]);
+  const r2Page = await page.textContent("#timing");
+  // The command line on the same machine and data (f32 on the CPU backend), timed by the process.
+  const timed = (...argv) => {
+    const start = performance.now();
+    const out = JSON.parse(execFileSync(bin, [...argv, "--device", "cpu", "--json"], { encoding: "utf8" }));
+    return [out, performance.now() - start];
+  };
+  const [, r2Cli] = timed("analyze", "separation", path.join(work, "bench.npz"), "--layer", "penultimate");
+  console.log(`bench: ${r2Page}; command line ${r2Cli.toFixed(0)} ms (whole process, three distances)`);
   await page.click("#tab-knn");
   await page.click("#file-test-clear");
   await upload(page, "#file-train", "bench.npz");
@@ -205,7 +214,9 @@ async function bench(page) {
   check("a running kNN probe is cancelled", cancelled.includes("cancelled"), cancelled);
   await page.click("#error button");
   await run(page, "#run-knn", "#knn-accuracy");
-  console.log(`bench: ${await page.textContent("#timing")} (8,000 train / 2,000 test split)`);
+  const knnPage = await page.textContent("#timing");
+  const [knnCli] = timed("probe", "knn", "--train", path.join(work, "bench-train.npz"), "--test", path.join(work, "bench-test.npz"));
+  console.log(`bench: ${knnPage} (8,000 train / 2,000 test split); command line ${(knnCli.seconds * 1000).toFixed(0)} ms; page / command line ${(pageMs(knnPage) / (knnCli.seconds * 1000)).toFixed(1)}×`);
 }
 
 // results.json of a report: every objective present, every accuracy and R² in [0, 1], the CKA

@@ -7,7 +7,8 @@ Writes, deterministically (seed 0):
   of them 4-D [N, C, H, W]; B: two layers), with `labels`;
 - train.npz, test.npz: 300 / 120 examples of 5 classes, layers `penultimate` and `block4`;
 - nan.npz: like a.npz with one NaN; truncated.npz: the first half of a.npz's bytes;
-- with --bench, bench.npz: 10,000 x 512 features of 10 classes (the browser benchmark).
+- with --bench, bench.npz: 10,000 x 512 features of 10 classes (the browser benchmark), and
+  bench-train.npz / bench-test.npz, an 8,000 / 2,000 split of it for the command line.
 """
 
 import sys
@@ -51,3 +52,7 @@ whole = (out / "a.npz").read_bytes()
 if "--bench" in sys.argv:
     xb, lb = clustered(10_000, 10, 512, 4.0)
     np.savez(out / "bench.npz", penultimate=xb, labels=lb)
+    # An 8,000 / 2,000 split of the same rows for the command-line kNN timed beside the page.
+    order = rng.permutation(len(lb))
+    np.savez(out / "bench-train.npz", penultimate=xb[order[:8000]], labels=lb[order[:8000]])
+    np.savez(out / "bench-test.npz", penultimate=xb[order[8000:]], labels=lb[order[8000:]])

@@ -141,13 +141,15 @@ fn start_engine(ctx: Ctx, choice: DeviceChoice) {
 /// The explorer's root component.
 #[component]
 pub fn App() -> impl IntoView {
-    let mut initial = UrlState::parse(&browser::location_query());
+    let query = browser::location_query();
+    let mut initial = UrlState::parse(&query);
     // A page written by `losslens report` names its results file; open the study view on it.
     let from_report = browser::meta("losslens-results");
     if initial.results.is_none() {
         initial.results = from_report.clone();
     }
-    if from_report.is_none() && initial.results.is_none() && browser::location_query().is_empty() {
+    // A bare explorer (no report, no link state) opens on the CKA view.
+    if initial.results.is_none() && query.is_empty() {
         initial.view = View::Cka;
     }
     let ctx = Ctx {
