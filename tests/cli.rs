@@ -1113,3 +1113,116 @@ feature_images = 24
     std::fs::write(dir.path().join("results.json"), r#"{"version": 7}"#).unwrap();
     fails_with(&["report", s(dir.path()), "--out", s(&site)], &["version"]);
 }
+
+#[test]
+fn a_killed_fine_tuning_resumes_from_its_checkpoint_with_the_same_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("study.toml");
+    std::fs::write(
+        &file,
+        r#"
+name = "tuned"
+model = "small"
+source = { format = "procedural", classes = 4, per_class = 30, size = 12, seed = 1, test_per_class = 6 }
+objectives = [{ kind = "softmax" }]
+
+[[targets]]
+name = "other"
+data = { format = "procedural", classes = 3, per_class = 40, size = 12, seed = 2, test_per_class = 10 }
+
+[train]
+epochs = 2
+batch_size = 20
+warmup_epochs = 0.5
+
+[analysis]
+separation_images = 40
+sparsity_images = 8
+feature_images = 0
+
+[finetune]
+steps = 60
+batch_size = 10
+learning_rates = [0.01, 0.1]
+weight_decays = [0.0]
+validation_fraction = 0.25
+checkpoints = 3
+"#,
+    )
+    .unwrap();
+    let one_thread = [("RAYON_NUM_THREADS", "1")];
+    let study = |out: &Path| -> (bool, String, String) {
+        let o = Command::new(env!("CARGO_BIN_EXE_losslens"))
+            .envs(one_thread)
+            .args(["study", s(&file), "--out", s(out), "--device", "cpu"])
+            .output()
+            .unwrap();
+        (
+            o.status.success(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let whole = dir.path().join("whole");
+    let (ok, stdout, stderr) = study(&whole);
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("Table 2") && stdout.contains("other fine-tuned"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("fine-tuning on other"), "{stderr}");
+
+    // Killed (SIGKILL) in the middle of the first fine-tuning run, once it has a checkpoint.
+    let parts = dir.path().join("parts");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_losslens"))
+        .envs(one_thread)
+        .args(["study", s(&file), "--out", s(&parts), "--device", "cpu"])
+        .stderr(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let job = parts.join("runs/softmax-s0/finetune/other/lr-1.000e-2-wd-0.000e0");
+    let started = std::time::Instant::now();
+    while !job.join("checkpoint/latest.json").exists() && started.elapsed().as_secs() < 120 {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let record = std::fs::read_to_string(job.join("job.json")).unwrap();
+    assert!(
+        record.contains("\"done\": false"),
+        "killed before the job ended: {record}"
+    );
+    let (ok, _, stderr) = study(&parts);
+    assert!(ok, "{stderr}");
+    let read = |p: &Path| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(p.join("results.json")).unwrap()).unwrap()
+    };
+    let (a, b) = (read(&whole), read(&parts));
+    assert_json_close(&a, &b, "results");
+    for run in a["runs"].as_array().unwrap() {
+        let tuned = &run["finetune"][0];
+        assert_eq!(tuned["target"], "other");
+        assert_eq!(tuned["grid"].as_array().unwrap().len(), 2);
+        let accuracy = tuned["accuracy"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&accuracy), "{tuned}");
+    }
+    // The resumed job went on from its checkpoint: its metrics show every checkpoint once.
+    let metrics = std::fs::read_to_string(job.join("metrics.jsonl")).unwrap();
+    let whole_metrics =
+        std::fs::read_to_string(whole.join("runs/softmax-s0/finetune/other/lr-1.000e-2-wd-0.000e0/metrics.jsonl"))
+            .unwrap();
+    assert_eq!(metrics.lines().count(), whole_metrics.lines().count());
+    assert!(whole.join("table2.md").is_file() && whole.join("table2.csv").is_file());
+
+    // A [finetune] section without targets is refused before any work.
+    let lonely = dir.path().join("lonely.toml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let cut = text.find("[[targets]]").unwrap();
+    let end = text.find("[train]").unwrap();
+    std::fs::write(&lonely, format!("{}{}", &text[..cut], &text[end..])).unwrap();
+    fails_with(
+        &["study", s(&lonely), "--out", s(&dir.path().join("x"))],
+        &["finetune", "targets"],
+    );
+}

@@ -6,10 +6,11 @@ use burn::tensor::Device;
 use losslens_core::data::{DatasetSource, ProceduralConfig};
 use losslens_core::model::Architecture;
 use losslens_core::objective::{ObjectiveConfig, ObjectiveKind};
+use losslens_core::study::finetune::FinetuneConfig;
 use losslens_core::study::results::Measure;
 use losslens_core::study::runner::{AnalysisConfig, TargetConfig};
 use losslens_core::study::{StudyConfig, StudyEvent, run_study};
-use losslens_core::train::TrainConfig;
+use losslens_core::train::{RunDir, TrainConfig};
 
 fn procedural(seed: u64) -> DatasetSource {
     DatasetSource::Procedural {
@@ -80,6 +81,7 @@ fn tiny_study_is_complete_and_incremental() {
             sparsity_images: 12,
             ..AnalysisConfig::default()
         },
+        finetune: None,
     };
     let out = tempfile::tempdir().unwrap();
     let mut pieces = 0;
@@ -143,4 +145,105 @@ fn tiny_study_is_complete_and_incremental() {
     );
     let metrics = std::fs::read_to_string(out.path().join("runs/softmax-s0/metrics.jsonl")).unwrap();
     assert_eq!(metrics.lines().count(), 2);
+}
+
+#[test]
+fn fine_tuning_chooses_on_validation_over_seeds_and_refits() {
+    let study = StudyConfig {
+        name: "tuned".into(),
+        source: procedural(1),
+        targets: vec![TargetConfig {
+            name: "other classes".into(),
+            data: DatasetSource::Procedural {
+                config: ProceduralConfig {
+                    classes: 4,
+                    per_class: 30,
+                    size: 12,
+                    seed: 5,
+                    noise: 0.15,
+                },
+                test_per_class: 10,
+            },
+            measure: Measure::Top1,
+        }],
+        model: Architecture::Small,
+        objectives: vec![ObjectiveConfig::default_for(ObjectiveKind::Softmax)],
+        seeds: vec![0, 1],
+        train: TrainConfig {
+            epochs: Some(1),
+            batch_size: 20,
+            learning_rate: 0.4,
+            warmup_epochs: 0.5,
+            holdout_fraction: 0.1,
+            ..TrainConfig::default()
+        },
+        analysis: AnalysisConfig {
+            separation_images: 30,
+            sparsity_images: 6,
+            feature_images: 0,
+            ..AnalysisConfig::default()
+        },
+        finetune: Some(FinetuneConfig {
+            steps: 6,
+            batch_size: 16,
+            learning_rates: vec![1e-4, 0.2],
+            weight_decays: vec![1e-4, 0.0],
+            validation_fraction: 0.25,
+            train_limit: Some(80),
+            checkpoints: 2,
+            ..FinetuneConfig::default()
+        }),
+    };
+    let out = tempfile::tempdir().unwrap();
+    let results = run_study(&study, out.path(), &Device::flex(), None, &mut |_| {}).unwrap();
+    assert_eq!(results.runs.len(), 2);
+    // The choice maximises the validation accuracy averaged over the two seeds, and both seeds
+    // share it.
+    let grids: Vec<_> = results.runs.iter().map(|r| &r.finetune[0].grid).collect();
+    assert_eq!(grids[0].len(), 4);
+    let mean = |p: usize| grids.iter().map(|g| g[p].validation.unwrap_or(0.0)).sum::<f64>() / 2.0;
+    let best = (0..4).fold(0, |b, p| if mean(p) > mean(b) { p } else { b });
+    for run in &results.runs {
+        assert_eq!(run.finetune.len(), 1);
+        let f = &run.finetune[0];
+        assert_eq!(f.target, "other classes");
+        assert!((0.0..=1.0).contains(&f.accuracy), "{f:?}");
+        assert_eq!(
+            (f.learning_rate, f.weight_decay),
+            (grids[0][best].learning_rate, grids[0][best].weight_decay)
+        );
+        assert!((f.validation - mean(best)).abs() < 1e-12);
+        assert!(
+            f.grid
+                .iter()
+                .all(|p| p.validation.is_none_or(|v| (0.0..=1.0).contains(&v)))
+        );
+    }
+    // The search trains on 60 of the 80 sampled images and validates on 20; the refit trains on
+    // all 80, keeps its weights and drops its checkpoints; searched points keep only records.
+    let tuned = out.path().join("runs/softmax-s0/finetune/other-classes");
+    let point = RunDir::new(tuned.join("lr-1.000e-4-wd-0.000e0"));
+    let info = point.info().unwrap();
+    assert_eq!((info.train_images, info.holdout_images), (60, 20));
+    assert!(!point.model_path().exists() && !point.path.join("checkpoint").exists());
+    let refit = RunDir::new(tuned.join("final"));
+    let info = refit.info().unwrap();
+    assert_eq!((info.train_images, info.holdout_images), (80, 0));
+    assert!(info.finished && refit.model_path().exists());
+    assert!(!refit.path.join("checkpoint").exists());
+    let saved = refit.config().unwrap();
+    assert!(!saved.nesterov);
+    assert_eq!(
+        saved.pretrained.as_deref(),
+        Some(out.path().join("runs/softmax-s0").as_path())
+    );
+    // Table 2 is written.
+    let table = std::fs::read_to_string(out.path().join("table2.md")).unwrap();
+    assert!(table.contains("other classes fine-tuned"), "{table}");
+
+    // Again: every job is reused and the numbers are the same.
+    let again = run_study(&study, out.path(), &Device::flex(), None, &mut |_| {}).unwrap();
+    assert_close(&again, &results);
+    let job = std::fs::read_to_string(tuned.join("final/job.json")).unwrap();
+    assert!(job.contains("\"done\": true"), "{job}");
 }

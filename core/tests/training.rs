@@ -316,3 +316,129 @@ fn data_parallel_training_learns() {
     let (la, lb) = (a.history[0].train_loss, b.history[0].train_loss);
     assert!((la - lb).abs() < 0.1 * la, "{la} vs {lb}");
 }
+
+/// Every convolution kernel of a module (rank-4 parameters), in module order.
+fn conv_weights<M: burn::module::Module>(module: M) -> Vec<Vec<f32>> {
+    struct Collect(Vec<Vec<f32>>);
+    impl burn::module::ModuleVisitor for Collect {
+        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<burn::tensor::Tensor<D>>) {
+            if D == 4 {
+                self.0.push(param.val().into_data().try_to_vec::<f32>().unwrap());
+            }
+        }
+    }
+    let mut c = Collect(Vec::new());
+    module.visit(&mut c);
+    c.0
+}
+
+#[test]
+fn fine_tuning_starts_from_the_pretrained_body_with_a_new_head() {
+    let _serial = serial();
+    let device = Device::flex();
+    let base = tempfile::tempdir().unwrap();
+    let config = TrainConfig {
+        epochs: Some(1),
+        ..quick(procedural(3, 20, 16))
+    };
+    train(&config, base.path(), &TrainOptions::default(), &device, &mut |_| {}).unwrap();
+    let pretrained = RunDir::new(base.path()).load(&device).unwrap();
+
+    // Five other classes of gray 20 px images (an ImageFolder tree), and a rate so small that
+    // no weight can move: the fine-tuned convolutions are the run's.
+    let data = tempfile::tempdir().unwrap();
+    for class in 0..5u8 {
+        let folder = data.path().join(format!("class{class}"));
+        std::fs::create_dir_all(&folder).unwrap();
+        for i in 0..10u8 {
+            let image = image::GrayImage::from_fn(20, 20, |x, y| {
+                image::Luma([(x as u8).wrapping_mul(class + 1).wrapping_add((y as u8) * i)])
+            });
+            image.save(folder.join(format!("{i}.png"))).unwrap();
+        }
+    }
+    let tune = TrainConfig {
+        data: DatasetSource::Folder {
+            path: data.path().to_path_buf(),
+            size: None,
+        },
+        epochs: None,
+        steps: Some(5),
+        pretrained: Some(base.path().to_path_buf()),
+        learning_rate: 1e-12,
+        weight_decay: 0.0,
+        warmup_epochs: 0.0,
+        ema_decay: 0.0,
+        holdout_fraction: 0.0,
+        checkpoints: Some(1),
+        nesterov: false,
+        ..quick(procedural(3, 20, 16))
+    };
+    let tuned_dir = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let options = TrainOptions {
+        cache_dir: Some(cache.path().to_path_buf()),
+        ..TrainOptions::default()
+    };
+    let summary = train(&tune, tuned_dir.path(), &options, &device, &mut |_| {}).unwrap();
+    // 50 images in batches of 32: one step per epoch, so five epochs; one checkpoint, the last.
+    assert_eq!(summary.info.epochs, 5);
+    assert!(summary.info.finished);
+    assert_eq!(summary.history.len(), 1);
+    assert_eq!(summary.history[0].epoch, 5);
+    assert!(tuned_dir.path().join("checkpoint/epoch-0005").is_dir());
+    // The run's input: size, stem, channels and normalisation.
+    assert_eq!(summary.info.image_size, 16);
+    assert_eq!(summary.info.model.stem, pretrained.info.model.stem);
+    assert_eq!(summary.info.model.channels, 3);
+    assert_eq!(summary.info.normalization, pretrained.info.normalization);
+    let saved = RunDir::new(tuned_dir.path()).config().unwrap();
+    assert_eq!((saved.epochs, saved.steps), (Some(5), None));
+    let tuned = RunDir::new(tuned_dir.path()).load(&device).unwrap();
+    assert_eq!(tuned.info.classes.len(), 5);
+    assert_eq!(tuned.model.head.weight().shape().dims::<2>()[1], 5);
+    assert_close(
+        &conv_weights(tuned.model.body.clone()),
+        &conv_weights(pretrained.model.body.clone()),
+        "convolutions",
+    );
+    let fresh = tuned.info.model.init(&device).unwrap();
+    assert_ne!(conv_weights(fresh.body), conv_weights(pretrained.model.body));
+
+    // Refused, naming what is wrong: another network, a folder that holds no run.
+    let other = tempfile::tempdir().unwrap();
+    let err = train(
+        &TrainConfig {
+            model: Architecture::ResNet18,
+            ..tune.clone()
+        },
+        &other.path().join("a"),
+        &options,
+        &device,
+        &mut |_| {},
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("model") && err.contains("small"), "{err}");
+    let err = train(
+        &TrainConfig {
+            pretrained: Some(other.path().join("nothing")),
+            ..tune.clone()
+        },
+        &other.path().join("b"),
+        &options,
+        &device,
+        &mut |_| {},
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("no run folder"), "{err}");
+    let err = TrainConfig {
+        epochs: Some(2),
+        ..tune
+    }
+    .validate()
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("steps"), "{err}");
+}

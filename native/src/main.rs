@@ -33,7 +33,7 @@ enum Command {
     /// A network's feature taps (names and shapes) and parameter count.
     Model(catalog::ModelArgs),
     /// Train a network with one objective (the paper's recipe; checkpointed and resumable).
-    Train(train::TrainArgs),
+    Train(Box<train::TrainArgs>),
     /// Per-block and penultimate features of a trained network on a dataset split.
     Extract(extract::ExtractArgs),
     /// Run a study: train every objective × seed, evaluate, probe the targets, analyse the
@@ -58,7 +58,7 @@ fn main() -> std::process::ExitCode {
         Command::Analyze(args) => analyze::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Probe(args) => probe::run(args),
-        Command::Train(args) => train::run(args),
+        Command::Train(args) => train::run(*args),
         Command::Extract(args) => extract::run(args),
         Command::Study(args) => study::run(args),
         Command::Report(args) => report::run(args),

@@ -217,6 +217,10 @@ pub fn write_site(dir: &Path, out: &Path, explorer: Explorer) -> Result<Site> {
         ));
     }
     body.push_str("</div>");
+    if let Some((_, t2)) = tables.iter().find(|(name, _)| *name == "table2") {
+        body.push_str("<h2>Fine-tuning the whole network (Table 2)</h2>");
+        body.push_str(&t2.html());
+    }
     if let Some((_, t4)) = tables.iter().find(|(name, _)| *name == "table4") {
         body.push_str("<h2>Cosine-softmax temperature (Table 4)</h2>");
         body.push_str(&t4.html());

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use burn::tensor::Device;
 use clap::Args;
+use losslens_core::study::aggregate::table2;
 use losslens_core::study::{StudyConfig, StudyEvent, run_study};
 
 use crate::common::DeviceArg;
@@ -68,8 +69,11 @@ pub fn run_and_report(study: &StudyConfig, out: &Path, device: &Device, cache_di
     if let Some(summary) = &results.summary {
         println!("{}", summary.markdown());
     }
+    if let Some(tuned) = table2(&results)? {
+        println!("Fine-tuned (Table 2):\n\n{}", tuned.markdown());
+    }
     println!(
-        "results: {} (table1.md, table1.csv, runs/) in {:.0} s",
+        "results: {} (tableN.md, tableN.csv, runs/) in {:.0} s",
         out.join("results.json").display(),
         started.elapsed().as_secs_f64()
     );

@@ -48,6 +48,17 @@ pub struct TrainArgs {
     /// Epochs (default: the objective's epochs in the paper's Table A.1).
     #[arg(long)]
     pub epochs: Option<usize>,
+    /// Optimiser steps instead of epochs (rounded up to whole epochs).
+    #[arg(long, conflicts_with = "epochs")]
+    pub steps: Option<usize>,
+    /// Fine-tune a finished run (its folder): its network with a new classifier for this data;
+    /// input size, stem and normalisation follow the run, and gray images become RGB for an
+    /// RGB network. `--model` defaults to the run's.
+    #[arg(long)]
+    pub pretrained: Option<PathBuf>,
+    /// Plain momentum instead of Nesterov's.
+    #[arg(long)]
+    pub no_nesterov: bool,
     /// Examples per step (default 256).
     #[arg(long)]
     pub batch_size: Option<usize>,
@@ -104,6 +115,9 @@ impl TrainArgs {
             || self.model.is_some()
             || self.objective.is_some()
             || self.epochs.is_some()
+            || self.steps.is_some()
+            || self.pretrained.is_some()
+            || self.no_nesterov
             || self.batch_size.is_some()
             || self.lr.is_some()
             || self.weight_decay.is_some()
@@ -126,8 +140,21 @@ impl TrainArgs {
         if let Some(data) = &self.data {
             c.data = data.parse::<DatasetSource>()?;
         }
+        if let Some(path) = &self.pretrained {
+            c.pretrained = Some(path.clone());
+            if self.model.is_none() && self.config.is_none() {
+                c.model = RunDir::new(path)
+                    .info()
+                    .with_context(|| format!("--pretrained {}: not a run folder", path.display()))?
+                    .model
+                    .architecture;
+            }
+        }
         if let Some(m) = self.model {
             c.model = m;
+        }
+        if self.no_nesterov {
+            c.nesterov = false;
         }
         if let Some(o) = self.objective {
             c.objective = o;
@@ -142,6 +169,11 @@ impl TrainArgs {
              seed => seed);
         if self.epochs.is_some() {
             c.epochs = self.epochs;
+            c.steps = None;
+        }
+        if self.steps.is_some() {
+            c.steps = self.steps;
+            c.epochs = None;
         }
         if self.train_limit.is_some() {
             c.train_limit = self.train_limit;
@@ -247,8 +279,15 @@ pub fn run(args: TrainArgs) -> Result<()> {
             batch_size,
             ..
         } => {
-            let rate = (step * batch_size) as f64 / epoch_started.elapsed().as_secs_f64().max(1e-9);
-            bar.set_message(format!("epoch {epoch}, {rate:.0} images/s"));
+            // The rate from the end of the epoch's first step (epochs between checkpoints
+            // report no end).
+            if step == 1 {
+                epoch_started = Instant::now();
+                bar.set_message(format!("epoch {epoch}"));
+            } else {
+                let rate = ((step - 1) * batch_size) as f64 / epoch_started.elapsed().as_secs_f64().max(1e-9);
+                bar.set_message(format!("epoch {epoch}, {rate:.0} images/s"));
+            }
             bar.inc(1);
         }
         Event::Evaluating { epoch } => bar.set_message(format!("epoch {epoch}, evaluating")),
@@ -264,7 +303,6 @@ pub fn run(args: TrainArgs) -> Result<()> {
                     r.images_per_second
                 ));
             }
-            epoch_started = Instant::now();
         }
     };
     let summary = train(&config, &args.out, &options, &selected.device, &mut observer)?;

@@ -63,12 +63,7 @@ fn column(title: String, groups: &[Vec<f64>], higher_is_better: bool) -> Result<
 
 /// Aggregates the runs of `results` per objective.
 pub fn summarize(results: &StudyResults) -> Result<Summary> {
-    let mut objectives: Vec<String> = Vec::new();
-    for run in &results.runs {
-        if !objectives.contains(&run.objective) {
-            objectives.push(run.objective.clone());
-        }
-    }
+    let objectives = objectives(results);
     let groups = |f: &dyn Fn(&RunResult) -> Option<f64>| -> Vec<Vec<f64>> {
         objectives
             .iter()
@@ -123,14 +118,72 @@ pub fn summarize(results: &StudyResults) -> Result<Summary> {
     })
 }
 
-/// The tables of a study by file stem: `table1` (always), `table3`, and `table4` when the study
-/// sweeps the cosine-softmax temperature.
+/// The tables of a study by file stem: `table1` (always), `table2` when the study fine-tunes,
+/// `table3`, and `table4` when the study sweeps the cosine-softmax temperature.
 pub fn tables(results: &StudyResults) -> Result<Vec<(&'static str, Summary)>> {
-    let mut out = vec![("table1", summarize(results)?), ("table3", table3(results)?)];
+    let mut out = vec![("table1", summarize(results)?)];
+    if let Some(t2) = table2(results)? {
+        out.push(("table2", t2));
+    }
+    out.push(("table3", table3(results)?));
     if let Some(t4) = table4(results)? {
         out.push(("table4", t4));
     }
     Ok(out)
+}
+
+/// The paper's Table 2: test accuracy after fine-tuning the whole network on each target, and
+/// its average over targets; `None` unless the study fine-tunes. Bold-facing follows the rule of
+/// the other tables (a t-test per column; the paper's average column used a two-way ANOVA).
+pub fn table2(results: &StudyResults) -> Result<Option<Summary>> {
+    if results.runs.iter().all(|r| r.finetune.is_empty()) {
+        return Ok(None);
+    }
+    let objectives = objectives(results);
+    let groups = |f: &dyn Fn(&RunResult) -> Option<f64>| -> Vec<Vec<f64>> {
+        objectives
+            .iter()
+            .map(|o| {
+                results
+                    .runs
+                    .iter()
+                    .filter(|r| &r.objective == o)
+                    .filter_map(f)
+                    .collect()
+            })
+            .collect()
+    };
+    let mut columns = Vec::new();
+    for t in &results.targets {
+        let values = groups(&|r| r.finetune.iter().find(|f| f.target == t.name).map(|f| f.accuracy));
+        if values.iter().any(|g| g.is_empty()) {
+            continue;
+        }
+        columns.push(column(format!("{} fine-tuned", t.name), &values, true)?);
+    }
+    if columns.is_empty() {
+        return Ok(None);
+    }
+    let average = groups(&|r| {
+        (!r.finetune.is_empty()).then(|| r.finetune.iter().map(|f| f.accuracy).sum::<f64>() / r.finetune.len() as f64)
+    });
+    columns.push(column("average fine-tuned".into(), &average, true)?);
+    Ok(Some(Summary {
+        objectives,
+        columns,
+        r2_vs_transfer: None,
+    }))
+}
+
+/// The objectives of the runs, in study order.
+fn objectives(results: &StudyResults) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for run in &results.runs {
+        if !out.contains(&run.objective) {
+            out.push(run.objective.clone());
+        }
+    }
+    out
 }
 
 /// The paper's Table 3: source top-1 and penultimate R² per objective.
@@ -292,6 +345,7 @@ mod tests {
             sparsity: Vec::new(),
             collapse: None,
             features: None,
+            finetune: Vec::new(),
         }
     }
 
@@ -345,6 +399,40 @@ mod tests {
         let mut one = results.clone();
         one.runs.truncate(2);
         assert!(table4(&one).unwrap().is_none());
+    }
+
+    #[test]
+    fn table_2_averages_fine_tuning_over_seeds() {
+        use crate::study::results::Finetune;
+        let tuned = |accuracy: f64| Finetune {
+            target: "t".into(),
+            accuracy,
+            learning_rate: 0.01,
+            weight_decay: 0.0,
+            validation: accuracy,
+            grid: Vec::new(),
+        };
+        let mut runs = vec![
+            run("a", 0, 0.6, 0.2, 0.8),
+            run("a", 1, 0.6, 0.2, 0.8),
+            run("b", 0, 0.7, 0.3, 0.7),
+            run("b", 1, 0.7, 0.3, 0.7),
+        ];
+        assert!(table2(&study(runs.clone())).unwrap().is_none());
+        for (r, a) in runs.iter_mut().zip([0.90, 0.92, 0.60, 0.61]) {
+            r.finetune.push(tuned(a));
+        }
+        let results = study(runs);
+        let t2 = table2(&results).unwrap().unwrap();
+        assert_eq!(
+            t2.columns.iter().map(|c| c.title.as_str()).collect::<Vec<_>>(),
+            ["t fine-tuned", "average fine-tuned"]
+        );
+        assert!((t2.columns[0].values[0].mean - 0.91).abs() < 1e-12);
+        assert!((t2.columns[0].values[1].mean - 0.605).abs() < 1e-12);
+        assert_eq!(t2.columns[0].bold, [true, false]);
+        let names: Vec<&str> = tables(&results).unwrap().iter().map(|t| t.0).collect();
+        assert_eq!(names, ["table1", "table2", "table3"]);
     }
 
     #[test]

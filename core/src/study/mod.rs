@@ -2,11 +2,14 @@
 //!
 //! - [`aggregate`]: mean ± sd over seeds, the bold-facing rule, R² against transfer;
 //! - [`figures`]: the study's SVG figures;
+//! - [`finetune`]: fine-tuning every network on each target (Table 2; native, with training);
 //! - [`results`]: the versioned `results.json` schema, shared with the browser explorer;
 //! - [`runner`]: running a study incrementally (native, with training).
 
 pub mod aggregate;
 pub mod figures;
+#[cfg(all(feature = "train", not(target_arch = "wasm32")))]
+pub mod finetune;
 pub mod results;
 #[cfg(all(feature = "train", not(target_arch = "wasm32")))]
 pub mod runner;

@@ -78,6 +78,10 @@ pub struct RunResult {
     /// images for every run), relative to the folder of `results.json`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub features: Option<String>,
+    /// Fine-tuning the whole network on each target (Table 2), in the study's target order;
+    /// empty when the study does not fine-tune.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub finetune: Vec<Finetune>,
 }
 
 impl RunResult {
@@ -137,4 +141,33 @@ pub struct LayerValue {
     pub layer: String,
     /// The value.
     pub value: f64,
+}
+
+/// Fine-tuning the whole network on one target (SPEC §4, the paper's Appendix A.3).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finetune {
+    /// The target's name.
+    pub target: String,
+    /// Test accuracy after the refit on training + validation images, in the target's measure.
+    pub accuracy: f64,
+    /// The chosen learning rate, per 256 examples.
+    pub learning_rate: f64,
+    /// The chosen weight decay (before division by the step size).
+    pub weight_decay: f64,
+    /// Validation accuracy of the chosen point, averaged over the objective's seeds (the
+    /// quantity maximised).
+    pub validation: f64,
+    /// This run's validation accuracy at every point of the grid.
+    pub grid: Vec<GridPoint>,
+}
+
+/// One learning rate × weight decay of the fine-tuning search.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GridPoint {
+    /// Learning rate, per 256 examples.
+    pub learning_rate: f64,
+    /// Weight decay (before division by the step size).
+    pub weight_decay: f64,
+    /// Validation accuracy of the last epoch; `None` when the loss diverged.
+    pub validation: Option<f64>,
 }

@@ -1,7 +1,8 @@
 //! Running a study: for every objective × seed, train (or reuse a finished run), evaluate on the
 //! source test split, probe every target with fixed penultimate features, and measure class
-//! separation and sparsity per layer. Finished pieces are skipped: each run's results are saved
-//! with the configuration that produced them and reused while it is unchanged.
+//! separation and sparsity per layer; optionally fine-tune every network on each target
+//! ([`crate::study::finetune`]). Finished pieces are skipped: each run's results are saved with
+//! the configuration that produced them and reused while it is unchanged.
 
 use std::path::{Path, PathBuf};
 
@@ -25,6 +26,7 @@ use crate::probe::linear::{LinearProbeConfig, linear_probe};
 use crate::probe::metrics::evaluate;
 use crate::probe::split::stratified_split;
 use crate::study::aggregate::{summarize, tables};
+use crate::study::finetune::{FinetuneConfig, FinetuneTarget, Pretrained, finetune_objective};
 use crate::study::results::{
     LayerCka, LayerValue, Measure, RESULTS_VERSION, RunResult, SourceEval, StudyResults, TargetInfo, Transfer,
 };
@@ -102,6 +104,10 @@ pub struct StudyConfig {
     /// Analysis sizes.
     #[serde(default)]
     pub analysis: AnalysisConfig,
+    /// Fine-tuning the whole network on each target (Table 2): slow, so off unless this
+    /// section is present (`[finetune]` alone takes the paper's protocol).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finetune: Option<FinetuneConfig>,
 }
 
 fn default_seeds() -> Vec<u64> {
@@ -119,6 +125,12 @@ impl StudyConfig {
         }
         for o in &self.objectives {
             o.validate()?;
+        }
+        if let Some(f) = &self.finetune {
+            f.validate()?;
+            if self.targets.is_empty() {
+                return invalid_setting("finetune", "a [finetune] section", "targets to fine-tune on");
+            }
         }
         if self.analysis.batch_size == 0 {
             return invalid_setting("analysis.batch_size", 0, "at least 1");
@@ -219,11 +231,17 @@ pub fn run_study(
     let compute = Compute::new(device.clone(), Precision::F32);
     let mut index = 0;
     for objective in &study.objectives {
+        let first_run = runs.len();
+        let mut pretrained = Vec::new();
         for &seed in &study.seeds {
             index += 1;
             let config = study.run_config(objective, seed);
             let label = format!("{objective} seed {seed}");
             let dir = out.join("runs").join(run_folder(objective, seed));
+            pretrained.push(Pretrained {
+                dir: dir.clone(),
+                config: config.clone(),
+            });
             let piece_path = dir.join("results.json");
             let key = serde_json::json!({
                 "train": config,
@@ -285,6 +303,7 @@ pub fn run_study(
                 features: analyses
                     .features
                     .map(|_| format!("runs/{}/{FEATURES_FILE}", run_folder(objective, seed))),
+                finetune: Vec::new(),
             };
             let piece = Piece {
                 key,
@@ -293,6 +312,37 @@ pub fn run_study(
             let text = serde_json::to_string_pretty(&piece).map_err(|e| Error::format(&piece_path, e.to_string()))?;
             crate::atomic::write(&piece_path, text.as_bytes())?;
             runs.push(result);
+        }
+        if let Some(finetune) = &study.finetune {
+            // The seeds of an objective share one choice of hyperparameters per target.
+            let label = objective.to_string();
+            for (t, _, test_set) in &targets {
+                let target = FinetuneTarget {
+                    name: &t.name,
+                    data: &t.data,
+                    measure: t.measure,
+                    test: test_set,
+                };
+                let results = finetune_objective(
+                    finetune,
+                    &pretrained,
+                    target,
+                    study.analysis.batch_size,
+                    device,
+                    cache_dir.as_deref(),
+                    &mut |what| {
+                        observer(StudyEvent::Piece {
+                            index,
+                            total,
+                            run: &label,
+                            what,
+                        })
+                    },
+                )?;
+                for (run, result) in runs[first_run..].iter_mut().zip(results) {
+                    run.finetune.push(result);
+                }
+            }
         }
     }
     let results = StudyResults {

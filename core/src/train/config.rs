@@ -1,5 +1,7 @@
 //! The training configuration: the paper's recipe (Appendix A.1) with every default documented.
 
+use std::path::PathBuf;
+
 use serde::{Deserialize, Serialize};
 
 use crate::data::DatasetSource;
@@ -52,13 +54,29 @@ pub struct TrainConfig {
     /// Epochs; default the objective's epoch count in the paper's Table A.1
     /// ([`paper_epochs`]).
     pub epochs: Option<usize>,
+    /// Optimiser steps instead of epochs (fine-tuning counts steps: the paper's 20,000),
+    /// rounded up to whole epochs when the run starts; not together with `epochs`. Default
+    /// unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub steps: Option<usize>,
+    /// Start from a finished run (its folder): every layer but the classifier takes the run's
+    /// weights, the classifier is new (sized for this data's classes, initialised as usual), and
+    /// the input size, stem, channels and normalisation default to the run's (gray images are
+    /// repeated into RGB for an RGB network). `model` must be the run's. Default unset: random
+    /// initialisation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pretrained: Option<PathBuf>,
     /// Examples per step. Default 256.
     pub batch_size: usize,
     /// Peak learning rate per 256 examples; the step size is `learning_rate · batch_size / 256`
     /// (the paper: 1.6 at batch 4,096, i.e. 0.1). Default 0.1.
     pub learning_rate: f64,
-    /// Nesterov momentum. Default 0.9.
+    /// Momentum. Default 0.9.
     pub momentum: f64,
+    /// Nesterov's form of momentum (the paper's pretraining); false gives plain heavy-ball
+    /// momentum (its fine-tuning). Default true.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub nesterov: bool,
     /// L² weight decay on convolution and linear weights (not on batch-norm parameters or
     /// biases), added to the gradient. Default 8e-5 (the paper's, ImageNet scale).
     pub weight_decay: f64,
@@ -77,6 +95,11 @@ pub struct TrainConfig {
     /// Train on a class-stratified subset of this many images (after the holdout is taken);
     /// default all.
     pub train_limit: Option<usize>,
+    /// Use a class-stratified sample of this many images of the training split before anything
+    /// else (the holdout is taken from it), so that runs with and without a holdout see the same
+    /// images; default all.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_limit: Option<usize>,
     /// Network input size in pixels; default the stored image size, or 224 for images of 256 px
     /// and more.
     pub image_size: Option<usize>,
@@ -88,6 +111,19 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Examples per evaluation batch. Default 256.
     pub eval_batch_size: usize,
+    /// Holdout evaluations and checkpoints over the run, spread evenly over the epochs (the last
+    /// epoch always has one); fewer save time and disk on runs of many short epochs. Default
+    /// unset: every epoch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checkpoints: Option<usize>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(value: &bool) -> bool {
+    *value
 }
 
 impl Default for TrainConfig {
@@ -98,20 +134,25 @@ impl Default for TrainConfig {
             stem: None,
             objective: ObjectiveConfig::default_for(ObjectiveKind::Softmax),
             epochs: None,
+            steps: None,
+            pretrained: None,
             batch_size: 256,
             learning_rate: 0.1,
             momentum: 0.9,
+            nesterov: true,
             weight_decay: 8e-5,
             warmup_epochs: 10.0,
             decay: Decay::default(),
             ema_decay: 0.9999,
             holdout_fraction: 0.04,
             train_limit: None,
+            data_limit: None,
             image_size: None,
             augmentation: None,
             normalization: Normalization::Dataset,
             seed: 0,
             eval_batch_size: 256,
+            checkpoints: None,
         }
     }
 }
@@ -133,7 +174,8 @@ pub fn paper_epochs(kind: ObjectiveKind) -> usize {
 }
 
 impl TrainConfig {
-    /// The number of epochs, resolved.
+    /// The number of epochs, resolved (a run counted in `steps` is resolved against its data
+    /// when it starts).
     pub fn epochs(&self) -> usize {
         self.epochs.unwrap_or_else(|| paper_epochs(self.objective.kind()))
     }
@@ -143,6 +185,18 @@ impl TrainConfig {
         self.objective.validate()?;
         if self.epochs == Some(0) {
             return invalid_setting("epochs", 0, "at least 1");
+        }
+        if self.steps == Some(0) {
+            return invalid_setting("steps", 0, "at least 1");
+        }
+        if let (Some(_), Some(steps)) = (self.epochs, self.steps) {
+            return invalid_setting("steps", steps, "unset when `epochs` is set (one or the other)");
+        }
+        if self.checkpoints == Some(0) {
+            return invalid_setting("checkpoints", 0, "at least 1");
+        }
+        if self.data_limit == Some(0) {
+            return invalid_setting("data_limit", 0, "at least 1");
         }
         if self.batch_size == 0 {
             return invalid_setting("batch_size", 0, "at least 1");

@@ -82,14 +82,38 @@ pub struct TrainSummary {
     pub history: Vec<EpochRecord>,
 }
 
-/// The configuration with every unset option resolved against the training images.
+/// The configuration with every unset option resolved against the training images (and the
+/// pretrained run, if any): input size, stem, augmentation, normalisation, and epochs (from
+/// `steps` when the run counts steps).
 pub fn resolve(config: &TrainConfig, train: &ImageSet) -> Result<TrainConfig> {
+    let base = match &config.pretrained {
+        Some(path) => Some(pretrained_info(config, path)?),
+        None => None,
+    };
     let stored = train.height.min(train.width);
-    let image_size = config.image_size.unwrap_or(if stored >= 256 { 224 } else { stored });
-    let stats = config.normalization.resolve(train)?;
+    let image_size = config
+        .image_size
+        .or(base.as_ref().map(|b| b.image_size))
+        .unwrap_or(if stored >= 256 { 224 } else { stored });
+    let stats = match (&config.normalization, &base) {
+        (crate::data::augment::Normalization::Dataset, Some(b)) => b.normalization.clone(),
+        (n, _) => n.resolve(train)?,
+    };
+    let stem = config
+        .stem
+        .or(base.as_ref().map(|b| b.model.stem))
+        .unwrap_or(Stem::for_image_size(image_size));
+    let epochs = match config.steps {
+        Some(steps) => {
+            let per_epoch = (train.len() / config.batch_size.min(train.len()).max(1)).max(1);
+            steps.div_ceil(per_epoch)
+        }
+        None => config.epochs(),
+    };
     Ok(TrainConfig {
-        epochs: Some(config.epochs()),
-        stem: Some(config.stem.unwrap_or(Stem::for_image_size(image_size))),
+        epochs: Some(epochs),
+        steps: None,
+        stem: Some(stem),
         image_size: Some(image_size),
         augmentation: Some(config.augmentation.unwrap_or(Augmentation::for_image_size(image_size))),
         normalization: crate::data::augment::Normalization::Custom {
@@ -98,6 +122,50 @@ pub fn resolve(config: &TrainConfig, train: &ImageSet) -> Result<TrainConfig> {
         },
         ..config.clone()
     })
+}
+
+/// The run a configuration starts from, checked against it.
+fn pretrained_info(config: &TrainConfig, path: &Path) -> Result<RunInfo> {
+    let run = RunDir::new(path);
+    if !run.exists() {
+        return Err(Error::format(
+            path,
+            "`pretrained` names no run folder here (config.toml is missing)",
+        ));
+    }
+    let info = run.info()?;
+    if info.best_epoch.is_none() {
+        return Err(Error::format(
+            path,
+            "the pretrained run has not finished an epoch yet, so it has no weights",
+        ));
+    }
+    if info.model.architecture != config.model {
+        return invalid_setting(
+            "model",
+            config.model,
+            format!("the pretrained run's network, {}", info.model.architecture),
+        );
+    }
+    if let Some(stem) = config.stem
+        && stem != info.model.stem
+    {
+        return invalid_setting(
+            "stem",
+            stem.name(),
+            format!("the pretrained run's stem, {}", info.model.stem.name()),
+        );
+    }
+    Ok(info)
+}
+
+/// Whether epoch `epoch` of `epochs` ends with a holdout evaluation and a checkpoint: every
+/// epoch, or `checkpoints` of them spread evenly (always the last).
+fn checkpointed(epoch: usize, epochs: usize, checkpoints: Option<usize>) -> bool {
+    match checkpoints {
+        None => true,
+        Some(c) => epoch == epochs || epoch * c / epochs > (epoch - 1) * c / epochs,
+    }
 }
 
 /// Seed of a stream tied to `(seed, a, b)`.
@@ -134,9 +202,23 @@ pub fn train(
         None
     };
 
-    // Data: the training split, a stratified holdout, an optional stratified limit.
-    let full = config.data.load(Split::Train, options.cache_dir.as_deref())?;
+    // Data: the training split (in a pretrained network's channels), an optional stratified
+    // sample of it, a stratified holdout, an optional stratified limit.
+    let mut full = config.data.load(Split::Train, options.cache_dir.as_deref())?;
+    if let Some(path) = &config.pretrained {
+        full = full.with_channels(pretrained_info(config, path)?.model.channels)?;
+    }
     full.validate()?;
+    if let Some(limit) = config.data_limit
+        && limit < full.len()
+    {
+        let sample = stratified_split(
+            &full.labels,
+            limit as f64 / full.len() as f64,
+            stream(config.seed, 7, 0),
+        );
+        full = full.subset(&sample.holdout);
+    }
     let split = stratified_split(&full.labels, config.holdout_fraction, stream(config.seed, 1, 0));
     let mut train_idx = split.train;
     if let Some(limit) = config.train_limit
@@ -216,6 +298,18 @@ pub fn train(
     // The network, its EMA and the optimiser: fresh, or from the checkpoint.
     device.seed(stream(resolved.seed, 3, 0));
     let mut model = model_config.init(device)?;
+    if let Some(path) = &resolved.pretrained {
+        // The pretrained body under the new head.
+        let base = RunDir::new(path).load(device)?;
+        if base.info.model.channels != model_config.channels {
+            return invalid_setting(
+                "pretrained",
+                path.display(),
+                format!("a network for {}-channel images", model_config.channels),
+            );
+        }
+        model.body = base.model.body;
+    }
     let mut ema = Ema::new(&model, resolved.ema_decay, 0);
     let mut state = CheckpointState {
         epoch: 0,
@@ -344,6 +438,10 @@ pub fn train(
             });
         }
         let seconds = started.elapsed().as_secs_f64();
+        if !checkpointed(epoch, epochs, resolved.checkpoints) {
+            // Between checkpoints the epoch's numbers stay on the device: no sync, no files.
+            continue;
+        }
         let train_loss = scalar(loss_sum)? / steps_per_epoch as f64;
         if !train_loss.is_finite() {
             return Err(Error::Degenerate {
@@ -477,13 +575,13 @@ impl Shard<'_> {
     }
 }
 
-/// SGD with Nesterov momentum; weight decay on parameters of rank ≥ 2 (convolution and linear
+/// SGD with (Nesterov) momentum; weight decay on parameters of rank ≥ 2 (convolution and linear
 /// weights) and not on rank-1 ones (batch-norm scales and shifts, biases).
 fn optimizer(config: &TrainConfig, model: &Classifier) -> ModuleOptimizer {
     let momentum = Some(MomentumConfig {
         momentum: config.momentum,
         dampening: 0.0,
-        nesterov: config.momentum > 0.0,
+        nesterov: config.nesterov && config.momentum > 0.0,
     });
     let decayed = SgdConfig::new()
         .with_momentum(momentum.clone())

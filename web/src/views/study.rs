@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use losslens_core::study::aggregate::{Summary, format_value, summarize, table4};
+use losslens_core::study::aggregate::{Summary, format_value, summarize, table2, table4};
 use losslens_core::study::figures::{figures, filtered, layers, objectives};
 use losslens_core::study::{RESULTS_VERSION, StudyResults};
 
@@ -124,6 +124,10 @@ pub fn StudyView() -> impl IntoView {
                         }.into_any(),
                         Err(e) => view! { <p class="help">{format!("no summary: {e}")}</p> }.into_any(),
                     }}
+                    {table2(&shown).ok().flatten().map(|t2| view! {
+                        <h3>"Fine-tuning the whole network (Table 2)"</h3>
+                        <SummaryTable summary=t2 id="table2" />
+                    })}
                     {table4(&shown).ok().flatten().map(|t4| view! {
                         <h3>"Cosine-softmax temperature (Table 4)"</h3>
                         <SummaryTable summary=t4 id="table4" />
