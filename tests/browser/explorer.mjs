@@ -235,6 +235,10 @@ function consistent(dir) {
     check(`results: ${name} R² in [0, 1]`, run.separation.length > 0 && run.separation.every((l) => unit(l.value)));
     check(`results: ${name} sparsity in [0, 1]`, run.sparsity.every((l) => unit(l.value)));
     check(`results: ${name} features saved`, run.features && fs.existsSync(path.join(dir, run.features)), run.features);
+    const tuned = run.finetune ?? [];
+    check(`results: ${name} fine-tuned on every target, accuracy in [0, 1]`,
+      tuned.length === r.targets.length && tuned.every((f) => unit(f.accuracy) && f.grid.length > 0 && f.grid.every((p) => p.validation === null || unit(p.validation))),
+      JSON.stringify(tuned.map((f) => f.accuracy)));
   }
   check("results: CKA for every layer", r.cka && r.cka.length === r.runs[0].separation.length, `${r.cka?.length} layers`);
   for (const m of r.cka ?? []) {
@@ -257,6 +261,8 @@ async function site(dir) {
     await page.waitForSelector("#summary", { timeout: 60_000 });
     const rows = await page.$$eval("#summary tbody tr", (r) => r.length);
     check("report: summary table rows", rows > 0, `${rows} rows`);
+    const tunedRows = await page.$$eval("#table2 tbody tr", (r) => r.length);
+    check("report: fine-tuning table (Table 2) rows", tunedRows === rows, `${tunedRows} rows`);
     const figures = await page.$$eval(".figures figure svg", (f) => f.length);
     check("report: figures drawn", figures >= 4, `${figures} figures`);
     check("report: static copy replaced by the app", (await page.$("#static")) === null);

@@ -1,6 +1,7 @@
 //! The study's figures, drawn the same way in `losslens report` and the browser explorer:
 //! R² and sparsity by layer for each objective (Figs. 3, 4), transfer accuracy against class
-//! separation (Fig. 5a) and against source accuracy (Fig. 1).
+//! separation (Fig. 5a) and against source accuracy (Fig. 1), R² and transfer against the
+//! cosine-softmax temperature (Fig. 5b), and CKA between the networks (Fig. 2).
 
 use crate::figure::{Point, Series, heatmap, line_chart, scatter};
 use crate::study::results::{LayerValue, RunResult, StudyResults};
@@ -136,10 +137,50 @@ pub fn figures(results: &StudyResults, only: &[String], layer: Option<&str>) -> 
             ),
         });
     }
+    if let Some(figure) = temperature_figure(results, &objectives) {
+        out.push(figure);
+    }
     if let Some(cka) = results.cka.iter().find(|c| c.layer == layer) {
         out.push(cka_figure(results, cka, only));
     }
     out
+}
+
+/// Fig. 5b: penultimate R² and mean linear transfer accuracy against the cosine-softmax
+/// temperature, means over seeds; `None` unless `objectives` hold at least two temperatures.
+pub fn temperature_figure(results: &StudyResults, objectives: &[String]) -> Option<Figure> {
+    let mut sweep: Vec<(f64, &String)> = objectives
+        .iter()
+        .filter_map(|o| match o.parse::<crate::objective::ObjectiveConfig>() {
+            Ok(crate::objective::ObjectiveConfig::CosineSoftmax(c)) => Some((c.temperature, o)),
+            _ => None,
+        })
+        .collect();
+    if sweep.len() < 2 {
+        return None;
+    }
+    sweep.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let labels: Vec<String> = sweep.iter().map(|(t, _)| format!("τ = {t}")).collect();
+    let mut series = vec![Series {
+        name: "R² (penultimate)".into(),
+        values: sweep
+            .iter()
+            .map(|(_, o)| mean(runs_of(results, o).filter_map(|r| value_at(&r.separation, "penultimate"))))
+            .collect(),
+    }];
+    if !results.targets.is_empty() {
+        series.push(Series {
+            name: "mean linear transfer accuracy".into(),
+            values: sweep.iter().map(|(_, o)| mean_transfer(results, o)).collect(),
+        });
+    }
+    Some(Figure {
+        name: "cosine-temperature".into(),
+        caption: "Class separation R² and mean linear transfer accuracy of cosine-softmax networks against the \
+                  temperature τ, means over seeds (Fig. 5b)"
+            .into(),
+        svg: line_chart("Cosine softmax: temperature", &labels, &series, "R² / accuracy"),
+    })
 }
 
 /// The CKA heatmap of one layer (Fig. 2) for the runs of the objectives in `only`.
@@ -186,4 +227,78 @@ pub fn filtered(results: &StudyResults, only: &[String]) -> StudyResults {
     }
     out.summary = None;
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::study::results::{Measure, SourceEval, TargetInfo, Transfer};
+
+    fn run(objective: &str, r2: f64, linear: f64) -> RunResult {
+        RunResult {
+            objective: objective.into(),
+            kind: objective.split(':').next().unwrap().into(),
+            seed: 0,
+            best_epoch: Some(1),
+            source: SourceEval {
+                top1: 0.5,
+                top5: 1.0,
+                nll: 1.0,
+                ece: 0.1,
+            },
+            transfer: vec![Transfer {
+                target: "t".into(),
+                linear,
+                lambda: 1.0,
+                knn: linear,
+                k: 1,
+            }],
+            separation: vec![LayerValue {
+                layer: "penultimate".into(),
+                value: r2,
+            }],
+            sparsity: Vec::new(),
+            collapse: None,
+            features: None,
+            finetune: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_temperature_figure_orders_the_sweep_by_temperature() {
+        let results = StudyResults {
+            version: 1,
+            name: "sweep".into(),
+            source: "s".into(),
+            model: "small".into(),
+            targets: vec![TargetInfo {
+                name: "t".into(),
+                data: "d".into(),
+                measure: Measure::Top1,
+            }],
+            runs: vec![
+                run("softmax", 0.1, 0.9),
+                run("cosine-softmax:temperature=0.05", 0.6, 0.5),
+                run("cosine-softmax:temperature=0.01", 0.2, 0.8),
+            ],
+            cka: Vec::new(),
+            summary: None,
+        };
+        let all = objectives(&results, &[]);
+        let figure = temperature_figure(&results, &all).unwrap();
+        let (low, high) = (
+            figure.svg.find("τ = 0.01").unwrap(),
+            figure.svg.find("τ = 0.05").unwrap(),
+        );
+        assert!(low < high, "sorted by temperature");
+        assert!(figure.svg.contains("mean linear transfer accuracy"));
+        assert!(
+            figures(&results, &[], None)
+                .iter()
+                .any(|f| f.name == "cosine-temperature")
+        );
+        // One temperature is no sweep.
+        let one = vec!["softmax".to_string(), "cosine-softmax:temperature=0.05".to_string()];
+        assert!(temperature_figure(&results, &one).is_none());
+    }
 }

@@ -69,6 +69,10 @@ pub struct FinetuneConfig {
     /// Validation evaluations and checkpoints per run, spread evenly (the last epoch always has
     /// one). Default 10.
     pub checkpoints: usize,
+    /// Fine-tune the networks of only the first this many of the study's seeds of each
+    /// objective (the paper fine-tuned 3 of its 8); default all.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seeds: Option<usize>,
 }
 
 impl Default for FinetuneConfig {
@@ -83,6 +87,7 @@ impl Default for FinetuneConfig {
             momentum: 0.9,
             objective: ObjectiveConfig::default_for(ObjectiveKind::Softmax),
             checkpoints: 10,
+            seeds: None,
         }
     }
 }
@@ -116,6 +121,9 @@ impl FinetuneConfig {
         }
         if !(0.0..1.0).contains(&self.momentum) {
             return invalid_setting("finetune.momentum", self.momentum, "in [0, 1)");
+        }
+        if self.seeds == Some(0) {
+            return invalid_setting("finetune.seeds", 0, "at least 1");
         }
         if self.checkpoints == 0 {
             return invalid_setting("finetune.checkpoints", 0, "at least 1");
@@ -511,8 +519,18 @@ mod tests {
                 steps: 0,
                 ..FinetuneConfig::default()
             },
+            FinetuneConfig {
+                seeds: Some(0),
+                ..FinetuneConfig::default()
+            },
         ];
-        let names = ["learning_rates", "weight_decays", "validation_fraction", "steps"];
+        let names = [
+            "learning_rates",
+            "weight_decays",
+            "validation_fraction",
+            "steps",
+            "seeds",
+        ];
         for (c, name) in bad.iter().zip(names) {
             let e = c.validate().unwrap_err().to_string();
             assert!(e.contains(name), "{e}");

@@ -323,9 +323,10 @@ pub fn run_study(
                     measure: t.measure,
                     test: test_set,
                 };
+                let count = finetune.seeds.map_or(pretrained.len(), |n| n.min(pretrained.len()));
                 let results = finetune_objective(
                     finetune,
-                    &pretrained,
+                    &pretrained[..count],
                     target,
                     study.analysis.batch_size,
                     device,
