@@ -140,6 +140,7 @@ pub fn figures(results: &StudyResults, only: &[String], layer: Option<&str>) -> 
     if let Some(figure) = temperature_figure(results, &objectives) {
         out.push(figure);
     }
+    out.extend(finetune_figures(results, &objectives));
     if let Some(cka) = results.cka.iter().find(|c| c.layer == layer) {
         out.push(cka_figure(results, cka, only));
     }
@@ -181,6 +182,100 @@ pub fn temperature_figure(results: &StudyResults, objectives: &[String]) -> Opti
             .into(),
         svg: line_chart("Cosine softmax: temperature", &labels, &series, "R² / accuracy"),
     })
+}
+
+/// Per target that was fine-tuned: the validation accuracy at every learning rate × weight decay
+/// of the search, mean over the runs of `objectives` (a diverged point counts as 0), to check that
+/// the chosen points lie inside the grid, as the paper did.
+pub fn finetune_figures(results: &StudyResults, objectives: &[String]) -> Vec<Figure> {
+    let mut out = Vec::new();
+    for target in &results.targets {
+        let tuned: Vec<&crate::study::results::Finetune> = results
+            .runs
+            .iter()
+            .filter(|r| objectives.contains(&r.objective))
+            .filter_map(|r| r.finetune.iter().find(|f| f.target == target.name))
+            .collect();
+        if tuned.is_empty() {
+            continue;
+        }
+        let mut rates: Vec<f64> = tuned
+            .iter()
+            .flat_map(|f| f.grid.iter().map(|p| p.learning_rate))
+            .collect();
+        let mut decays: Vec<f64> = tuned
+            .iter()
+            .flat_map(|f| f.grid.iter().map(|p| p.weight_decay))
+            .collect();
+        for v in [&mut rates, &mut decays] {
+            v.sort_by(f64::total_cmp);
+            v.dedup();
+        }
+        let values: Vec<Vec<f64>> = rates
+            .iter()
+            .map(|&lr| {
+                decays
+                    .iter()
+                    .map(|&wd| {
+                        mean(tuned.iter().flat_map(|f| {
+                            f.grid
+                                .iter()
+                                .filter(move |p| p.learning_rate == lr && p.weight_decay == wd)
+                                .map(|p| p.validation.unwrap_or(0.0))
+                        }))
+                        .unwrap_or(f64::NAN)
+                    })
+                    .collect()
+            })
+            .collect();
+        let label = |v: &f64| if *v == 0.0 { "0".to_string() } else { format!("{v:.1e}") };
+        let mut chosen: Vec<String> = Vec::new();
+        for o in objectives {
+            if let Some(f) = results
+                .runs
+                .iter()
+                .filter(|r| &r.objective == o)
+                .find_map(|r| r.finetune.iter().find(|f| f.target == target.name))
+            {
+                chosen.push(format!(
+                    "{}: {} × {}",
+                    o.split(':').next().unwrap_or(o),
+                    label(&f.learning_rate),
+                    label(&f.weight_decay)
+                ));
+            }
+        }
+        out.push(Figure {
+            name: format!("finetune-{}", slug(&target.name)),
+            caption: format!(
+                "Fine-tuning on {}: validation accuracy at each learning rate (rows) × weight decay \
+                 (columns), mean over the runs shown; chosen (learning rate × weight decay): {}",
+                target.name,
+                chosen.join("; ")
+            ),
+            svg: heatmap(
+                &format!("Fine-tuning search: {}", target.name),
+                &rates.iter().map(label).collect::<Vec<_>>(),
+                &decays.iter().map(label).collect::<Vec<_>>(),
+                &values,
+                (0.0, 1.0),
+            ),
+        });
+    }
+    out
+}
+
+/// A name safe in a file name: ASCII letters, digits, `.` and `-`.
+fn slug(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
 }
 
 /// The CKA heatmap of one layer (Fig. 2) for the runs of the objectives in `only`.
@@ -297,8 +392,68 @@ mod tests {
                 .iter()
                 .any(|f| f.name == "cosine-temperature")
         );
+        assert!(finetune_figures(&results, &all).is_empty());
         // One temperature is no sweep.
         let one = vec!["softmax".to_string(), "cosine-softmax:temperature=0.05".to_string()];
         assert!(temperature_figure(&results, &one).is_none());
+    }
+
+    #[test]
+    fn the_fine_tuning_figure_averages_the_search_of_the_runs_shown() {
+        use crate::study::results::{Finetune, GridPoint, Measure, TargetInfo};
+        let point = |learning_rate, weight_decay, validation| GridPoint {
+            learning_rate,
+            weight_decay,
+            validation,
+        };
+        let tuned = |a: f64, b: Option<f64>| Finetune {
+            target: "t 1".into(),
+            accuracy: 0.9,
+            learning_rate: 0.1,
+            weight_decay: 0.0,
+            validation: a,
+            grid: vec![
+                point(0.1, 0.0, Some(a)),
+                point(0.01, 0.0, b),
+                point(0.1, 1e-4, Some(0.5)),
+            ],
+        };
+        let mut a = run("softmax", 0.1, 0.9);
+        a.finetune.push(tuned(0.8, Some(0.4)));
+        let mut b = run("sigmoid", 0.1, 0.9);
+        b.finetune.push(tuned(0.6, None));
+        let results = StudyResults {
+            version: 1,
+            name: "tuned".into(),
+            source: "s".into(),
+            model: "small".into(),
+            targets: vec![TargetInfo {
+                name: "t 1".into(),
+                data: "d".into(),
+                measure: Measure::Top1,
+            }],
+            runs: vec![a, b],
+            cka: Vec::new(),
+            summary: None,
+        };
+        let all = objectives(&results, &[]);
+        let figures = finetune_figures(&results, &all);
+        assert_eq!(figures.len(), 1);
+        let f = &figures[0];
+        assert_eq!(f.name, "finetune-t-1");
+        // Rows 0.01, 0.1; columns 0, 1e-4. (0.8 + 0.6) / 2 = 0.7; a diverged point counts as 0:
+        // (0.4 + 0) / 2 = 0.2; only 0.1 × 1e-4 was searched at 1e-4: 0.5; 0.01 × 1e-4: none.
+        for cell in [
+            "1.0e-1 × 0: 0.700",
+            "1.0e-2 × 0: 0.200",
+            "1.0e-1 × 1.0e-4: 0.500",
+            "1.0e-2 × 1.0e-4: n/a",
+        ] {
+            assert!(f.svg.contains(cell), "{cell} in {}", f.svg);
+        }
+        assert!(f.caption.contains("softmax: 1.0e-1 × 0;"), "{}", f.caption);
+        // Only the runs shown.
+        let one = finetune_figures(&results, &["sigmoid".to_string()]);
+        assert!(one[0].svg.contains("1.0e-1 × 0: 0.600"));
     }
 }

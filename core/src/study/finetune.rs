@@ -262,6 +262,7 @@ pub fn finetune_objective(
     let mean = |p: usize| validation[p].iter().map(|v| v.unwrap_or(0.0)).sum::<f64>() / runs.len().max(1) as f64;
     let best = (0..grid.len()).fold(0, |b, p| if mean(p) > mean(b) { p } else { b });
     let chosen = grid[best];
+    warn_at_edge(config, target.name, chosen);
     let mut out = Vec::with_capacity(runs.len());
     for (s, run) in runs.iter().enumerate() {
         progress(&format!(
@@ -303,6 +304,27 @@ pub fn finetune_objective(
         });
     }
     Ok(out)
+}
+
+/// Warns when the chosen point lies on the edge of the grid (a wider grid may do better): the
+/// paper checked that every choice fell inside its grid.
+fn warn_at_edge(config: &FinetuneConfig, target: &str, (lr, wd): (f64, f64)) {
+    let edge =
+        |values: &[f64], v: f64| values.len() > 1 && (values.iter().all(|&x| x <= v) || values.iter().all(|&x| x >= v));
+    if edge(&config.learning_rates, lr) {
+        tracing::warn!(
+            "fine-tuning on {target}: the chosen learning rate {lr:.3e} is at the edge of the grid; \
+             a wider `finetune.learning_rates` may do better"
+        );
+    }
+    // No decay (0) is a choice of its own, not an edge.
+    let decays: Vec<f64> = config.weight_decays.iter().copied().filter(|&d| d > 0.0).collect();
+    if wd > 0.0 && edge(&decays, wd) {
+        tracing::warn!(
+            "fine-tuning on {target}: the chosen weight decay {wd:.3e} is at the edge of the grid; \
+             a wider `finetune.weight_decays` may do better"
+        );
+    }
 }
 
 /// `runs/<run>/finetune/<target>/lr-1.000e-3-wd-3.162e-5` or `…/final`.
