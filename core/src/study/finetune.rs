@@ -208,8 +208,8 @@ pub struct FinetuneTarget<'a> {
 struct Job {
     /// The configuration it runs.
     key: serde_json::Value,
-    /// Validation accuracy of the last epoch (grid points); `None` while unfinished or for the
-    /// refit.
+    /// Validation accuracy of the last epoch in the target's measure (grid points); `None` while
+    /// unfinished or for the refit.
     #[serde(default)]
     validation: Option<f64>,
     /// Test accuracy (the refit).
@@ -242,17 +242,21 @@ pub fn finetune_objective(
     for (p, &point) in grid.iter().enumerate() {
         let mut per_seed = Vec::with_capacity(runs.len());
         for run in runs {
-            progress(&format!(
-                "fine-tuning on {}: learning rate {:.3e}, weight decay {:.3e} ({} of {})",
-                target.name,
-                point.0,
-                point.1,
-                p + 1,
-                grid.len()
-            ));
             let train_config = config.train_config(&run.config, &run.dir, target.data, point, true);
             let dir = job_dir(&run.dir, target.name, Some(point));
-            let job = run_job(&dir, &train_config, device, cache_dir, &mut |_| Ok(None))?;
+            if finished(&dir, &train_config, target.measure).is_none() {
+                progress(&format!(
+                    "fine-tuning on {}: learning rate {:.3e}, weight decay {:.3e} ({} of {})",
+                    target.name,
+                    point.0,
+                    point.1,
+                    p + 1,
+                    grid.len()
+                ));
+            }
+            let job = run_job(&dir, &train_config, target.measure, device, cache_dir, &mut |_| {
+                Ok(None)
+            })?;
             per_seed.push(job.validation);
         }
         validation.push(per_seed);
@@ -265,13 +269,15 @@ pub fn finetune_objective(
     warn_at_edge(config, target.name, chosen);
     let mut out = Vec::with_capacity(runs.len());
     for (s, run) in runs.iter().enumerate() {
-        progress(&format!(
-            "fine-tuning on {} (training + validation): learning rate {:.3e}, weight decay {:.3e}",
-            target.name, chosen.0, chosen.1
-        ));
         let train_config = config.train_config(&run.config, &run.dir, target.data, chosen, false);
         let dir = job_dir(&run.dir, target.name, None);
-        let job = run_job(&dir, &train_config, device, cache_dir, &mut |run_dir| {
+        if finished(&dir, &train_config, target.measure).is_none() {
+            progress(&format!(
+                "fine-tuning on {} (training + validation): learning rate {:.3e}, weight decay {:.3e}",
+                target.name, chosen.0, chosen.1
+            ));
+        }
+        let job = run_job(&dir, &train_config, target.measure, device, cache_dir, &mut |run_dir| {
             test_accuracy(run_dir, target, batch_size, device).map(Some)
         })?;
         let accuracy = match (job.test, &job.diverged) {
@@ -346,22 +352,39 @@ fn job_dir(run: &Path, target: &str, point: Option<(f64, f64)>) -> PathBuf {
     run.join("finetune").join(target).join(leaf)
 }
 
-/// Runs (or resumes, or reuses) the training run `config` in `dir`. A finished grid point keeps
-/// only its records; the refit keeps its weights and is measured by `measure`.
+/// What identifies a job: its training configuration and the measure it reports.
+fn job_key(config: &TrainConfig, measure: Measure) -> serde_json::Value {
+    serde_json::json!({ "train": config, "measure": measure })
+}
+
+/// The record of the job in `dir` if it finished with the configuration `config`.
+fn finished(dir: &Path, config: &TrainConfig, measure: Measure) -> Option<Job> {
+    let key = job_key(config, measure);
+    let text = std::fs::read_to_string(dir.join("job.json")).ok()?;
+    let job: Job = serde_json::from_str(&text).ok()?;
+    (job.done && job.key == key).then_some(job)
+}
+
+/// Runs (or resumes, or reuses) the training run `config` in `dir`: the last epoch's validation
+/// accuracy in `measure`, and `test`'s result. A finished grid point keeps only its records; the
+/// refit (whose `test` measures it) keeps its weights.
 fn run_job(
     dir: &Path,
     config: &TrainConfig,
+    measure: Measure,
     device: &Device,
     cache_dir: Option<&Path>,
-    measure: &mut dyn FnMut(&Path) -> Result<Option<f64>>,
+    test: &mut dyn FnMut(&Path) -> Result<Option<f64>>,
 ) -> Result<Job> {
-    let key = serde_json::to_value(config).map_err(|e| Error::format(dir, e.to_string()))?;
+    if let Some(job) = finished(dir, config, measure) {
+        return Ok(job);
+    }
+    let key = job_key(config, measure);
     let job_path = dir.join("job.json");
     let saved: Option<Job> = std::fs::read_to_string(&job_path)
         .ok()
         .and_then(|text| serde_json::from_str(&text).ok());
     match saved {
-        Some(job) if job.key == key && job.done => return Ok(job),
         Some(job) if job.key == key => {}
         _ => {
             // Another configuration (or none) was here: start over.
@@ -396,8 +419,11 @@ fn run_job(
     };
     match train(config, dir, &options, device, &mut |_| {}) {
         Ok(summary) => {
-            job.validation = summary.history.last().and_then(|r| r.holdout_accuracy);
-            job.test = measure(dir)?;
+            job.validation = summary.history.last().and_then(|r| match measure {
+                Measure::Top1 => r.holdout_accuracy,
+                Measure::MeanPerClass => r.holdout_mean_per_class_accuracy,
+            });
+            job.test = test(dir)?;
         }
         Err(Error::Degenerate { reason, .. }) => job.diverged = Some(reason),
         Err(e) => return Err(e),

@@ -168,6 +168,7 @@ pub struct GridPoint {
     pub learning_rate: f64,
     /// Weight decay (before division by the step size).
     pub weight_decay: f64,
-    /// Validation accuracy of the last epoch; `None` when the loss diverged.
+    /// Validation accuracy of the last epoch, in the target's measure; `None` when the loss
+    /// diverged.
     pub validation: Option<f64>,
 }

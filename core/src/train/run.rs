@@ -43,6 +43,9 @@ pub struct EpochRecord {
     pub train_accuracy: f64,
     /// Holdout accuracy of the evaluated weights (EMA when enabled), if there is a holdout set.
     pub holdout_accuracy: Option<f64>,
+    /// Mean per-class holdout accuracy of the same weights (the measure of unbalanced datasets).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holdout_mean_per_class_accuracy: Option<f64>,
     /// Wall-clock seconds of the epoch's training steps.
     pub seconds: f64,
     /// Training images per second.

@@ -465,7 +465,7 @@ pub fn train(
             image_size,
             normalization: stats.clone(),
         };
-        let holdout_accuracy = if holdout_set.is_empty() {
+        let holdout = if holdout_set.is_empty() {
             None
         } else {
             Some(accuracy(
@@ -477,6 +477,7 @@ pub fn train(
                 device,
             )?)
         };
+        let holdout_accuracy = holdout.map(|h| h.0);
         let improved = match (holdout_accuracy, state.best) {
             (None, _) => true,
             (Some(a), Some((_, best))) => a > best,
@@ -493,6 +494,7 @@ pub fn train(
             train_loss,
             train_accuracy,
             holdout_accuracy,
+            holdout_mean_per_class_accuracy: holdout.map(|h| h.1),
             seconds,
             images_per_second: (steps_per_epoch * batch_size) as f64 / seconds.max(1e-9),
         };
@@ -603,7 +605,7 @@ fn optimizer(config: &TrainConfig, model: &Classifier) -> ModuleOptimizer {
         .with_group(ParamGroup::from_ids(vectors.0), plain.build(), None)
 }
 
-/// Top-1 accuracy of `model` on `set`.
+/// Top-1 and mean per-class accuracy of `model` on `set`.
 pub fn accuracy(
     model: &Classifier,
     objective: &Objective,
@@ -611,7 +613,7 @@ pub fn accuracy(
     input: &InputSpec,
     batch_size: usize,
     device: &Device,
-) -> Result<f64> {
+) -> Result<(f64, f64)> {
     let request = Request {
         taps: &[],
         pooling: Pooling::Mean,
@@ -624,18 +626,22 @@ pub fn accuracy(
     if k == 0 {
         return invalid_setting("classes", 0, "at least 1");
     }
-    let correct = outputs
+    let predictions: Vec<usize> = outputs
         .chunks_exact(k)
-        .zip(&set.labels)
-        .filter(|(row, label)| {
-            let best = row.iter().enumerate().fold(
-                (0, f32::NEG_INFINITY),
-                |acc, (j, &v)| if v > acc.1 { (j, v) } else { acc },
-            );
-            best.0 == **label
+        .map(|row| {
+            row.iter()
+                .enumerate()
+                .fold(
+                    (0, f32::NEG_INFINITY),
+                    |acc, (j, &v)| if v > acc.1 { (j, v) } else { acc },
+                )
+                .0
         })
-        .count();
-    Ok(correct as f64 / set.len() as f64)
+        .collect();
+    Ok((
+        crate::probe::metrics::accuracy(&predictions, &set.labels),
+        crate::probe::metrics::mean_per_class_accuracy(&predictions, &set.labels, k),
+    ))
 }
 
 fn scalar(t: Tensor<1>) -> Result<f64> {
