@@ -1215,6 +1215,44 @@ checkpoints = 3
     assert_eq!(metrics.lines().count(), whole_metrics.lines().count());
     assert!(whole.join("table2.md").is_file() && whole.join("table2.csv").is_file());
 
+    // `losslens train --pretrained` fine-tunes a finished run by hand: the network follows the
+    // run, the classifier is new.
+    let by_hand = dir.path().join("by-hand");
+    let (ok, _, stderr) = losslens(&[
+        "train",
+        "--pretrained",
+        s(&parts.join("runs/softmax-s0")),
+        "--data",
+        "procedural:classes=5,per-class=8,size=12,seed=9",
+        "--steps",
+        "3",
+        "--batch-size",
+        "10",
+        "--warmup-epochs",
+        "0",
+        "--ema-decay",
+        "0",
+        "--no-nesterov",
+        "--device",
+        "cpu",
+        "--out",
+        s(&by_hand),
+    ]);
+    assert!(ok, "{stderr}");
+    let info: Value = serde_json::from_str(&std::fs::read_to_string(by_hand.join("run.json")).unwrap()).unwrap();
+    assert_eq!(info["model"]["architecture"], "small");
+    assert_eq!(info["classes"].as_array().unwrap().len(), 5);
+    fails_with(
+        &[
+            "train",
+            "--pretrained",
+            s(&dir.path().join("nothing")),
+            "--out",
+            s(&dir.path().join("y")),
+        ],
+        &["--pretrained", "not a run folder"],
+    );
+
     // A [finetune] section without targets is refused before any work.
     let lonely = dir.path().join("lonely.toml");
     let text = std::fs::read_to_string(&file).unwrap();

@@ -202,7 +202,10 @@ fn fine_tuning_chooses_on_validation_over_seeds_and_refits() {
     let grids: Vec<_> = results.runs.iter().map(|r| &r.finetune[0].grid).collect();
     assert_eq!(grids[0].len(), 4);
     // Measured in the target's measure (mean per-class here); nothing diverged at these rates.
-    assert!(grids.iter().all(|g| g.iter().all(|p| p.validation.is_some())), "{grids:?}");
+    assert!(
+        grids.iter().all(|g| g.iter().all(|p| p.validation.is_some())),
+        "{grids:?}"
+    );
     let mean = |p: usize| grids.iter().map(|g| g[p].validation.unwrap_or(0.0)).sum::<f64>() / 2.0;
     let best = (0..4).fold(0, |b, p| if mean(p) > mean(b) { p } else { b });
     for run in &results.runs {
