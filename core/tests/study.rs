@@ -145,6 +145,22 @@ fn tiny_study_is_complete_and_incremental() {
     );
     let metrics = std::fs::read_to_string(out.path().join("runs/softmax-s0/metrics.jsonl")).unwrap();
     assert_eq!(metrics.lines().count(), 2);
+
+    // A different training setting trains the networks again.
+    let retrained = StudyConfig {
+        train: TrainConfig {
+            epochs: Some(1),
+            ..study.train.clone()
+        },
+        ..study.clone()
+    };
+    run_study(&retrained, out.path(), &Device::flex(), None, &mut |_| {}).unwrap();
+    let metrics = std::fs::read_to_string(out.path().join("runs/softmax-s0/metrics.jsonl")).unwrap();
+    assert_eq!(metrics.lines().count(), 1);
+    assert_ne!(
+        std::fs::read(out.path().join("runs/softmax-s0/model.bpk")).unwrap(),
+        model
+    );
 }
 
 #[test]

@@ -266,6 +266,7 @@ pub fn run_study(
             };
             step("training");
             let run_dir = RunDir::new(&dir);
+            prepare_run_dir(&dir, &config)?;
             let finished = run_dir.exists() && run_dir.info().is_ok_and(|i| i.finished);
             if !finished {
                 let options = TrainOptions {
@@ -384,6 +385,32 @@ pub fn run_study(
     let text = serde_json::to_string_pretty(&results).map_err(|e| Error::format(&path, e.to_string()))?;
     crate::atomic::write(&path, text.as_bytes())?;
     Ok(results)
+}
+
+/// The file in each run folder that records the study's training configuration of the run.
+const TRAINED_WITH: &str = "trained-with.json";
+
+/// Makes `dir` ready to train (or reuse) the run `config`: a run trained with other settings is
+/// removed (with everything computed from it), so that it is trained again; the settings are
+/// recorded before training starts. A run folder without the record (from an older version) is
+/// kept as it is.
+fn prepare_run_dir(dir: &Path, config: &TrainConfig) -> Result<()> {
+    let record = dir.join(TRAINED_WITH);
+    let key = serde_json::to_value(config).map_err(|e| Error::format(&record, e.to_string()))?;
+    let saved: Option<serde_json::Value> = std::fs::read_to_string(&record)
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok());
+    match saved {
+        Some(saved) if saved == key => return Ok(()),
+        Some(_) => {
+            tracing::warn!("{}: the training settings changed; training it again", dir.display());
+            std::fs::remove_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
+        None => {}
+    }
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let text = serde_json::to_string_pretty(&key).map_err(|e| Error::format(&record, e.to_string()))?;
+    crate::atomic::write(&record, text.as_bytes())
 }
 
 /// `softmax-s0`, `cosine-softmax-temperature-0.05-s1`: a folder name per run.
