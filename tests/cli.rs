@@ -1183,7 +1183,8 @@ checkpoints = 3
         .unwrap();
     let job = parts.join("runs/softmax-s0/finetune/other/lr-1.000e-2-wd-0.000e0");
     let started = std::time::Instant::now();
-    while !job.join("checkpoint/latest.json").exists() && started.elapsed().as_secs() < 120 {
+    let done = || std::fs::read_to_string(job.join("job.json")).is_ok_and(|t| t.contains("\"done\": true"));
+    while !job.join("checkpoint/latest.json").exists() && !done() && started.elapsed().as_secs() < 120 {
         std::thread::sleep(std::time::Duration::from_millis(2));
     }
     child.kill().unwrap();
@@ -1193,6 +1194,7 @@ checkpoints = 3
         record.contains("\"done\": false"),
         "killed before the job ended: {record}"
     );
+    let before = std::fs::read_to_string(job.join("metrics.jsonl")).unwrap_or_default();
     let (ok, _, stderr) = study(&parts);
     assert!(ok, "{stderr}");
     let read = |p: &Path| -> Value {
@@ -1207,8 +1209,14 @@ checkpoints = 3
         let accuracy = tuned["accuracy"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&accuracy), "{tuned}");
     }
-    // The resumed job went on from its checkpoint: its metrics show every checkpoint once.
+    // The resumed job went on from its checkpoint: the epochs logged before the kill are kept as
+    // they were (with their timings), and every checkpoint is logged once.
     let metrics = std::fs::read_to_string(job.join("metrics.jsonl")).unwrap();
+    assert!(!before.is_empty());
+    for (i, (a, b)) in before.lines().zip(metrics.lines()).enumerate() {
+        let (a, b): (Value, Value) = (serde_json::from_str(a).unwrap(), serde_json::from_str(b).unwrap());
+        assert_json_close(&a, &b, &format!("metrics line {i}"));
+    }
     let whole_metrics =
         std::fs::read_to_string(whole.join("runs/softmax-s0/finetune/other/lr-1.000e-2-wd-0.000e0/metrics.jsonl"))
             .unwrap();

@@ -26,3 +26,40 @@ pub fn write(path: &Path, bytes: &[u8]) -> Result<()> {
         Error::io(path, e)
     })
 }
+
+/// Removes the folder `path` and everything in it as one step for a reader: it is first renamed
+/// to a hidden sibling, so a process killed during the removal leaves either the whole folder
+/// or none of it under its name. A leftover from such a kill is removed by the next call.
+pub fn remove_dir(path: &Path) -> Result<()> {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("folder");
+    let doomed = path.with_file_name(format!(".{name}.removing"));
+    if doomed.exists() {
+        std::fs::remove_dir_all(&doomed).map_err(|e| Error::io(&doomed, e))?;
+    }
+    if path.exists() {
+        std::fs::rename(path, &doomed).map_err(|e| Error::io(path, e))?;
+        std::fs::remove_dir_all(&doomed).map_err(|e| Error::io(&doomed, e))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_removed_folder_is_gone_whole_and_a_leftover_is_cleared() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("run");
+        std::fs::create_dir_all(dir.join("checkpoint")).unwrap();
+        write(&dir.join("checkpoint/state.json"), b"{}").unwrap();
+        // A leftover of a removal that was killed half-way.
+        let leftover = root.path().join(".run.removing");
+        std::fs::create_dir_all(&leftover).unwrap();
+        remove_dir(&dir).unwrap();
+        assert!(!dir.exists() && !leftover.exists());
+        assert_eq!(std::fs::read_dir(root.path()).unwrap().count(), 0);
+        // Nothing there: nothing to do.
+        remove_dir(&dir).unwrap();
+    }
+}

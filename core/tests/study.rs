@@ -247,24 +247,28 @@ fn fine_tuning_chooses_on_validation_over_seeds_and_refits() {
     let info = point.info().unwrap();
     assert_eq!((info.train_images, info.holdout_images), (60, 20));
     assert!(!point.model_path().exists() && !point.path.join("checkpoint").exists());
-    let refit = RunDir::new(tuned.join("final"));
+    let chosen = &results.runs[0].finetune[0];
+    let refit_dir = tuned.join(format!(
+        "final-lr-{:.3e}-wd-{:.3e}",
+        chosen.learning_rate, chosen.weight_decay
+    ));
+    let refit = RunDir::new(&refit_dir);
     let info = refit.info().unwrap();
     assert_eq!((info.train_images, info.holdout_images), (80, 0));
     assert!(info.finished && refit.model_path().exists());
     assert!(!refit.path.join("checkpoint").exists());
     let saved = refit.config().unwrap();
     assert!(!saved.nesterov);
-    assert_eq!(
-        saved.pretrained.as_deref(),
-        Some(out.path().join("runs/softmax-s0").as_path())
-    );
+    let base = std::fs::canonicalize(out.path().join("runs/softmax-s0")).unwrap();
+    assert_eq!(saved.pretrained.as_deref(), Some(base.as_path()));
     // Table 2 is written.
     let table = std::fs::read_to_string(out.path().join("table2.md")).unwrap();
     assert!(table.contains("other classes fine-tuned"), "{table}");
 
-    // Again: every job is reused (nothing is fine-tuned) and the numbers are the same.
+    // Again, with the output folder spelled differently: every job is reused (nothing is
+    // fine-tuned) and the numbers are the same.
     let mut tuning = 0;
-    let again = run_study(&study, out.path(), &Device::flex(), None, &mut |e| {
+    let again = run_study(&study, &out.path().join("."), &Device::flex(), None, &mut |e| {
         if let StudyEvent::Piece { what, .. } = e
             && what.starts_with("fine-tuning")
         {
@@ -274,6 +278,6 @@ fn fine_tuning_chooses_on_validation_over_seeds_and_refits() {
     .unwrap();
     assert_eq!(tuning, 0);
     assert_close(&again, &results);
-    let job = std::fs::read_to_string(tuned.join("final/job.json")).unwrap();
+    let job = std::fs::read_to_string(refit_dir.join("job.json")).unwrap();
     assert!(job.contains("\"done\": true"), "{job}");
 }

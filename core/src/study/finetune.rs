@@ -8,8 +8,8 @@
 //! [`TrainConfig::pretrained`]) in its own folder under the pretrained run:
 //!
 //! ```text
-//! runs/<run>/finetune/<target>/lr-<lr>-wd-<wd>/   a grid point (weights removed once measured)
-//! runs/<run>/finetune/<target>/final/              the refit, with its weights
+//! runs/<run>/finetune/<target>/lr-<lr>-wd-<wd>/         a grid point (weights removed once measured)
+//! runs/<run>/finetune/<target>/final-lr-<lr>-wd-<wd>/   the refit at the chosen point, with its weights
 //! ```
 //!
 //! Each folder holds `job.json`: the configuration it runs and, once done, what it measured. A
@@ -206,13 +206,14 @@ pub struct FinetuneTarget<'a> {
 /// What a finished job measured (`job.json`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Job {
-    /// The configuration it runs.
-    key: serde_json::Value,
+    /// What it runs ([`job_key`]), as compact JSON text: compared as text, since numbers read
+    /// back from JSON may differ from the written ones in the last bit.
+    key: String,
     /// Validation accuracy of the last epoch in the target's measure (grid points); `None` while
     /// unfinished or for the refit.
     #[serde(default)]
     validation: Option<f64>,
-    /// Test accuracy (the refit).
+    /// Test accuracy (a refit).
     #[serde(default)]
     test: Option<f64>,
     /// Why the run stopped early (a loss that became infinite or NaN).
@@ -225,7 +226,8 @@ struct Job {
 /// Fine-tunes every seed of one objective on one target: the grid on validation (reusing
 /// finished points), the best point by mean validation accuracy over the seeds, the refit of
 /// each seed, and each refit's test accuracy. One [`Finetune`] per seed, in `runs` order.
-/// `progress` is told what starts.
+/// `progress` is told what starts. A refit whose loss diverges moves every seed to the next
+/// best point; an error only when every point diverges.
 pub fn finetune_objective(
     config: &FinetuneConfig,
     runs: &[Pretrained],
@@ -237,14 +239,21 @@ pub fn finetune_objective(
 ) -> Result<Vec<Finetune>> {
     config.validate()?;
     let grid = config.grid();
+    // The pretrained runs by their real paths, so that the saved configurations do not depend on
+    // how the output folder was spelled.
+    let bases: Vec<PathBuf> = runs
+        .iter()
+        .map(|r| std::fs::canonicalize(&r.dir).map_err(|e| Error::io(&r.dir, e)))
+        .collect::<Result<_>>()?;
     // validation[p][s]: grid point p, seed s.
     let mut validation = Vec::with_capacity(grid.len());
     for (p, &point) in grid.iter().enumerate() {
         let mut per_seed = Vec::with_capacity(runs.len());
-        for run in runs {
-            let train_config = config.train_config(&run.config, &run.dir, target.data, point, true);
-            let dir = job_dir(&run.dir, target.name, Some(point));
-            if finished(&dir, &train_config, target.measure).is_none() {
+        for (run, base) in runs.iter().zip(&bases) {
+            let train_config = config.train_config(&run.config, base, target.data, point, true);
+            let key = job_key(&train_config, target.measure, None);
+            let dir = job_dir(&run.dir, target.name, point, false);
+            if finished(&dir, &key).is_none() {
                 progress(&format!(
                     "fine-tuning on {}: learning rate {:.3e}, weight decay {:.3e} ({} of {})",
                     target.name,
@@ -254,62 +263,96 @@ pub fn finetune_objective(
                     grid.len()
                 ));
             }
-            let job = run_job(&dir, &train_config, target.measure, device, cache_dir, &mut |_| {
-                Ok(None)
-            })?;
+            let job = run_job(
+                &dir,
+                &key,
+                &train_config,
+                target.measure,
+                device,
+                cache_dir,
+                &mut |_| Ok(None),
+            )?;
             per_seed.push(job.validation);
         }
         validation.push(per_seed);
     }
-    // The point with the best mean validation accuracy (diverged runs count as 0); the first
-    // of equals.
-    let mean = |p: usize| validation[p].iter().map(|v| v.unwrap_or(0.0)).sum::<f64>() / runs.len().max(1) as f64;
-    let best = (0..grid.len()).fold(0, |b, p| if mean(p) > mean(b) { p } else { b });
-    let chosen = grid[best];
-    warn_at_edge(config, target.name, chosen);
-    let mut out = Vec::with_capacity(runs.len());
-    for (s, run) in runs.iter().enumerate() {
-        let train_config = config.train_config(&run.config, &run.dir, target.data, chosen, false);
-        let dir = job_dir(&run.dir, target.name, None);
-        if finished(&dir, &train_config, target.measure).is_none() {
-            progress(&format!(
-                "fine-tuning on {} (training + validation): learning rate {:.3e}, weight decay {:.3e}",
-                target.name, chosen.0, chosen.1
-            ));
+    // The best point by mean validation accuracy; should its refit diverge for a seed, the next
+    // best (every seed shares the point).
+    for (rank, best) in ranking(&validation).into_iter().enumerate() {
+        let chosen = grid[best];
+        if rank == 0 {
+            warn_at_edge(config, target.name, chosen);
         }
-        let job = run_job(&dir, &train_config, target.measure, device, cache_dir, &mut |run_dir| {
-            test_accuracy(run_dir, target, batch_size, device).map(Some)
-        })?;
-        let accuracy = match (job.test, &job.diverged) {
-            (Some(a), _) => a,
-            (None, Some(reason)) => {
-                return Err(Error::Degenerate {
-                    what: format!("fine-tuning {} on {}", run.dir.display(), target.name),
-                    reason: reason.clone(),
-                });
+        let mut out = Vec::with_capacity(runs.len());
+        for (s, (run, base)) in runs.iter().zip(&bases).enumerate() {
+            let train_config = config.train_config(&run.config, base, target.data, chosen, false);
+            let key = job_key(&train_config, target.measure, Some(target.test));
+            let dir = job_dir(&run.dir, target.name, chosen, true);
+            if finished(&dir, &key).is_none() {
+                progress(&format!(
+                    "fine-tuning on {} (training + validation): learning rate {:.3e}, weight decay {:.3e}",
+                    target.name, chosen.0, chosen.1
+                ));
             }
-            (None, None) => {
-                return Err(Error::format(&dir, "the fine-tuned network was not evaluated"));
-            }
-        };
-        out.push(Finetune {
-            target: target.name.to_string(),
-            accuracy,
-            learning_rate: chosen.0,
-            weight_decay: chosen.1,
-            validation: mean(best),
-            grid: grid
-                .iter()
-                .zip(&validation)
-                .map(|(&(learning_rate, weight_decay), v)| GridPoint {
-                    learning_rate,
-                    weight_decay,
-                    validation: v[s],
-                })
-                .collect(),
-        });
+            let job = run_job(
+                &dir,
+                &key,
+                &train_config,
+                target.measure,
+                device,
+                cache_dir,
+                &mut |run_dir| test_accuracy(run_dir, target, batch_size, device).map(Some),
+            )?;
+            let Some(accuracy) = job.test else {
+                tracing::warn!(
+                    "fine-tuning {} on {} at learning rate {:.3e}, weight decay {:.3e} diverged ({}); \
+                     trying the next best point",
+                    run.dir.display(),
+                    target.name,
+                    chosen.0,
+                    chosen.1,
+                    job.diverged.as_deref().unwrap_or("no test accuracy")
+                );
+                break;
+            };
+            out.push(Finetune {
+                target: target.name.to_string(),
+                accuracy,
+                learning_rate: chosen.0,
+                weight_decay: chosen.1,
+                validation: mean_validation(&validation[best]),
+                grid: grid
+                    .iter()
+                    .zip(&validation)
+                    .map(|(&(learning_rate, weight_decay), v)| GridPoint {
+                        learning_rate,
+                        weight_decay,
+                        validation: v[s],
+                    })
+                    .collect(),
+            });
+        }
+        if out.len() == runs.len() {
+            return Ok(out);
+        }
     }
-    Ok(out)
+    Err(Error::Degenerate {
+        what: format!("fine-tuning on {}", target.name),
+        reason: "the training loss diverged at every point of the grid; lower the learning rates".into(),
+    })
+}
+
+/// Mean over seeds of one grid point's validation accuracy; a diverged run counts as 0.
+fn mean_validation(per_seed: &[Option<f64>]) -> f64 {
+    per_seed.iter().map(|v| v.unwrap_or(0.0)).sum::<f64>() / per_seed.len().max(1) as f64
+}
+
+/// Grid points from best to worst by mean validation accuracy over seeds (`validation[p][s]`:
+/// point `p`, seed `s`); equals keep grid order.
+pub fn ranking(validation: &[Vec<Option<f64>>]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..validation.len()).collect();
+    order.sort_by(|&a, &b| mean_validation(&validation[b]).total_cmp(&mean_validation(&validation[a])));
+    order
 }
 
 /// Warns when the chosen point lies on the edge of the grid (a wider grid may do better): the
@@ -333,8 +376,9 @@ fn warn_at_edge(config: &FinetuneConfig, target: &str, (lr, wd): (f64, f64)) {
     }
 }
 
-/// `runs/<run>/finetune/<target>/lr-1.000e-3-wd-3.162e-5` or `…/final`.
-fn job_dir(run: &Path, target: &str, point: Option<(f64, f64)>) -> PathBuf {
+/// `runs/<run>/finetune/<target>/lr-1.000e-3-wd-3.162e-5` (a grid point) or
+/// `…/final-lr-1.000e-3-wd-3.162e-5` (the refit at that point).
+fn job_dir(run: &Path, target: &str, (lr, wd): (f64, f64), refit: bool) -> PathBuf {
     let target: String = target
         .chars()
         .map(|c| {
@@ -345,21 +389,30 @@ fn job_dir(run: &Path, target: &str, point: Option<(f64, f64)>) -> PathBuf {
             }
         })
         .collect();
-    let leaf = match point {
-        Some((lr, wd)) => format!("lr-{lr:.3e}-wd-{wd:.3e}"),
-        None => "final".to_string(),
-    };
+    let leaf = format!("{}lr-{lr:.3e}-wd-{wd:.3e}", if refit { "final-" } else { "" });
     run.join("finetune").join(target).join(leaf)
 }
 
-/// What identifies a job: its training configuration and the measure it reports.
-fn job_key(config: &TrainConfig, measure: Measure) -> serde_json::Value {
-    serde_json::json!({ "train": config, "measure": measure })
+/// What identifies a job, as JSON text: its training configuration (without the pretrained
+/// run's path: the job's folder lies inside that run, which is replaced when its settings
+/// change), the measure it reports, and for a refit the test images it is scored on (their
+/// count and a checksum of their labels).
+fn job_key(config: &TrainConfig, measure: Measure, test: Option<&ImageSet>) -> String {
+    let train = TrainConfig {
+        pretrained: None,
+        ..config.clone()
+    };
+    let test = test.map(|t| {
+        let checksum = t.labels.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &l| {
+            (h ^ l as u64).wrapping_mul(0x0100_0000_01b3)
+        });
+        serde_json::json!({ "images": t.len(), "labels": format!("{checksum:016x}") })
+    });
+    serde_json::json!({ "train": train, "measure": measure, "test": test }).to_string()
 }
 
-/// The record of the job in `dir` if it finished with the configuration `config`.
-fn finished(dir: &Path, config: &TrainConfig, measure: Measure) -> Option<Job> {
-    let key = job_key(config, measure);
+/// The record of the job in `dir` if it finished with `key`.
+fn finished(dir: &Path, key: &str) -> Option<Job> {
     let text = std::fs::read_to_string(dir.join("job.json")).ok()?;
     let job: Job = serde_json::from_str(&text).ok()?;
     (job.done && job.key == key).then_some(job)
@@ -370,16 +423,17 @@ fn finished(dir: &Path, config: &TrainConfig, measure: Measure) -> Option<Job> {
 /// refit (whose `test` measures it) keeps its weights.
 fn run_job(
     dir: &Path,
+    key: &str,
     config: &TrainConfig,
     measure: Measure,
     device: &Device,
     cache_dir: Option<&Path>,
     test: &mut dyn FnMut(&Path) -> Result<Option<f64>>,
 ) -> Result<Job> {
-    if let Some(job) = finished(dir, config, measure) {
+    if let Some(job) = finished(dir, key) {
         return Ok(job);
     }
-    let key = job_key(config, measure);
+    let key = key.to_string();
     let job_path = dir.join("job.json");
     let saved: Option<Job> = std::fs::read_to_string(&job_path)
         .ok()
@@ -388,9 +442,7 @@ fn run_job(
         Some(job) if job.key == key => {}
         _ => {
             // Another configuration (or none) was here: start over.
-            if dir.exists() {
-                std::fs::remove_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-            }
+            crate::atomic::remove_dir(dir)?;
             std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
             write_job(
                 &job_path,
@@ -514,6 +566,68 @@ mod tests {
         }
         assert_eq!(c.grid().len(), 72);
         c.validate().unwrap();
+    }
+
+    #[test]
+    fn the_best_point_is_the_best_mean_over_seeds() {
+        // Seed 0 prefers point 0, seed 1 point 2; the mean prefers point 1 (0.55), then 0 (0.5),
+        // then 2 (a diverged run counts as 0: 0.475).
+        let validation = vec![
+            vec![Some(0.9), Some(0.1)],
+            vec![Some(0.5), Some(0.6)],
+            vec![None, Some(0.95)],
+        ];
+        assert_eq!(ranking(&validation), [1, 0, 2]);
+        // Equals keep grid order.
+        assert_eq!(ranking(&[vec![Some(0.5)], vec![Some(0.5)]]), [0, 1]);
+    }
+
+    #[test]
+    fn finished_jobs_of_the_paper_grid_are_found_again() {
+        // Keys hold numbers such as 0.0011787686347935879 that JSON parsing may not give back
+        // bit for bit; jobs must still be recognised.
+        let dir = tempfile::tempdir().unwrap();
+        let config = FinetuneConfig::default();
+        let base = TrainConfig::default();
+        let test = ImageSet {
+            height: 1,
+            width: 1,
+            channels: 1,
+            pixels: vec![0; 3],
+            labels: vec![0, 1, 1],
+            classes: vec!["a".into(), "b".into()],
+            source: "test".into(),
+        };
+        for (i, point) in config.grid().into_iter().enumerate() {
+            for refit in [false, true] {
+                let train = config.train_config(&base, Path::new("/runs/a"), &DatasetSource::default(), point, !refit);
+                let key = job_key(&train, Measure::MeanPerClass, refit.then_some(&test));
+                let job_dir = dir.path().join(format!("{i}-{refit}"));
+                std::fs::create_dir_all(&job_dir).unwrap();
+                let job = Job {
+                    key: key.clone(),
+                    validation: Some(0.5),
+                    test: None,
+                    diverged: None,
+                    done: true,
+                };
+                write_job(&job_dir.join("job.json"), &job).unwrap();
+                assert!(finished(&job_dir, &key).is_some(), "{point:?}");
+                // Another measure or another pretrained path: the measure counts, the path not.
+                assert!(finished(&job_dir, &job_key(&train, Measure::Top1, refit.then_some(&test))).is_none());
+                let moved = TrainConfig {
+                    pretrained: Some("/elsewhere/a".into()),
+                    ..train.clone()
+                };
+                assert!(
+                    finished(
+                        &job_dir,
+                        &job_key(&moved, Measure::MeanPerClass, refit.then_some(&test))
+                    )
+                    .is_some()
+                );
+            }
+        }
     }
 
     #[test]

@@ -176,10 +176,11 @@ pub enum StudyEvent<'a> {
     },
 }
 
-/// The saved results of a run with the configuration that produced them.
+/// The saved results of a run with the configuration that produced them (as JSON text: compared
+/// as text, since numbers read back from JSON may differ from the written ones in the last bit).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Piece {
-    key: serde_json::Value,
+    key: String,
     result: RunResult,
 }
 
@@ -247,7 +248,8 @@ pub fn run_study(
                 "train": config,
                 "targets": study.targets,
                 "analysis": study.analysis,
-            });
+            })
+            .to_string();
             if let Ok(text) = std::fs::read_to_string(&piece_path)
                 && let Ok(piece) = serde_json::from_str::<Piece>(&text)
                 && piece.key == key
@@ -393,24 +395,22 @@ const TRAINED_WITH: &str = "trained-with.json";
 /// Makes `dir` ready to train (or reuse) the run `config`: a run trained with other settings is
 /// removed (with everything computed from it), so that it is trained again; the settings are
 /// recorded before training starts. A run folder without the record (from an older version) is
-/// kept as it is.
+/// kept as it is. The record is compared as text: numbers read back from JSON may differ from
+/// the written ones in the last bit.
 fn prepare_run_dir(dir: &Path, config: &TrainConfig) -> Result<()> {
     let record = dir.join(TRAINED_WITH);
-    let key = serde_json::to_value(config).map_err(|e| Error::format(&record, e.to_string()))?;
-    let saved: Option<serde_json::Value> = std::fs::read_to_string(&record)
-        .ok()
-        .and_then(|text| serde_json::from_str(&text).ok());
-    match saved {
-        Some(saved) if saved == key => return Ok(()),
-        Some(_) => {
+    let key = serde_json::to_string_pretty(config).map_err(|e| Error::format(&record, e.to_string()))?;
+    match std::fs::read_to_string(&record) {
+        Ok(saved) if saved == key => return Ok(()),
+        Ok(_) => {
             tracing::warn!("{}: the training settings changed; training it again", dir.display());
-            std::fs::remove_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+            crate::atomic::remove_dir(dir)?;
         }
-        None => {}
+        Err(_) if RunDir::new(dir).exists() => return Ok(()),
+        Err(_) => {}
     }
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let text = serde_json::to_string_pretty(&key).map_err(|e| Error::format(&record, e.to_string()))?;
-    crate::atomic::write(&record, text.as_bytes())
+    crate::atomic::write(&record, key.as_bytes())
 }
 
 /// `softmax-s0`, `cosine-softmax-temperature-0.05-s1`: a folder name per run.

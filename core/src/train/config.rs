@@ -59,8 +59,8 @@ pub struct TrainConfig {
     /// unset.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub steps: Option<usize>,
-    /// Start from a finished run (its folder): every layer but the classifier takes the run's
-    /// weights, the classifier is new (sized for this data's classes, initialised as usual), and
+    /// Start from a trained run (its folder): every layer but the classifier takes the run's
+    /// saved weights (`model.bpk`, its best epoch so far), the classifier is new (sized for this data's classes, initialised as usual), and
     /// the input size, stem, channels and normalisation default to the run's (gray images are
     /// repeated into RGB for an RGB network). `model` must be the run's. Default unset: random
     /// initialisation.
@@ -95,9 +95,9 @@ pub struct TrainConfig {
     /// Train on a class-stratified subset of this many images (after the holdout is taken);
     /// default all.
     pub train_limit: Option<usize>,
-    /// Use a class-stratified sample of this many images of the training split before anything
-    /// else (the holdout is taken from it), so that runs with and without a holdout see the same
-    /// images; default all.
+    /// Use a class-stratified sample of about this many images of the training split (at least
+    /// one of every class) before anything else (the holdout is taken from it), so that runs with
+    /// and without a holdout see the same images; default all.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub data_limit: Option<usize>,
     /// Network input size in pixels; default the stored image size, or 224 for images of 256 px

@@ -29,7 +29,8 @@ pub struct TrainOptions {
     /// Continue the run in the output folder from its last checkpoint (it must exist and hold
     /// the same configuration).
     pub resume: bool,
-    /// Stop (cleanly, after the checkpoint) once this many epochs are done.
+    /// Stop (cleanly) at the first checkpoint once this many epochs are done (every epoch has
+    /// one unless [`TrainConfig::checkpoints`] spreads them).
     pub stop_after_epoch: Option<usize>,
     /// Folder for decoded-image caches of ImageFolder datasets; none decodes every time.
     pub cache_dir: Option<PathBuf>,
@@ -212,12 +213,10 @@ pub fn train(
     if let Some(limit) = config.data_limit
         && limit < full.len()
     {
-        let sample = stratified_split(
-            &full.labels,
-            limit as f64 / full.len() as f64,
-            stream(config.seed, 7, 0),
-        );
-        full = full.subset(&sample.holdout);
+        // The training part of a split keeps at least one image of every class.
+        let drop = 1.0 - limit as f64 / full.len() as f64;
+        let sample = stratified_split(&full.labels, drop, stream(config.seed, 7, 0));
+        full = full.subset(&sample.train);
     }
     let split = stratified_split(&full.labels, config.holdout_fraction, stream(config.seed, 1, 0));
     let mut train_idx = split.train;
