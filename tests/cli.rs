@@ -1172,7 +1172,8 @@ checkpoints = 3
     );
     assert!(stderr.contains("fine-tuning on other"), "{stderr}");
 
-    // Killed (SIGKILL) in the middle of the first fine-tuning run, once it has a checkpoint.
+    // Killed (SIGKILL) in the middle of the first fine-tuning run, once it has a checkpoint and
+    // has logged its epoch.
     let parts = dir.path().join("parts");
     let mut child = Command::new(env!("CARGO_BIN_EXE_losslens"))
         .envs(one_thread)
@@ -1184,7 +1185,9 @@ checkpoints = 3
     let job = parts.join("runs/softmax-s0/finetune/other/lr-1.000e-2-wd-0.000e0");
     let started = std::time::Instant::now();
     let done = || std::fs::read_to_string(job.join("job.json")).is_ok_and(|t| t.contains("\"done\": true"));
-    while !job.join("checkpoint/latest.json").exists() && !done() && started.elapsed().as_secs() < 120 {
+    // The epoch log is written after the checkpoint: once it has a line, so has the checkpoint.
+    let logged = || std::fs::read_to_string(job.join("metrics.jsonl")).is_ok_and(|t| !t.is_empty());
+    while !logged() && !done() && started.elapsed().as_secs() < 120 {
         std::thread::sleep(std::time::Duration::from_millis(2));
     }
     child.kill().unwrap();
