@@ -51,6 +51,25 @@ fn fails_with(args: &[&str], needles: &[&str]) {
     }
 }
 
+/// `losslens study FILE --out OUT` on the CPU with one thread, so that float sums run in the same
+/// order in every process (bit-identical resumes).
+fn study_command(file: &Path, out: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_losslens"));
+    command
+        .env("RAYON_NUM_THREADS", "1")
+        .args(["study", s(file), "--out", s(out), "--device", "cpu"]);
+    command
+}
+
+/// Starts `command` with its output discarded, to be killed.
+fn spawn_quiet(mut command: Command) -> std::process::Child {
+    command
+        .stderr(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 /// Deterministic features: `n` examples of `p` features, 3 classes.
 fn features(n: usize, p: usize, phase: f32) -> Vec<f32> {
     (0..n * p)
@@ -983,14 +1002,8 @@ feature_images = 24
 "#,
     )
     .unwrap();
-    // One CPU thread: float sums in the same order in every process (bit-identical resumes).
-    let one_thread = [("RAYON_NUM_THREADS", "1")];
     let study = |out: &Path| -> (bool, String) {
-        let o = Command::new(env!("CARGO_BIN_EXE_losslens"))
-            .envs(one_thread)
-            .args(["study", s(&file), "--out", s(out), "--device", "cpu"])
-            .output()
-            .unwrap();
+        let o = study_command(&file, out).output().unwrap();
         (o.status.success(), String::from_utf8_lossy(&o.stderr).into_owned())
     };
     let whole = dir.path().join("whole");
@@ -999,13 +1012,7 @@ feature_images = 24
 
     // Killed (SIGKILL) once the first run's results are saved, then started again.
     let parts = dir.path().join("parts");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_losslens"))
-        .envs(one_thread)
-        .args(["study", s(&file), "--out", s(&parts), "--device", "cpu"])
-        .stderr(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_quiet(study_command(&file, &parts));
     let first = parts.join("runs/softmax-s0/results.json");
     let started = std::time::Instant::now();
     while !first.exists() && started.elapsed().as_secs() < 120 {
@@ -1150,13 +1157,8 @@ checkpoints = 3
 "#,
     )
     .unwrap();
-    let one_thread = [("RAYON_NUM_THREADS", "1")];
     let study = |out: &Path| -> (bool, String, String) {
-        let o = Command::new(env!("CARGO_BIN_EXE_losslens"))
-            .envs(one_thread)
-            .args(["study", s(&file), "--out", s(out), "--device", "cpu"])
-            .output()
-            .unwrap();
+        let o = study_command(&file, out).output().unwrap();
         (
             o.status.success(),
             String::from_utf8_lossy(&o.stdout).into_owned(),
@@ -1175,13 +1177,7 @@ checkpoints = 3
     // Killed (SIGKILL) in the middle of the first fine-tuning run, once it has a checkpoint and
     // has logged its epoch.
     let parts = dir.path().join("parts");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_losslens"))
-        .envs(one_thread)
-        .args(["study", s(&file), "--out", s(&parts), "--device", "cpu"])
-        .stderr(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_quiet(study_command(&file, &parts));
     let job = parts.join("runs/softmax-s0/finetune/other/lr-1.000e-2-wd-0.000e0");
     let started = std::time::Instant::now();
     let done = || std::fs::read_to_string(job.join("job.json")).is_ok_and(|t| t.contains("\"done\": true"));

@@ -13,10 +13,14 @@ use losslens_core::study::{StudyConfig, StudyEvent, run_study};
 use losslens_core::train::{RunDir, TrainConfig};
 
 fn procedural(seed: u64) -> DatasetSource {
+    procedural_with(3, 40, seed)
+}
+
+fn procedural_with(classes: usize, per_class: usize, seed: u64) -> DatasetSource {
     DatasetSource::Procedural {
         config: ProceduralConfig {
-            classes: 3,
-            per_class: 40,
+            classes,
+            per_class,
             size: 12,
             seed,
             noise: 0.15,
@@ -170,16 +174,7 @@ fn fine_tuning_chooses_on_validation_over_seeds_and_refits() {
         source: procedural(1),
         targets: vec![TargetConfig {
             name: "other classes".into(),
-            data: DatasetSource::Procedural {
-                config: ProceduralConfig {
-                    classes: 4,
-                    per_class: 30,
-                    size: 12,
-                    seed: 5,
-                    noise: 0.15,
-                },
-                test_per_class: 10,
-            },
+            data: procedural_with(4, 30, 5),
             measure: Measure::MeanPerClass,
         }],
         model: Architecture::Small,

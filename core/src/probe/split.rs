@@ -15,28 +15,47 @@ pub struct Split {
 /// leaves at least one example of each class in the training part (a class with a single
 /// example is never held out).
 pub fn stratified_split(labels: &[usize], fraction: f64, seed: u64) -> Split {
+    let (holdout, train) = stratified(labels, seed, |n| {
+        ((fraction * n as f64).round() as usize).min(n.saturating_sub(1))
+    });
+    Split { train, holdout }
+}
+
+/// A class-stratified sample of `round(fraction · n_k)` examples of every class `k` (at least
+/// one for any `fraction > 0`, so no class disappears; none for 0), chosen by `seed`, ascending.
+/// Wherever that count is between 1 and `n_k − 1`, it is the held-out part of
+/// [`stratified_split`] with the same seed.
+pub fn stratified_sample(labels: &[usize], fraction: f64, seed: u64) -> Vec<usize> {
+    if fraction <= 0.0 {
+        return Vec::new();
+    }
+    stratified(labels, seed, |n| ((fraction * n as f64).round() as usize).clamp(1, n)).0
+}
+
+/// For every class, `take(n_k)` examples in a seeded random order, and the rest: both ascending.
+fn stratified(labels: &[usize], seed: u64, take: impl Fn(usize) -> usize) -> (Vec<usize>, Vec<usize>) {
     let classes = labels.iter().copied().max().map_or(0, |m| m + 1);
     let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); classes];
     for (i, &label) in labels.iter().enumerate() {
         by_class[label].push(i);
     }
     let mut rng = SplitMix64::new(seed);
-    let (mut train, mut holdout) = (Vec::new(), Vec::new());
+    let (mut taken, mut rest) = (Vec::new(), Vec::new());
     for members in by_class {
         let n = members.len();
-        let take = ((fraction * n as f64).round() as usize).min(n.saturating_sub(1));
+        let count = if n == 0 { 0 } else { take(n) };
         let order = rng.permutation(n);
         for (rank, &j) in order.iter().enumerate() {
-            if rank < take {
-                holdout.push(members[j])
+            if rank < count {
+                taken.push(members[j])
             } else {
-                train.push(members[j])
+                rest.push(members[j])
             }
         }
     }
-    train.sort_unstable();
-    holdout.sort_unstable();
-    Split { train, holdout }
+    taken.sort_unstable();
+    rest.sort_unstable();
+    (taken, rest)
 }
 
 #[cfg(test)]
@@ -57,5 +76,21 @@ mod tests {
         let mut all: Vec<usize> = split.train.iter().chain(&split.holdout).copied().collect();
         all.sort_unstable();
         assert_eq!(all, (0..101).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_sample_keeps_every_class_and_otherwise_matches_the_holdout() {
+        let labels: Vec<usize> = (0..100).map(|i| i % 4).chain([4]).collect();
+        let sample = stratified_sample(&labels, 0.2, 7);
+        // Classes of 25: the same 5 each as the holdout; the single-example class: kept.
+        let split = stratified_split(&labels, 0.2, 7);
+        let mut expected = split.holdout.clone();
+        expected.push(100);
+        assert_eq!(sample, expected);
+        // A tiny fraction still keeps one of every class.
+        let few = stratified_sample(&labels, 0.001, 7);
+        assert_eq!(few.len(), 5);
+        assert!((0..5).all(|k| few.iter().any(|&i| labels[i] == k)));
+        assert!(stratified_sample(&labels, 0.0, 7).is_empty());
     }
 }

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::analysis::stats::{MeanSd, mean_sd, spearman, ties_with_best};
 use crate::error::Result;
+use crate::study::figures::objectives;
 use crate::study::results::{RunResult, StudyResults};
 
 /// Significance level of the bold-facing rule.
@@ -63,20 +64,8 @@ fn column(title: String, groups: &[Vec<f64>], higher_is_better: bool) -> Result<
 
 /// Aggregates the runs of `results` per objective.
 pub fn summarize(results: &StudyResults) -> Result<Summary> {
-    let objectives = objectives(results);
-    let groups = |f: &dyn Fn(&RunResult) -> Option<f64>| -> Vec<Vec<f64>> {
-        objectives
-            .iter()
-            .map(|o| {
-                results
-                    .runs
-                    .iter()
-                    .filter(|r| &r.objective == o)
-                    .filter_map(f)
-                    .collect()
-            })
-            .collect()
-    };
+    let objectives = objectives(results, &[]);
+    let groups = |f: &dyn Fn(&RunResult) -> Option<f64>| per_objective(results, &objectives, f);
     let mut columns = vec![
         column("top-1".into(), &groups(&|r| Some(r.source.top1)), true)?,
         column("top-5".into(), &groups(&|r| Some(r.source.top5)), true)?,
@@ -139,20 +128,8 @@ pub fn table2(results: &StudyResults) -> Result<Option<Summary>> {
     if results.runs.iter().all(|r| r.finetune.is_empty()) {
         return Ok(None);
     }
-    let objectives = objectives(results);
-    let groups = |f: &dyn Fn(&RunResult) -> Option<f64>| -> Vec<Vec<f64>> {
-        objectives
-            .iter()
-            .map(|o| {
-                results
-                    .runs
-                    .iter()
-                    .filter(|r| &r.objective == o)
-                    .filter_map(f)
-                    .collect()
-            })
-            .collect()
-    };
+    let objectives = objectives(results, &[]);
+    let groups = |f: &dyn Fn(&RunResult) -> Option<f64>| per_objective(results, &objectives, f);
     let mut columns = Vec::new();
     for t in &results.targets {
         let values = groups(&|r| r.finetune.iter().find(|f| f.target == t.name).map(|f| f.accuracy));
@@ -175,15 +152,24 @@ pub fn table2(results: &StudyResults) -> Result<Option<Summary>> {
     }))
 }
 
-/// The objectives of the runs, in study order.
-fn objectives(results: &StudyResults) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for run in &results.runs {
-        if !out.contains(&run.objective) {
-            out.push(run.objective.clone());
-        }
-    }
-    out
+/// `f` of every run, grouped by objective (in the order of `objectives`); runs where `f` gives
+/// `None` are left out.
+fn per_objective(
+    results: &StudyResults,
+    objectives: &[String],
+    f: &dyn Fn(&RunResult) -> Option<f64>,
+) -> Vec<Vec<f64>> {
+    objectives
+        .iter()
+        .map(|o| {
+            results
+                .runs
+                .iter()
+                .filter(|r| &r.objective == o)
+                .filter_map(f)
+                .collect()
+        })
+        .collect()
 }
 
 /// The paper's Table 3: source top-1 and penultimate R² per objective.
@@ -315,11 +301,13 @@ pub fn format_value(title: &str, v: &MeanSd) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::study::results::{LayerValue, Measure, SourceEval, TargetInfo, Transfer};
 
-    fn run(objective: &str, seed: u64, top1: f64, r2: f64, linear: f64) -> RunResult {
+    /// A run with one target `t` (kNN 0.1 below linear) and a penultimate R² (shared fixture
+    /// of the study's tests).
+    pub(crate) fn run(objective: &str, seed: u64, top1: f64, r2: f64, linear: f64) -> RunResult {
         RunResult {
             objective: objective.into(),
             kind: objective.into(),
@@ -349,7 +337,8 @@ mod tests {
         }
     }
 
-    fn study(runs: Vec<RunResult>) -> StudyResults {
+    /// A study of `runs` with the one target `t`.
+    pub(crate) fn study(runs: Vec<RunResult>) -> StudyResults {
         StudyResults {
             version: 1,
             name: "t".into(),

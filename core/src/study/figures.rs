@@ -246,7 +246,7 @@ pub fn finetune_figures(results: &StudyResults, objectives: &[String]) -> Vec<Fi
             }
         }
         out.push(Figure {
-            name: format!("finetune-{}", slug(&target.name)),
+            name: format!("finetune-{}", crate::study::slug(&target.name)),
             caption: format!(
                 "Fine-tuning on {}: validation accuracy at each learning rate (rows) × weight decay \
                  (columns), mean over the runs shown; chosen (learning rate × weight decay): {}",
@@ -263,19 +263,6 @@ pub fn finetune_figures(results: &StudyResults, objectives: &[String]) -> Vec<Fi
         });
     }
     out
-}
-
-/// A name safe in a file name: ASCII letters, digits, `.` and `-`.
-fn slug(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect()
 }
 
 /// The CKA heatmap of one layer (Fig. 2) for the runs of the objectives in `only`.
@@ -327,58 +314,15 @@ pub fn filtered(results: &StudyResults, only: &[String]) -> StudyResults {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::study::results::{Measure, SourceEval, TargetInfo, Transfer};
-
-    fn run(objective: &str, r2: f64, linear: f64) -> RunResult {
-        RunResult {
-            objective: objective.into(),
-            kind: objective.split(':').next().unwrap().into(),
-            seed: 0,
-            best_epoch: Some(1),
-            source: SourceEval {
-                top1: 0.5,
-                top5: 1.0,
-                nll: 1.0,
-                ece: 0.1,
-            },
-            transfer: vec![Transfer {
-                target: "t".into(),
-                linear,
-                lambda: 1.0,
-                knn: linear,
-                k: 1,
-            }],
-            separation: vec![LayerValue {
-                layer: "penultimate".into(),
-                value: r2,
-            }],
-            sparsity: Vec::new(),
-            collapse: None,
-            features: None,
-            finetune: Vec::new(),
-        }
-    }
+    use crate::study::aggregate::tests::{run, study};
 
     #[test]
     fn the_temperature_figure_orders_the_sweep_by_temperature() {
-        let results = StudyResults {
-            version: 1,
-            name: "sweep".into(),
-            source: "s".into(),
-            model: "small".into(),
-            targets: vec![TargetInfo {
-                name: "t".into(),
-                data: "d".into(),
-                measure: Measure::Top1,
-            }],
-            runs: vec![
-                run("softmax", 0.1, 0.9),
-                run("cosine-softmax:temperature=0.05", 0.6, 0.5),
-                run("cosine-softmax:temperature=0.01", 0.2, 0.8),
-            ],
-            cka: Vec::new(),
-            summary: None,
-        };
+        let results = study(vec![
+            run("softmax", 0, 0.5, 0.1, 0.9),
+            run("cosine-softmax:temperature=0.05", 0, 0.5, 0.6, 0.5),
+            run("cosine-softmax:temperature=0.01", 0, 0.5, 0.2, 0.8),
+        ]);
         let all = objectives(&results, &[]);
         let figure = temperature_figure(&results, &all).unwrap();
         let (low, high) = (
@@ -400,7 +344,7 @@ mod tests {
 
     #[test]
     fn the_fine_tuning_figure_averages_the_search_of_the_runs_shown() {
-        use crate::study::results::{Finetune, GridPoint, Measure, TargetInfo};
+        use crate::study::results::{Finetune, GridPoint};
         let point = |learning_rate, weight_decay, validation| GridPoint {
             learning_rate,
             weight_decay,
@@ -418,24 +362,12 @@ mod tests {
                 point(0.1, 1e-4, Some(0.5)),
             ],
         };
-        let mut a = run("softmax", 0.1, 0.9);
+        let mut a = run("softmax", 0, 0.5, 0.1, 0.9);
         a.finetune.push(tuned(0.8, Some(0.4)));
-        let mut b = run("sigmoid", 0.1, 0.9);
+        let mut b = run("sigmoid", 0, 0.5, 0.1, 0.9);
         b.finetune.push(tuned(0.6, None));
-        let results = StudyResults {
-            version: 1,
-            name: "tuned".into(),
-            source: "s".into(),
-            model: "small".into(),
-            targets: vec![TargetInfo {
-                name: "t 1".into(),
-                data: "d".into(),
-                measure: Measure::Top1,
-            }],
-            runs: vec![a, b],
-            cka: Vec::new(),
-            summary: None,
-        };
+        let mut results = study(vec![a, b]);
+        results.targets[0].name = "t 1".into();
         let all = objectives(&results, &[]);
         let figures = finetune_figures(&results, &all);
         assert_eq!(figures.len(), 1);

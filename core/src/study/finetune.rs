@@ -23,9 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::{DatasetSource, ImageSet};
 use crate::error::{Error, Result, invalid_setting};
-use crate::inference::{self, Pooling, Request};
 use crate::objective::{ObjectiveConfig, ObjectiveKind};
-use crate::probe::metrics::evaluate;
 use crate::study::results::{Finetune, GridPoint, Measure};
 use crate::train::{Decay, RunDir, TrainConfig, TrainOptions, train};
 
@@ -245,34 +243,21 @@ pub fn finetune_objective(
         .iter()
         .map(|r| std::fs::canonicalize(&r.dir).map_err(|e| Error::io(&r.dir, e)))
         .collect::<Result<_>>()?;
+    let mut jobs = Jobs {
+        config,
+        target,
+        batch_size,
+        device,
+        cache_dir,
+        progress,
+    };
     // validation[p][s]: grid point p, seed s.
     let mut validation = Vec::with_capacity(grid.len());
     for (p, &point) in grid.iter().enumerate() {
         let mut per_seed = Vec::with_capacity(runs.len());
         for (run, base) in runs.iter().zip(&bases) {
-            let train_config = config.train_config(&run.config, base, target.data, point, true);
-            let key = job_key(&train_config, target.measure, None);
-            let dir = job_dir(&run.dir, target.name, point, false);
-            if finished(&dir, &key).is_none() {
-                progress(&format!(
-                    "fine-tuning on {}: learning rate {:.3e}, weight decay {:.3e} ({} of {})",
-                    target.name,
-                    point.0,
-                    point.1,
-                    p + 1,
-                    grid.len()
-                ));
-            }
-            let job = run_job(
-                &dir,
-                &key,
-                &train_config,
-                target.measure,
-                device,
-                cache_dir,
-                &mut |_| Ok(None),
-            )?;
-            per_seed.push(job.validation);
+            let count = format!(" ({} of {})", p + 1, grid.len());
+            per_seed.push(jobs.run(run, base, point, false, &count)?.validation);
         }
         validation.push(per_seed);
     }
@@ -285,24 +270,7 @@ pub fn finetune_objective(
         }
         let mut out = Vec::with_capacity(runs.len());
         for (s, (run, base)) in runs.iter().zip(&bases).enumerate() {
-            let train_config = config.train_config(&run.config, base, target.data, chosen, false);
-            let key = job_key(&train_config, target.measure, Some(target.test));
-            let dir = job_dir(&run.dir, target.name, chosen, true);
-            if finished(&dir, &key).is_none() {
-                progress(&format!(
-                    "fine-tuning on {} (training + validation): learning rate {:.3e}, weight decay {:.3e}",
-                    target.name, chosen.0, chosen.1
-                ));
-            }
-            let job = run_job(
-                &dir,
-                &key,
-                &train_config,
-                target.measure,
-                device,
-                cache_dir,
-                &mut |run_dir| test_accuracy(run_dir, target, batch_size, device).map(Some),
-            )?;
+            let job = jobs.run(run, base, chosen, true, "")?;
             let Some(accuracy) = job.test else {
                 tracing::warn!(
                     "fine-tuning {} on {} at learning rate {:.3e}, weight decay {:.3e} diverged ({}); \
@@ -379,18 +347,8 @@ fn warn_at_edge(config: &FinetuneConfig, target: &str, (lr, wd): (f64, f64)) {
 /// `runs/<run>/finetune/<target>/lr-1.000e-3-wd-3.162e-5` (a grid point) or
 /// `…/final-lr-1.000e-3-wd-3.162e-5` (the refit at that point).
 fn job_dir(run: &Path, target: &str, (lr, wd): (f64, f64), refit: bool) -> PathBuf {
-    let target: String = target
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
     let leaf = format!("{}lr-{lr:.3e}-wd-{wd:.3e}", if refit { "final-" } else { "" });
-    run.join("finetune").join(target).join(leaf)
+    run.join("finetune").join(crate::study::slug(target)).join(leaf)
 }
 
 /// What identifies a job, as JSON text: its training configuration (without the pretrained
@@ -411,50 +369,91 @@ fn job_key(config: &TrainConfig, measure: Measure, test: Option<&ImageSet>) -> S
     serde_json::json!({ "train": train, "measure": measure, "test": test }).to_string()
 }
 
-/// The record of the job in `dir` if it finished with `key`.
-fn finished(dir: &Path, key: &str) -> Option<Job> {
+/// The record in `dir/job.json`, if there is a readable one.
+fn read_job(dir: &Path) -> Option<Job> {
     let text = std::fs::read_to_string(dir.join("job.json")).ok()?;
-    let job: Job = serde_json::from_str(&text).ok()?;
-    (job.done && job.key == key).then_some(job)
+    serde_json::from_str(&text).ok()
 }
 
-/// Runs (or resumes, or reuses) the training run `config` in `dir`: the last epoch's validation
-/// accuracy in `measure`, and `test`'s result. A finished grid point keeps only its records; the
-/// refit (whose `test` measures it) keeps its weights.
+/// The fine-tuning runs of one target, announced to `progress` when they have work to do.
+struct Jobs<'a, 'p> {
+    config: &'a FinetuneConfig,
+    target: FinetuneTarget<'a>,
+    batch_size: usize,
+    device: &'a Device,
+    cache_dir: Option<&'a Path>,
+    progress: &'p mut dyn FnMut(&str),
+}
+
+impl Jobs<'_, '_> {
+    /// Fine-tunes `run` (at its canonical path `base`) at `point`: the search's run on training
+    /// images with validation, or the refit on all of them scored on the test images. `count`
+    /// ends the progress line.
+    fn run(&mut self, run: &Pretrained, base: &Path, point: (f64, f64), refit: bool, count: &str) -> Result<Job> {
+        let target = self.target;
+        let config = self.config.train_config(&run.config, base, target.data, point, !refit);
+        let key = job_key(&config, target.measure, refit.then_some(target.test));
+        let dir = job_dir(&run.dir, target.name, point, refit);
+        let resume = match read_job(&dir) {
+            Some(job) if job.key == key && job.done => return Ok(job),
+            Some(job) => job.key == key,
+            None => false,
+        };
+        (self.progress)(&format!(
+            "fine-tuning on {}{}: learning rate {:.3e}, weight decay {:.3e}{count}",
+            target.name,
+            if refit { " (training + validation)" } else { "" },
+            point.0,
+            point.1
+        ));
+        let (batch_size, device) = (self.batch_size, self.device);
+        run_job(
+            &dir,
+            key,
+            resume,
+            &config,
+            target.measure,
+            device,
+            self.cache_dir,
+            &mut |run_dir| {
+                if refit {
+                    test_accuracy(run_dir, target, batch_size, device).map(Some)
+                } else {
+                    Ok(None)
+                }
+            },
+        )
+    }
+}
+
+/// Runs the training run `config` in `dir` (continuing it when `resume`, else from nothing): the
+/// last epoch's validation accuracy in `measure`, and `test`'s result. A finished grid point
+/// keeps only its records; the refit (whose `test` measures it) keeps its weights.
+#[allow(clippy::too_many_arguments)]
 fn run_job(
     dir: &Path,
-    key: &str,
+    key: String,
+    resume: bool,
     config: &TrainConfig,
     measure: Measure,
     device: &Device,
     cache_dir: Option<&Path>,
     test: &mut dyn FnMut(&Path) -> Result<Option<f64>>,
 ) -> Result<Job> {
-    if let Some(job) = finished(dir, key) {
-        return Ok(job);
-    }
-    let key = key.to_string();
-    let job_path = dir.join("job.json");
-    let saved: Option<Job> = std::fs::read_to_string(&job_path)
-        .ok()
-        .and_then(|text| serde_json::from_str(&text).ok());
-    match saved {
-        Some(job) if job.key == key => {}
-        _ => {
-            // Another configuration (or none) was here: start over.
-            crate::atomic::remove_dir(dir)?;
-            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-            write_job(
-                &job_path,
-                &Job {
-                    key: key.clone(),
-                    validation: None,
-                    test: None,
-                    diverged: None,
-                    done: false,
-                },
-            )?;
-        }
+    if !resume {
+        // Another configuration (or none) was here: start over.
+        crate::atomic::remove_dir(dir)?;
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        write_job(
+            &dir.join("job.json"),
+            &Job {
+                key: key.clone(),
+                validation: None,
+                test: None,
+                diverged: None,
+                done: false,
+            },
+        )?;
     }
     let run = RunDir::new(dir);
     let options = TrainOptions {
@@ -480,7 +479,7 @@ fn run_job(
         Err(Error::Degenerate { reason, .. }) => job.diverged = Some(reason),
         Err(e) => return Err(e),
     }
-    write_job(&job_path, &job)?;
+    write_job(&dir.join("job.json"), &job)?;
     // What is no longer needed: the checkpoints, and a grid point's weights.
     let checkpoints = dir.join("checkpoint");
     if checkpoints.exists() {
@@ -500,27 +499,7 @@ fn write_job(path: &Path, job: &Job) -> Result<()> {
 /// Accuracy of the fine-tuned network in `dir` on the target's test images, in its measure.
 fn test_accuracy(dir: &Path, target: FinetuneTarget, batch_size: usize, device: &Device) -> Result<f64> {
     let trained = RunDir::new(dir).load(device)?;
-    let request = Request {
-        taps: &[],
-        pooling: Pooling::Mean,
-        objective: Some(&trained.objective),
-        batch_size,
-    };
-    let forward = inference::forward(
-        &trained.model,
-        target.test,
-        &trained.input,
-        &request,
-        device,
-        &mut |_, _| {},
-    )?;
-    let logits: Vec<f64> = forward
-        .outputs
-        .unwrap_or_default()
-        .iter()
-        .map(|&v| f64::from(v))
-        .collect();
-    let e = evaluate(&logits, trained.info.classes.len(), &target.test.labels, 1.0);
+    let e = crate::study::runner::evaluate_on(&trained, target.test, batch_size, device)?;
     Ok(match target.measure {
         Measure::Top1 => e.accuracy,
         Measure::MeanPerClass => e.mean_per_class_accuracy,
@@ -586,6 +565,7 @@ mod tests {
     fn finished_jobs_of_the_paper_grid_are_found_again() {
         // Keys hold numbers such as 0.0011787686347935879 that JSON parsing may not give back
         // bit for bit; jobs must still be recognised.
+        let finished = |dir: &Path, key: &str| read_job(dir).filter(|j| j.done && j.key == key);
         let dir = tempfile::tempdir().unwrap();
         let config = FinetuneConfig::default();
         let base = TrainConfig::default();

@@ -17,3 +17,17 @@ pub mod runner;
 pub use results::{RESULTS_VERSION, StudyResults};
 #[cfg(all(feature = "train", not(target_arch = "wasm32")))]
 pub use runner::{StudyConfig, StudyEvent, run_study};
+
+/// `name` made safe as a file or folder name: ASCII letters, digits, `.` and `-` are kept, every
+/// other character becomes `-` (`cosine-softmax:temperature=0.05` → `cosine-softmax-temperature-0.05`).
+pub fn slug(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}

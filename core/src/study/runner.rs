@@ -23,8 +23,8 @@ use crate::model::{Architecture, PENULTIMATE};
 use crate::objective::ObjectiveConfig;
 use crate::probe::knn::{KnnConfig, knn_probe};
 use crate::probe::linear::{LinearProbeConfig, linear_probe};
-use crate::probe::metrics::evaluate;
-use crate::probe::split::stratified_split;
+use crate::probe::metrics::{Evaluation, evaluate};
+use crate::probe::split::stratified_sample;
 use crate::study::aggregate::{summarize, tables};
 use crate::study::finetune::{FinetuneConfig, FinetuneTarget, Pretrained, finetune_objective};
 use crate::study::results::{
@@ -415,50 +415,47 @@ fn prepare_run_dir(dir: &Path, config: &TrainConfig) -> Result<()> {
 
 /// `softmax-s0`, `cosine-softmax-temperature-0.05-s1`: a folder name per run.
 pub fn run_folder(objective: &ObjectiveConfig, seed: u64) -> String {
-    let name: String = objective
-        .to_string()
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    format!("{name}-s{seed}")
+    format!("{}-s{seed}", crate::study::slug(&objective.to_string()))
 }
 
 fn stratified_subset(set: &ImageSet, limit: usize, seed: u64) -> ImageSet {
     if limit >= set.len() {
         return set.clone();
     }
-    let split = stratified_split(&set.labels, limit as f64 / set.len() as f64, seed);
-    set.subset(&split.holdout)
+    set.subset(&stratified_sample(&set.labels, limit as f64 / set.len() as f64, seed))
 }
 
 fn evaluate_source(trained: &TrainedModel, test: &ImageSet, batch_size: usize, device: &Device) -> Result<SourceEval> {
-    let request = Request {
-        taps: &[],
-        pooling: Pooling::Mean,
-        objective: Some(&trained.objective),
-        batch_size,
-    };
-    let forward = inference::forward(&trained.model, test, &trained.input, &request, device, &mut |_, _| {})?;
-    let logits: Vec<f64> = forward
-        .outputs
-        .unwrap_or_default()
-        .iter()
-        .map(|&v| f64::from(v))
-        .collect();
-    let classes = trained.info.classes.len();
-    let e = evaluate(&logits, classes, &test.labels, 1.0);
+    let e = evaluate_on(trained, test, batch_size, device)?;
     Ok(SourceEval {
         top1: e.accuracy,
         top5: e.top5_accuracy,
         nll: e.nll,
         ece: e.ece,
     })
+}
+
+/// Accuracy and calibration of a trained network's outputs on `set`.
+pub(crate) fn evaluate_on(
+    trained: &TrainedModel,
+    set: &ImageSet,
+    batch_size: usize,
+    device: &Device,
+) -> Result<Evaluation> {
+    let request = Request {
+        taps: &[],
+        pooling: Pooling::Mean,
+        objective: Some(&trained.objective),
+        batch_size,
+    };
+    let forward = inference::forward(&trained.model, set, &trained.input, &request, device, &mut |_, _| {})?;
+    let logits: Vec<f64> = forward
+        .outputs
+        .unwrap_or_default()
+        .iter()
+        .map(|&v| f64::from(v))
+        .collect();
+    Ok(evaluate(&logits, trained.info.classes.len(), &set.labels, 1.0))
 }
 
 fn penultimate(trained: &TrainedModel, set: &ImageSet, batch_size: usize, device: &Device) -> Result<Layer> {

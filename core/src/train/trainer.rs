@@ -16,7 +16,7 @@ use crate::error::{Error, Result, invalid_setting};
 use crate::inference::{self, InputSpec, Pooling, Request};
 use crate::model::{Classifier, ModelConfig, Stem};
 use crate::objective::{Objective, ObjectiveConfig};
-use crate::probe::split::stratified_split;
+use crate::probe::split::{stratified_sample, stratified_split};
 use crate::rng::SplitMix64;
 use crate::train::config::TrainConfig;
 use crate::train::ema::Ema;
@@ -91,18 +91,23 @@ pub fn resolve(config: &TrainConfig, train: &ImageSet) -> Result<TrainConfig> {
         Some(path) => Some(pretrained_info(config, path)?),
         None => None,
     };
+    resolve_from(config, train, base.as_ref())
+}
+
+/// [`resolve`] with the pretrained run's information already read.
+fn resolve_from(config: &TrainConfig, train: &ImageSet, base: Option<&RunInfo>) -> Result<TrainConfig> {
     let stored = train.height.min(train.width);
     let image_size = config
         .image_size
-        .or(base.as_ref().map(|b| b.image_size))
+        .or(base.map(|b| b.image_size))
         .unwrap_or(if stored >= 256 { 224 } else { stored });
-    let stats = match (&config.normalization, &base) {
+    let stats = match (&config.normalization, base) {
         (crate::data::augment::Normalization::Dataset, Some(b)) => b.normalization.clone(),
         (n, _) => n.resolve(train)?,
     };
     let stem = config
         .stem
-        .or(base.as_ref().map(|b| b.model.stem))
+        .or(base.map(|b| b.model.stem))
         .unwrap_or(Stem::for_image_size(image_size));
     let epochs = match config.steps {
         Some(steps) => {
@@ -205,18 +210,24 @@ pub fn train(
 
     // Data: the training split (in a pretrained network's channels), an optional stratified
     // sample of it, a stratified holdout, an optional stratified limit.
+    let base = match &config.pretrained {
+        Some(path) => Some(pretrained_info(config, path)?),
+        None => None,
+    };
     let mut full = config.data.load(Split::Train, options.cache_dir.as_deref())?;
-    if let Some(path) = &config.pretrained {
-        full = full.with_channels(pretrained_info(config, path)?.model.channels)?;
+    if let Some(base) = &base {
+        full = full.with_channels(base.model.channels)?;
     }
     full.validate()?;
     if let Some(limit) = config.data_limit
         && limit < full.len()
     {
-        // The training part of a split keeps at least one image of every class.
-        let drop = 1.0 - limit as f64 / full.len() as f64;
-        let sample = stratified_split(&full.labels, drop, stream(config.seed, 7, 0));
-        full = full.subset(&sample.train);
+        let sample = stratified_sample(
+            &full.labels,
+            limit as f64 / full.len() as f64,
+            stream(config.seed, 7, 0),
+        );
+        full = full.subset(&sample);
     }
     let split = stratified_split(&full.labels, config.holdout_fraction, stream(config.seed, 1, 0));
     let mut train_idx = split.train;
@@ -225,8 +236,8 @@ pub fn train(
     {
         let labels: Vec<usize> = train_idx.iter().map(|&i| full.labels[i]).collect();
         let keep = limit as f64 / train_idx.len() as f64;
-        let sub = stratified_split(&labels, keep, stream(config.seed, 2, 0));
-        train_idx = sub.holdout.iter().map(|&j| train_idx[j]).collect();
+        let sub = stratified_sample(&labels, keep, stream(config.seed, 2, 0));
+        train_idx = sub.iter().map(|&j| train_idx[j]).collect();
     }
     let train_set = full.subset(&train_idx);
     let holdout_set = full.subset(&split.holdout);
@@ -241,7 +252,7 @@ pub fn train(
 
     let resolved = if options.resume {
         let saved = run.config()?;
-        let again = resolve(config, &train_set)?;
+        let again = resolve_from(config, &train_set, base.as_ref())?;
         if saved != again {
             return Err(Error::format(
                 run.config_path(),
@@ -251,7 +262,7 @@ pub fn train(
         }
         saved
     } else {
-        resolve(config, &train_set)?
+        resolve_from(config, &train_set, base.as_ref())?
     };
     let image_size = resolved.image_size.unwrap_or(train_set.height);
     let augmentation = resolved.augmentation.unwrap_or(Augmentation::None);
@@ -625,18 +636,8 @@ pub fn accuracy(
     if k == 0 {
         return invalid_setting("classes", 0, "at least 1");
     }
-    let predictions: Vec<usize> = outputs
-        .chunks_exact(k)
-        .map(|row| {
-            row.iter()
-                .enumerate()
-                .fold(
-                    (0, f32::NEG_INFINITY),
-                    |acc, (j, &v)| if v > acc.1 { (j, v) } else { acc },
-                )
-                .0
-        })
-        .collect();
+    let scores: Vec<f64> = outputs.iter().map(|&v| f64::from(v)).collect();
+    let predictions = crate::probe::metrics::argmax_rows(&scores, k);
     Ok((
         crate::probe::metrics::accuracy(&predictions, &set.labels),
         crate::probe::metrics::mean_per_class_accuracy(&predictions, &set.labels, k),
