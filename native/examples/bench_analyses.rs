@@ -143,7 +143,7 @@ fn main() {
     // numpy, same data, same run.
     eprintln!("timing numpy ...");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/bench_numpy.py");
-    let out = Command::new("python3")
+    let out = Command::new(python())
         .arg(&script)
         .arg(dir.path())
         .arg(args.repeats.to_string())
@@ -195,4 +195,10 @@ fn main() {
         f("separation_s"),
         format!("{r2:.6} / {:.6}", f("r2")),
     );
+}
+
+/// The Python interpreter of the baseline: `$LOSSLENS_PYTHON` (the environment that
+/// `ensure_python bench` in `scripts/env.sh` makes), else `python3` on `PATH`.
+fn python() -> std::ffi::OsString {
+    std::env::var_os("LOSSLENS_PYTHON").unwrap_or_else(|| "python3".into())
 }

@@ -98,7 +98,7 @@ fn main() {
     let knn_s = started.elapsed().as_secs_f64();
 
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/bench_probes_sklearn.py");
-    let out = Command::new("python3").arg(&script).arg(dir.path()).output();
+    let out = Command::new(python()).arg(&script).arg(dir.path()).output();
     let sk: Option<serde_json::Value> = match out {
         Ok(o) if o.status.success() => serde_json::from_slice(&o.stdout).ok(),
         Ok(o) => {
@@ -152,4 +152,10 @@ fn main() {
     let iterations: usize = linear.path.iter().map(|p| p.iterations).sum();
     let evaluations: usize = linear.path.iter().map(|p| p.evaluations).sum();
     println!("losslens path: {iterations} L-BFGS iterations, {evaluations} evaluations");
+}
+
+/// The Python interpreter of the baseline: `$LOSSLENS_PYTHON` (the environment that
+/// `ensure_python bench` in `scripts/env.sh` makes), else `python3` on `PATH`.
+fn python() -> std::ffi::OsString {
+    std::env::var_os("LOSSLENS_PYTHON").unwrap_or_else(|| "python3".into())
 }

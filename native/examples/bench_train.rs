@@ -191,7 +191,7 @@ fn main() {
     }
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/bench_train_torch.py");
     let batches = o.batches.iter().map(|b| b.to_string()).collect::<Vec<_>>().join(",");
-    let output = std::process::Command::new("python3")
+    let output = std::process::Command::new(python())
         .arg(script)
         .args(["--model", o.model.name(), "--batches", &batches])
         .args(["--image-size", &o.image_size.to_string()])
@@ -226,4 +226,10 @@ fn main() {
         ),
         Err(e) => println!("# PyTorch comparison skipped: {e}"),
     }
+}
+
+/// The Python interpreter of the baseline: `$LOSSLENS_PYTHON` (the environment that
+/// `ensure_python bench` in `scripts/env.sh` makes), else `python3` on `PATH`.
+fn python() -> std::ffi::OsString {
+    std::env::var_os("LOSSLENS_PYTHON").unwrap_or_else(|| "python3".into())
 }
