@@ -12,6 +12,7 @@ use crate::features::{FloatData, Layer};
 /// Floating-point precision of device computations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Precision {
     /// 32-bit floats: every device, the default.
     #[default]
@@ -31,7 +32,7 @@ impl Precision {
 }
 
 /// Elements uploaded to the device at once by default: 2²⁶ (256 MiB in `f32`).
-pub const DEFAULT_CHUNK_ELEMENTS: usize = 1 << 26;
+pub(crate) const DEFAULT_CHUNK_ELEMENTS: usize = 1 << 26;
 
 /// A device, the precision analyses run in on it, and how much of a layer they upload at once.
 #[derive(Debug, Clone)]
@@ -68,7 +69,7 @@ impl Compute {
     }
 
     /// Row ranges of a `[rows, cols]` layer, each within the chunk size.
-    pub fn row_chunks(&self, rows: usize, cols: usize) -> Vec<std::ops::Range<usize>> {
+    pub(crate) fn row_chunks(&self, rows: usize, cols: usize) -> Vec<std::ops::Range<usize>> {
         let step = (self.chunk_elements / cols.max(1)).max(1);
         (0..rows)
             .step_by(step)
@@ -80,10 +81,18 @@ impl Compute {
     ///
     /// # Shapes
     /// - returns `[1, layer.cols]`
-    pub fn column_means(&self, layer: &Layer) -> Tensor<2> {
+    pub(crate) fn column_means(&self, layer: &Layer) -> Tensor<2> {
+        self.column_means_scaled(layer, 1.0)
+    }
+
+    /// Column means of `factor` times a layer ([`Compute::upload_rows_scaled`]).
+    ///
+    /// # Shapes
+    /// - returns `[1, layer.cols]`
+    pub(crate) fn column_means_scaled(&self, layer: &Layer, factor: f64) -> Tensor<2> {
         let mut sum: Option<Tensor<2>> = None;
         for rows in self.row_chunks(layer.rows, layer.cols) {
-            let part = self.upload_rows(layer, rows.start, rows.end).sum_dim(0); // [1, P]
+            let part = self.upload_rows_scaled(layer, rows.start, rows.end, factor).sum_dim(0); // [1, P]
             sum = Some(match sum {
                 Some(s) => s + part,
                 None => part,
@@ -99,7 +108,7 @@ impl Compute {
     }
 
     /// Whether the device is the CPU backend (host-side selection beats device sorting there).
-    pub fn is_cpu(&self) -> bool {
+    pub(crate) fn is_cpu(&self) -> bool {
         self.device == Device::flex()
     }
 
@@ -115,12 +124,33 @@ impl Compute {
     ///
     /// # Shapes
     /// - returns `[end - start, layer.cols]`
-    pub fn upload_rows(&self, layer: &Layer, start: usize, end: usize) -> Tensor<2> {
+    pub(crate) fn upload_rows(&self, layer: &Layer, start: usize, end: usize) -> Tensor<2> {
+        self.upload_rows_scaled(layer, start, end, 1.0)
+    }
+
+    /// Uploads rows `start..end` of a layer multiplied by `factor` on the host, in `f64` before
+    /// rounding: scale-invariant analyses bring values near the limits of `f32` (1e-37, 1e37) to
+    /// order 1 this way, so that no sum of squares overflows or underflows on the device.
+    ///
+    /// # Shapes
+    /// - returns `[end - start, layer.cols]`
+    pub(crate) fn upload_rows_scaled(&self, layer: &Layer, start: usize, end: usize, factor: f64) -> Tensor<2> {
         let c = layer.cols;
         let shape = [end - start, c];
-        let data = match &layer.data {
-            FloatData::F32(v) => TensorData::new(v[start * c..end * c].to_vec(), shape),
-            FloatData::F64(v) => TensorData::new(v[start * c..end * c].to_vec(), shape),
+        let data = match (&layer.data, factor == 1.0) {
+            (FloatData::F32(v), true) => TensorData::new(v[start * c..end * c].to_vec(), shape),
+            (FloatData::F64(v), true) => TensorData::new(v[start * c..end * c].to_vec(), shape),
+            (FloatData::F32(v), false) => TensorData::new(
+                v[start * c..end * c]
+                    .iter()
+                    .map(|&a| (f64::from(a) * factor) as f32)
+                    .collect::<Vec<f32>>(),
+                shape,
+            ),
+            (FloatData::F64(v), false) => TensorData::new(
+                v[start * c..end * c].iter().map(|&a| a * factor).collect::<Vec<f64>>(),
+                shape,
+            ),
         };
         Tensor::from_data(data, (&self.device, self.precision.dtype()))
     }
@@ -147,8 +177,19 @@ impl Compute {
             .map_err(|e| Error::Device(format!("{e:?}")))
     }
 
+    /// Relative variance below which a representation counts as constant in this precision:
+    /// `(64 ε)²`, with ε the machine epsilon (f32: 5.8e-11; f64: 2.0e-28). The centered sum of
+    /// squares of identical rows is rounding noise of about `ε²` times the raw one.
+    pub(crate) fn constant_tolerance(&self) -> f64 {
+        let eps = match self.precision {
+            Precision::F32 => f64::from(f32::EPSILON),
+            Precision::F64 => f64::EPSILON,
+        };
+        (64.0 * eps).powi(2)
+    }
+
     /// Reads a one-element tensor back as `f64`.
-    pub async fn scalar<const D: usize>(&self, tensor: Tensor<D>) -> Result<f64> {
+    pub(crate) async fn scalar<const D: usize>(&self, tensor: Tensor<D>) -> Result<f64> {
         let values = self.read(tensor).await?;
         values
             .first()

@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 /// Which device a user asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum DeviceChoice {
     /// The pure-Rust CPU backend (`flex`).
     Cpu,
@@ -65,11 +66,32 @@ pub async fn gpu() -> Result<Gpu> {
     } else {
         info.name.clone()
     };
+    let software = info.device_type == burn::tensor::wgpu::wgpu::DeviceType::Cpu || is_software_adapter(&name);
     Ok(Gpu {
         device,
-        name: format!("{name} ({:?})", info.backend),
-        software: info.device_type == burn::tensor::wgpu::wgpu::DeviceType::Cpu,
+        name: if software {
+            format!("{name} ({:?}; a software adapter that runs on the CPU)", info.backend)
+        } else {
+            format!("{name} ({:?})", info.backend)
+        },
+        software,
     })
+}
+
+/// Whether an adapter name is one of the software rasterisers (Mesa's llvmpipe, lavapipe and
+/// softpipe, Google's SwiftShader, Microsoft's WARP), which some drivers report as GPUs.
+pub fn is_software_adapter(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    [
+        "llvmpipe",
+        "lavapipe",
+        "softpipe",
+        "swiftshader",
+        "basic render",
+        "warp",
+    ]
+    .iter()
+    .any(|s| name.contains(s))
 }
 
 /// The discrete GPUs `1..count` through wgpu, as replicas for data-parallel training beside the

@@ -68,7 +68,7 @@ pub enum Error {
     },
 
     /// The file holds several feature arrays and none was chosen.
-    #[error("{path}: holds several feature arrays ({}); choose one with --layer NAME", available.join(", "))]
+    #[error("{path}: holds several feature arrays ({}); choose one by name", available.join(", "))]
     AmbiguousLayer {
         /// The file.
         path: PathBuf,
@@ -84,6 +84,15 @@ pub enum Error {
         /// The name asked for.
         name: String,
         /// The arrays that are there.
+        available: Vec<String>,
+    },
+
+    /// The file holds no array that could be features.
+    #[error("{path}: holds no feature array (a floating-point array of shape [examples, features] or [examples, C, H, W]); it has: {}", if available.is_empty() { "nothing".to_string() } else { available.join(", ") })]
+    NoFeatureArray {
+        /// The file.
+        path: PathBuf,
+        /// Its arrays, with their shapes.
         available: Vec<String>,
     },
 
@@ -190,6 +199,39 @@ pub enum Error {
         allowed: String,
     },
 
+    /// Training diverged: the mean training loss of an epoch became infinite or NaN.
+    #[error(
+        "training diverged: the loss became {loss} at epoch {epoch}; lower the learning rate ({learning_rate}) or check the data"
+    )]
+    Diverged {
+        /// The epoch, from 1.
+        epoch: usize,
+        /// The epoch's mean training loss (infinite or NaN).
+        loss: f64,
+        /// The configured learning rate (per 256 examples).
+        learning_rate: f64,
+    },
+
+    /// A run folder is not in the state the operation needs.
+    #[error("{path}: {state}")]
+    RunFolder {
+        /// The run folder.
+        path: PathBuf,
+        /// What is wrong with it.
+        state: RunFolderState,
+    },
+
+    /// A `results.json` of another schema version than this losslens reads.
+    #[error("{name} has results version {}; this losslens reads version {supported}", found.map_or("none".to_string(), |v| v.to_string()))]
+    ResultsVersion {
+        /// The file (a path or an address).
+        name: String,
+        /// The version it declares, if any.
+        found: Option<u64>,
+        /// The version this losslens reads.
+        supported: u32,
+    },
+
     /// The compute device failed or could not be started.
     #[error("device: {0}")]
     Device(String),
@@ -199,7 +241,42 @@ pub enum Error {
     Cancelled,
 }
 
+/// What is wrong with a run folder ([`Error::RunFolder`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunFolderState {
+    /// Resuming was asked for, but no run is there.
+    NothingToResume,
+    /// A new run was asked for, but a run is already there.
+    AlreadyHoldsRun,
+    /// Resuming was asked for with settings other than the run's.
+    ConfigurationChanged,
+    /// The folder named as a run (a pretrained network, a run to extract from) holds none.
+    NotARun,
+    /// The run has not finished an epoch, so it has no weights.
+    NoWeights,
+}
+
+impl std::fmt::Display for RunFolderState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RunFolderState::NothingToResume => "nothing to resume: no run here (config.toml is missing)",
+            RunFolderState::AlreadyHoldsRun => "already holds a run",
+            RunFolderState::ConfigurationChanged => "the run was started with a different configuration",
+            RunFolderState::NotARun => "no run folder here (config.toml is missing)",
+            RunFolderState::NoWeights => "the run has not finished an epoch yet, so it has no weights",
+        })
+    }
+}
+
 impl Error {
+    /// An [`Error::RunFolder`] for `path`.
+    pub fn run_folder(path: impl Into<PathBuf>, state: RunFolderState) -> Self {
+        Error::RunFolder {
+            path: path.into(),
+            state,
+        }
+    }
+
     /// An [`Error::Io`] for `path`.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {

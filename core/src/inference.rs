@@ -14,6 +14,7 @@ use crate::objective::Objective;
 /// How block outputs `[C, H, W]` are stored per example.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Pooling {
     /// Spatial mean: `[C]` per example (bounded size, for big layers). Default.
     #[default]

@@ -8,13 +8,22 @@
 //!   writes;
 //! - [`analysis`]: CKA (full and minibatch), class separation R², activation sparsity,
 //!   neural-collapse geometry, singular value spectra and the statistics of the study tables;
-//! - [`data`]: datasets in their standard formats;
 //! - [`probe`]: transfer probes on fixed features (linear, kNN) and their metrics;
+//! - [`data`]: datasets in their standard formats, decoded into one in-memory image set, and the
+//!   augmentation applied on the device;
 //! - [`objective`]: the nine training objectives of the paper;
 //! - [`model`]: ResNet v1.5 (18/34/50) and a small network, with taps on every block;
+//! - [`inference`]: running a trained network over a dataset in batches (features, outputs);
+//! - [`train`]: the paper's training recipe, its resumable run folder (native, `train` feature);
+//! - [`study`]: the whole comparison (train, measure, fine-tune every objective × seed), its
+//!   versioned `results.json`, its tables and figures;
+//! - [`figure`]: the SVG charts of reports and the explorer;
 //! - [`compute`]: the burn device (CPU `flex`, wgpu on GPUs, WebGPU in the browser) and the
 //!   precision analyses run in;
-//! - [`device`]: choosing that device.
+//! - [`device`]: choosing that device;
+//! - [`error`]: every error as data;
+//! - [`atomic`]: files written atomically (native); `input`: untrusted files read with bounds;
+//! - [`rng`]: the seeded random streams behind every shuffle and sample.
 //!
 //! Every analysis reads tensors back asynchronously, so the same code serves the command line
 //! (which blocks on it) and the browser.
@@ -30,6 +39,7 @@ pub mod features;
 pub mod figure;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod inference;
+mod input;
 pub mod model;
 pub mod objective;
 pub mod probe;

@@ -40,3 +40,11 @@ impl SplitMix64 {
         order
     }
 }
+
+/// The seed of an independent stream tied to `(seed, a, b)`: a run's seed split into streams for
+/// its holdout split, its epoch orders, its crops and its dropout masks, so each is the same
+/// whatever else the run does.
+pub fn stream(seed: u64, a: u64, b: u64) -> u64 {
+    let mut r = SplitMix64::new(seed ^ a.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ b.wrapping_mul(0xC2B2_AE3D_27D4_EB4F));
+    r.next_u64()
+}

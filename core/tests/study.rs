@@ -6,9 +6,9 @@ use burn::tensor::Device;
 use losslens_core::data::{DatasetSource, ProceduralConfig};
 use losslens_core::model::Architecture;
 use losslens_core::objective::{ObjectiveConfig, ObjectiveKind};
-use losslens_core::study::finetune::FinetuneConfig;
+use losslens_core::study::FinetuneConfig;
 use losslens_core::study::results::Measure;
-use losslens_core::study::runner::{AnalysisConfig, TargetConfig};
+use losslens_core::study::{AnalysisConfig, TargetConfig};
 use losslens_core::study::{StudyConfig, StudyEvent, run_study};
 use losslens_core::train::{RunDir, TrainConfig};
 
@@ -158,6 +158,38 @@ fn tiny_study_is_complete_and_incremental() {
         },
         ..study.clone()
     };
+    // An invalid training setting is refused before any folder is touched.
+    let before = snapshot(out.path());
+    for bad in [
+        TrainConfig {
+            epochs: Some(0),
+            ..study.train.clone()
+        },
+        TrainConfig {
+            batch_size: 0,
+            ..study.train.clone()
+        },
+        TrainConfig {
+            learning_rate: f64::NAN,
+            ..study.train.clone()
+        },
+        TrainConfig {
+            holdout_fraction: 1.0,
+            ..study.train.clone()
+        },
+        TrainConfig {
+            image_size: Some(1_000_000),
+            ..study.train.clone()
+        },
+    ] {
+        let refused = StudyConfig {
+            train: bad,
+            ..study.clone()
+        };
+        assert!(run_study(&refused, out.path(), &Device::flex(), None, &mut |_| {}).is_err());
+        assert!(snapshot(out.path()) == before, "a refused study changed its folder");
+    }
+
     run_study(&retrained, out.path(), &Device::flex(), None, &mut |_| {}).unwrap();
     let metrics = std::fs::read_to_string(out.path().join("runs/softmax-s0/metrics.jsonl")).unwrap();
     assert_eq!(metrics.lines().count(), 1);
@@ -165,6 +197,28 @@ fn tiny_study_is_complete_and_incremental() {
         std::fs::read(out.path().join("runs/softmax-s0/model.bpk")).unwrap(),
         model
     );
+    // The run trained with the earlier settings is kept aside, whole.
+    let kept = out.path().join("runs/softmax-s0.superseded-1");
+    assert_eq!(std::fs::read(kept.join("model.bpk")).unwrap(), model);
+    assert!(kept.join("results.json").is_file() && kept.join("metrics.jsonl").is_file());
+}
+
+/// Every file under `dir` with its bytes, sorted by path.
+fn snapshot(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push((path.clone(), std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
 }
 
 #[test]

@@ -3,13 +3,15 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Args, Subcommand};
 use losslens_core::analysis::{self, CkaConfig, CkaEstimator, CkaForm, Classes, Distance, MinibatchCkaConfig};
 use losslens_core::features::{FeatureFile, Layer, labels_from_array};
 
-use serde_json::{Value, json};
+use std::collections::BTreeMap;
 
-use crate::common::{ComputeArgs, header, merge, print_json};
+use serde::Serialize;
+
+use crate::common::{ComputeArgs, print_report};
 use crate::table::{Table, fmt};
 
 /// Arguments of `losslens analyze`.
@@ -35,17 +37,6 @@ enum AnalyzeCommand {
     Spectrum(SpectrumArgs),
 }
 
-/// How CKA is computed.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum FormArg {
-    /// Whichever form is cheaper.
-    Auto,
-    /// Feature space (p × q cross-covariance).
-    Feature,
-    /// Gram matrices (n × n).
-    Gram,
-}
-
 #[derive(Debug, Args)]
 struct CkaArgs {
     /// First feature file.
@@ -62,8 +53,8 @@ struct CkaArgs {
     #[arg(long)]
     debiased: bool,
     /// Computation form (the result is the same).
-    #[arg(long, value_enum, default_value_t = FormArg::Auto)]
-    form: FormArg,
+    #[arg(long, value_enum, default_value_t = CkaForm::Auto)]
+    form: CkaForm,
     #[command(flatten)]
     compute: ComputeArgs,
 }
@@ -182,28 +173,40 @@ fn cka(args: CkaArgs) -> Result<()> {
         } else {
             CkaEstimator::Biased
         },
-        form: match args.form {
-            FormArg::Auto => CkaForm::Auto,
-            FormArg::Feature => CkaForm::Feature,
-            FormArg::Gram => CkaForm::Gram,
-        },
+        form: args.form,
     };
     let result = block(analysis::linear_cka(&compute, &x, &y, &config))?;
     if args.compute.json {
-        print_json(&merge(
-            header(&args.compute, &device),
-            json!({
-                "cka": result.cka,
-                "estimator": result.estimator,
-                "form": result.form,
-                "hsic_xy": result.hsic_xy,
-                "hsic_xx": result.hsic_xx,
-                "hsic_yy": result.hsic_yy,
-                "n": result.n,
-                "a": { "file": args.a, "layer": x.name, "features": x.cols },
-                "b": { "file": args.b, "layer": y.name, "features": y.cols },
-            }),
-        ));
+        /// One side of the comparison.
+        #[derive(Serialize)]
+        struct Side<'a> {
+            file: &'a Path,
+            layer: &'a str,
+            features: usize,
+        }
+        #[derive(Serialize)]
+        struct Output<'a> {
+            #[serde(flatten)]
+            result: analysis::CkaResult,
+            a: Side<'a>,
+            b: Side<'a>,
+        }
+        fn side<'a>(file: &'a Path, layer: &'a Layer) -> Side<'a> {
+            Side {
+                file,
+                layer: &layer.name,
+                features: layer.cols,
+            }
+        }
+        print_report(
+            &args.compute,
+            &device,
+            Output {
+                result,
+                a: side(&args.a, &x),
+                b: side(&args.b, &y),
+            },
+        )?;
     } else {
         let mut t = Table::new(["", "value"]);
         t.row(["A".to_string(), format!("{} ({} features)", x.origin, x.cols)]);
@@ -222,8 +225,6 @@ fn cka(args: CkaArgs) -> Result<()> {
 fn cka_matrix(args: CkaMatrixArgs) -> Result<()> {
     let (mut fa, mut fb) = (open(&args.a)?, open(&args.b)?);
     let (la, lb) = (fa.take_layers()?, fb.take_layers()?);
-    anyhow::ensure!(!la.is_empty(), "{}: holds no feature arrays", args.a.display());
-    anyhow::ensure!(!lb.is_empty(), "{}: holds no feature arrays", args.b.display());
     let (compute, device) = args.compute.compute_on()?;
     let config = MinibatchCkaConfig {
         batch_size: args.batch_size,
@@ -231,14 +232,31 @@ fn cka_matrix(args: CkaMatrixArgs) -> Result<()> {
     };
     let m = block(analysis::minibatch_cka(&compute, &la, &lb, &config))?;
     if args.compute.json {
-        print_json(&merge(
-            header(&args.compute, &device),
-            json!({
-                "rows": m.rows, "cols": m.cols, "cka": m.values,
-                "batches": m.batches, "batch_size": m.batch_size, "n": m.n,
-                "a": args.a, "b": args.b,
-            }),
-        ));
+        #[derive(Serialize)]
+        struct Output<'a> {
+            rows: &'a [String],
+            cols: &'a [String],
+            cka: &'a [Vec<f64>],
+            batches: usize,
+            batch_size: usize,
+            n: usize,
+            a: &'a Path,
+            b: &'a Path,
+        }
+        print_report(
+            &args.compute,
+            &device,
+            Output {
+                rows: &m.rows,
+                cols: &m.cols,
+                cka: &m.values,
+                batches: m.batches,
+                batch_size: m.batch_size,
+                n: m.n,
+                a: &args.a,
+                b: &args.b,
+            },
+        )?;
     } else {
         println!(
             "minibatch CKA (unbiased HSIC), {} examples in {} batches of up to {}; rows: {}, columns: {}",
@@ -293,29 +311,58 @@ fn separation(args: ClassArgs) -> Result<()> {
         }
         results.push((layer, by_distance));
     }
-    let entry = |layer: &Layer, r: &[analysis::Separation]| {
-        json!({
-            "layer": layer.name,
-            "r2": r[0].r2,
-            "r2_mean_subtracted": r[1].r2,
-            "r2_euclidean": r[2].r2,
-            "within": r[0].within,
-            "total": r[0].total,
-            "features": layer.cols,
-        })
-    };
     if args.compute.json {
-        let common = json!({
-            "file": args.file, "n": classes.len(), "num_classes": classes.num_classes(),
-        });
-        let body = if args.all_layers {
-            let layers: serde_json::Map<String, Value> =
-                results.iter().map(|(l, r)| (l.name.clone(), entry(l, r))).collect();
-            json!({ "layers": layers })
+        /// One layer's R² under the three distances (Table E.1).
+        #[derive(Serialize)]
+        struct Entry<'a> {
+            layer: &'a str,
+            r2: f64,
+            r2_mean_subtracted: f64,
+            r2_euclidean: f64,
+            within: f64,
+            total: f64,
+            features: usize,
+        }
+        #[derive(Serialize)]
+        struct Output<'a> {
+            file: &'a Path,
+            n: usize,
+            num_classes: usize,
+            /// One layer: its entry's fields at the top level.
+            #[serde(flatten, skip_serializing_if = "Option::is_none")]
+            one: Option<Entry<'a>>,
+            /// `--all-layers`: an entry per layer.
+            #[serde(skip_serializing_if = "Option::is_none")]
+            layers: Option<BTreeMap<&'a str, Entry<'a>>>,
+        }
+        fn entry<'a>(layer: &'a Layer, r: &[analysis::Separation]) -> Entry<'a> {
+            Entry {
+                layer: &layer.name,
+                r2: r[0].r2,
+                r2_mean_subtracted: r[1].r2,
+                r2_euclidean: r[2].r2,
+                within: r[0].within,
+                total: r[0].total,
+                features: layer.cols,
+            }
+        }
+        let entries = results.iter().map(|(l, r)| (l.name.as_str(), entry(l, r)));
+        let (one, layers) = if args.all_layers {
+            (None, Some(entries.collect()))
         } else {
-            entry(results[0].0, &results[0].1)
+            (entries.map(|(_, e)| e).next(), None)
         };
-        print_json(&merge(merge(header(&args.compute, &device), common), body));
+        print_report(
+            &args.compute,
+            &device,
+            Output {
+                file: &args.file,
+                n: classes.len(),
+                num_classes: classes.num_classes(),
+                one,
+                layers,
+            },
+        )?;
     } else {
         println!(
             "class separation R² (Kornblith et al. 2021, eq. 11): {} examples, {} classes",
@@ -337,22 +384,31 @@ fn sparsity(args: SparsityArgs) -> Result<()> {
         Some(name) => vec![file.take_layer(Some(name))?],
         None => file.take_layers()?,
     };
-    anyhow::ensure!(!layers.is_empty(), "{}: holds no feature arrays", args.file.display());
     let (compute, device) = args.compute.compute_on()?;
     let mut fractions = Vec::new();
     for layer in &layers {
         fractions.push(block(analysis::fraction_nonzero(&compute, layer))?);
     }
     if args.compute.json {
-        let map: serde_json::Map<String, Value> = layers
+        #[derive(Serialize)]
+        struct Output<'a> {
+            file: &'a Path,
+            /// Fraction of non-zero activations per layer.
+            layers: BTreeMap<&'a str, f64>,
+        }
+        let layers = layers
             .iter()
-            .zip(&fractions)
-            .map(|(l, f)| (l.name.clone(), json!(f)))
+            .map(|l| l.name.as_str())
+            .zip(fractions.iter().copied())
             .collect();
-        print_json(&merge(
-            header(&args.compute, &device),
-            json!({ "file": args.file, "layers": map }),
-        ));
+        print_report(
+            &args.compute,
+            &device,
+            Output {
+                file: &args.file,
+                layers,
+            },
+        )?;
     } else {
         let mut t = Table::new(["layer", "shape", "% non-zero"]);
         for (layer, f) in layers.iter().zip(&fractions) {
@@ -389,22 +445,41 @@ fn collapse(args: WeightsArgs) -> Result<()> {
     let (compute, device) = args.compute.compute_on()?;
     let c = block(analysis::neural_collapse(&compute, &layer, &classes, weights.as_ref()))?;
     if args.compute.json {
-        print_json(&merge(
-            header(&args.compute, &device),
-            json!({
-                "file": args.file, "layer": layer.name, "n": classes.len(),
-                "num_classes": c.num_classes,
-                "equinorm_means": c.means.equinorm,
-                "equiangular_means": c.means.equiangular,
-                "max_angle_means": c.means.max_angle,
-                "equinorm_weights": c.weights.map(|w| w.equinorm),
-                "equiangular_weights": c.weights.map(|w| w.equiangular),
-                "max_angle_weights": c.weights.map(|w| w.max_angle),
-                "self_duality": c.self_duality,
-                "nc1": c.nc1,
-                "rank_between": c.rank_between,
-            }),
-        ));
+        #[derive(Serialize)]
+        struct Output<'a> {
+            file: &'a Path,
+            layer: &'a str,
+            n: usize,
+            num_classes: usize,
+            equinorm_means: f64,
+            equiangular_means: f64,
+            max_angle_means: f64,
+            equinorm_weights: Option<f64>,
+            equiangular_weights: Option<f64>,
+            max_angle_weights: Option<f64>,
+            self_duality: Option<f64>,
+            nc1: f64,
+            rank_between: usize,
+        }
+        print_report(
+            &args.compute,
+            &device,
+            Output {
+                file: &args.file,
+                layer: &layer.name,
+                n: classes.len(),
+                num_classes: c.num_classes,
+                equinorm_means: c.means.equinorm,
+                equiangular_means: c.means.equiangular,
+                max_angle_means: c.means.max_angle,
+                equinorm_weights: c.weights.map(|w| w.equinorm),
+                equiangular_weights: c.weights.map(|w| w.equiangular),
+                max_angle_weights: c.weights.map(|w| w.max_angle),
+                self_duality: c.self_duality,
+                nc1: c.nc1,
+                rank_between: c.rank_between,
+            },
+        )?;
     } else {
         println!(
             "neural collapse (Papyan et al. 2020; Table E.2): {}, {} examples, {} classes",
@@ -446,11 +521,22 @@ fn spectrum(args: SpectrumArgs) -> Result<()> {
     let (compute, device) = inner.compute.compute_on()?;
     let s = block(analysis::spectra(&compute, &layer, Some(&classes), weights.as_ref()))?;
     if inner.compute.json {
-        print_json(&merge(
-            header(&inner.compute, &device),
-            json!({ "file": inner.file, "layer": layer.name, "features": s.features,
-                    "class_means": s.class_means, "weights": s.weights }),
-        ));
+        #[derive(Serialize)]
+        struct Output<'a> {
+            file: &'a Path,
+            layer: &'a str,
+            #[serde(flatten)]
+            spectra: &'a analysis::Spectra,
+        }
+        print_report(
+            &inner.compute,
+            &device,
+            Output {
+                file: &inner.file,
+                layer: &layer.name,
+                spectra: &s,
+            },
+        )?;
     } else {
         println!(
             "singular value spectra of {} ({} examples, {} features)",

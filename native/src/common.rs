@@ -1,57 +1,26 @@
 //! Options shared by the analysis commands: device, precision, output format.
 
 use anyhow::{Context, Result, bail};
-use clap::{Args, ValueEnum};
+use clap::Args;
 use losslens_core::device::{self, DeviceChoice};
 use losslens_core::{Compute, Precision};
 
-/// Where to compute.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum DeviceArg {
-    /// The pure-Rust CPU backend.
-    Cpu,
-    /// A GPU through wgpu (Vulkan, Metal, DX12); fails if none is usable.
-    Gpu,
-    /// A GPU when one is usable, else the CPU.
-    Auto,
-}
-
-impl DeviceArg {
-    /// The core library's device choice.
-    pub fn choice(self) -> DeviceChoice {
-        match self {
-            DeviceArg::Cpu => DeviceChoice::Cpu,
-            DeviceArg::Gpu => DeviceChoice::Gpu,
-            DeviceArg::Auto => DeviceChoice::Auto,
-        }
-    }
-
-    /// Starts the chosen device.
-    pub fn select(self) -> Result<device::SelectedDevice> {
-        let selected = pollster::block_on(device::select(self.choice())).context("starting the compute device")?;
-        tracing::info!("computing on {}", selected.name);
-        Ok(selected)
-    }
-}
-
-/// Arithmetic precision on the device.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum PrecisionArg {
-    /// 32-bit floats (every device).
-    F32,
-    /// 64-bit floats (CPU only).
-    F64,
+/// Starts the device `choice` names and says which it is.
+pub fn select_device(choice: DeviceChoice) -> Result<device::SelectedDevice> {
+    let selected = pollster::block_on(device::select(choice)).context("starting the compute device")?;
+    tracing::info!("computing on {}", selected.name);
+    Ok(selected)
 }
 
 /// Options every analysis takes.
 #[derive(Debug, Clone, Args)]
 pub struct ComputeArgs {
     /// Device to compute on.
-    #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
-    pub device: DeviceArg,
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
+    pub device: DeviceChoice,
     /// Floating-point precision of the computation.
-    #[arg(long, value_enum, default_value_t = PrecisionArg::F32)]
-    pub precision: PrecisionArg,
+    #[arg(long, value_enum, default_value_t = Precision::F32)]
+    pub precision: Precision,
     /// Print one JSON object on stdout instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -60,24 +29,21 @@ pub struct ComputeArgs {
 impl ComputeArgs {
     /// Starts the chosen device and says which it is.
     pub fn compute_on(&self) -> Result<(Compute, device::SelectedDevice)> {
-        let precision = match self.precision {
-            PrecisionArg::F32 => Precision::F32,
-            PrecisionArg::F64 => Precision::F64,
-        };
+        let precision = self.precision;
         let device = match (self.device, precision) {
-            (DeviceArg::Gpu, Precision::F64) => bail!("--precision f64 runs on the CPU only; use --device cpu"),
-            (_, Precision::F64) => DeviceArg::Cpu,
+            (DeviceChoice::Gpu, Precision::F64) => bail!("--precision f64 runs on the CPU only; use --device cpu"),
+            (_, Precision::F64) => DeviceChoice::Cpu,
             (device, _) => device,
         };
-        let selected = device.select()?;
+        let selected = select_device(device)?;
         Ok((Compute::new(selected.device.clone(), precision), selected))
     }
 
     /// The precision's name.
     pub fn precision_name(&self) -> &'static str {
         match self.precision {
-            PrecisionArg::F32 => "f32",
-            PrecisionArg::F64 => "f64",
+            Precision::F32 => "f32",
+            Precision::F64 => "f64",
         }
     }
 }
@@ -87,15 +53,40 @@ pub fn print_json(value: &serde_json::Value) {
     println!("{value}");
 }
 
-/// The JSON fields every result carries: which device ran it, in which precision.
-pub fn header(compute: &ComputeArgs, device: &device::SelectedDevice) -> serde_json::Value {
-    serde_json::json!({ "device": device.kind, "device_name": device.name, "precision": compute.precision_name() })
+/// What every JSON result carries: which device ran it, in which precision.
+#[derive(Debug, serde::Serialize)]
+pub struct Header<'a> {
+    /// `cpu` or `gpu`.
+    pub device: &'static str,
+    /// The device's name.
+    pub device_name: &'a str,
+    /// `f32` or `f64`.
+    pub precision: &'static str,
 }
 
-/// `base` with the fields of `extra` added (both objects).
-pub fn merge(mut base: serde_json::Value, extra: serde_json::Value) -> serde_json::Value {
-    if let (serde_json::Value::Object(b), serde_json::Value::Object(e)) = (&mut base, extra) {
-        b.extend(e);
-    }
-    base
+/// One JSON result: the [`Header`] fields and the body's fields in one object.
+#[derive(Debug, serde::Serialize)]
+struct Report<'a, T> {
+    #[serde(flatten)]
+    header: Header<'a>,
+    #[serde(flatten)]
+    body: T,
+}
+
+/// Prints `body` with the header fields as one line of JSON.
+pub fn print_report<T: serde::Serialize>(
+    compute: &ComputeArgs,
+    device: &device::SelectedDevice,
+    body: T,
+) -> Result<()> {
+    let report = Report {
+        header: Header {
+            device: device.kind,
+            device_name: &device.name,
+            precision: compute.precision_name(),
+        },
+        body,
+    };
+    println!("{}", serde_json::to_string(&report)?);
+    Ok(())
 }

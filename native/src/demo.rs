@@ -8,7 +8,9 @@ use anyhow::{Context, Result};
 use clap::Args;
 use losslens_core::study::StudyConfig;
 
-use crate::common::DeviceArg;
+use losslens_core::device::DeviceChoice;
+
+use crate::common::select_device;
 use crate::train::default_cache_dir;
 
 /// The demo study, embedded.
@@ -22,8 +24,8 @@ pub struct DemoArgs {
     #[arg(long, default_value = "losslens-demo")]
     out: PathBuf,
     /// Device.
-    #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
-    device: DeviceArg,
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
+    device: DeviceChoice,
     /// A one-minute version: three objectives, one epoch.
     #[arg(long)]
     quick: bool,
@@ -45,7 +47,7 @@ pub fn demo_study(quick: bool) -> Result<StudyConfig> {
 /// Runs the demo.
 pub fn run(args: DemoArgs) -> Result<()> {
     let study = demo_study(args.quick)?;
-    let selected = args.device.select()?;
+    let selected = select_device(args.device)?;
     eprintln!(
         "losslens demo on {}: {} objectives trained on {}; fixed features probed on {}",
         selected.name,

@@ -4,35 +4,18 @@
 use std::path::PathBuf;
 
 use anyhow::{Result, bail};
-use clap::{Args, ValueEnum};
+use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use losslens_core::data::source::split_name;
 use losslens_core::data::{DatasetSource, Split};
 use losslens_core::features::{Array, ArrayData, FeatureFile, LABELS};
 use losslens_core::inference::{self, Pooling, Request};
 use losslens_core::model::PENULTIMATE;
 use losslens_core::train::RunDir;
 
-use crate::common::DeviceArg;
+use losslens_core::device::DeviceChoice;
+
+use crate::common::select_device;
 use crate::train::default_cache_dir;
-
-/// Which split of the dataset.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum SplitArg {
-    /// The training images.
-    Train,
-    /// The test images.
-    Test,
-}
-
-/// How block outputs are stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum PoolArg {
-    /// Spatial mean per channel: `[examples, C]`.
-    Mean,
-    /// The whole map: `[examples, C, H, W]`.
-    None,
-}
 
 /// Options of `losslens extract`.
 #[derive(Debug, Args)]
@@ -44,15 +27,15 @@ pub struct ExtractArgs {
     #[arg(long)]
     pub data: Option<String>,
     /// Which split.
-    #[arg(long, value_enum, default_value_t = SplitArg::Test)]
-    pub split: SplitArg,
+    #[arg(long, value_enum, default_value_t = Split::Test)]
+    pub split: Split,
     /// Layers: `all` (every block and penultimate), or a comma-separated list such as
     /// `block4.2,penultimate`.
     #[arg(long, default_value = "all")]
     pub layers: String,
     /// How block outputs are stored.
-    #[arg(long, value_enum, default_value_t = PoolArg::Mean)]
-    pub pool: PoolArg,
+    #[arg(long, value_enum, default_value_t = Pooling::Mean)]
+    pub pool: Pooling,
     /// Only the first N images of the split.
     #[arg(long)]
     pub limit: Option<usize>,
@@ -63,8 +46,8 @@ pub struct ExtractArgs {
     #[arg(long, short)]
     pub out: PathBuf,
     /// Device.
-    #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
-    pub device: DeviceArg,
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
+    pub device: DeviceChoice,
     /// Folder for decoded-image caches of ImageFolder datasets.
     #[arg(long)]
     pub cache_dir: Option<PathBuf>,
@@ -77,7 +60,7 @@ pub fn run(args: ExtractArgs) -> Result<()> {
     if args.batch_size == 0 {
         bail!("--batch-size must be at least 1");
     }
-    let selected = args.device.select()?;
+    let selected = select_device(args.device)?;
     let run = RunDir::new(&args.run);
     if !run.exists() {
         bail!(
@@ -90,16 +73,17 @@ pub fn run(args: ExtractArgs) -> Result<()> {
         Some(s) => s.parse::<DatasetSource>()?,
         None => trained.config.data.clone(),
     };
-    let split = match args.split {
-        SplitArg::Train => Split::Train,
-        SplitArg::Test => Split::Test,
-    };
+    let split = args.split;
     let cache = args.cache_dir.clone().unwrap_or_else(default_cache_dir);
     let mut set = source.load(split, Some(&cache))?;
     set.validate()?;
-    if let Some(limit) = args.limit {
-        let keep: Vec<usize> = (0..limit.min(set.len())).collect();
+    let mut images = "all".to_string();
+    if let Some(limit) = args.limit
+        && limit < set.len()
+    {
+        let keep: Vec<usize> = (0..limit).collect();
         set = set.subset(&keep);
+        images = format!("first {limit}");
     }
     let set = set.with_channels(trained.info.model.channels)?;
     let layout = trained.info.model.layout();
@@ -112,10 +96,7 @@ pub fn run(args: ExtractArgs) -> Result<()> {
     } else {
         args.layers.split(',').map(|s| s.trim().to_string()).collect()
     };
-    let pooling = match args.pool {
-        PoolArg::Mean => Pooling::Mean,
-        PoolArg::None => Pooling::None,
-    };
+    let pooling = args.pool;
     let bar = ProgressBar::new(set.len() as u64);
     bar.set_style(
         ProgressStyle::with_template("extracting [{bar:30}] {pos}/{len} images, {per_sec}, eta {eta}")
@@ -138,28 +119,17 @@ pub fn run(args: ExtractArgs) -> Result<()> {
     )?;
     bar.finish_and_clear();
     let n = set.len();
-    let mut shapes = serde_json::Map::new();
+    let mut shapes = std::collections::BTreeMap::new();
     let mut arrays = Vec::new();
     for (name, shape, values) in forward.layers {
         let full: Vec<usize> = std::iter::once(n).chain(shape.iter().copied()).collect();
-        shapes.insert(name.clone(), serde_json::json!(full));
+        shapes.insert(name.clone(), full.clone());
         arrays.push((name, Array::new(full, ArrayData::F32(values))));
     }
     arrays.push((LABELS.to_string(), Array::from_labels(&set.labels)));
-    let config = &trained.config;
-    let metadata = serde_json::json!({
-        "model": trained.info.model,
-        "objective": config.objective.to_string(),
-        "seed": config.seed,
-        "dataset": source.to_string(),
-        "split": split_name(split),
-        "classes": set.classes,
-        "layers": shapes,
-        "pooling": match pooling { Pooling::Mean => "mean", Pooling::None => "none" },
-        "run": args.run,
-        "image_size": trained.input.image_size,
-    });
-    FeatureFile::new(&args.out, arrays, Some(metadata)).save(&args.out)?;
+    let mut metadata = trained.feature_metadata((source.to_string(), split), &set, images, shapes, pooling);
+    metadata.run = Some(args.run.clone());
+    FeatureFile::new(&args.out, arrays, Some(serde_json::to_value(metadata)?)).save(&args.out)?;
     eprintln!(
         "wrote {} images × {} layers to {} (on {})",
         n,

@@ -69,7 +69,32 @@ fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
+            if let Some(hint) = hint(&error) {
+                eprintln!("hint: {hint}");
+            }
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// What to do about an error, in the command line's terms: the library says what is wrong, this
+/// says which option fixes it.
+fn hint(error: &anyhow::Error) -> Option<&'static str> {
+    use losslens_core::Error;
+    use losslens_core::error::RunFolderState;
+    let error = error.chain().find_map(|e| e.downcast_ref::<Error>())?;
+    Some(match error {
+        Error::AmbiguousLayer { .. } => "choose one with --layer NAME",
+        Error::RunFolder { state, .. } => match state {
+            RunFolderState::AlreadyHoldsRun => "pass --resume to continue it, or choose another output folder",
+            RunFolderState::ConfigurationChanged => {
+                "resume it with the same settings, or without any: `losslens train --resume --out DIR`"
+            }
+            RunFolderState::NothingToResume => "start it without --resume",
+            RunFolderState::NotARun => "train a network with `losslens train` first",
+            RunFolderState::NoWeights => "let the run finish its first epoch (`losslens train --resume`)",
+        },
+        Error::Diverged { .. } => "lower --lr, or check the data",
+        _ => return None,
+    })
 }

@@ -7,9 +7,9 @@ use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use losslens_core::features::{FeatureFile, Layer};
 use losslens_core::probe::{KnnConfig, LbfgsConfig, LinearProbeConfig, TieBreak, Vote, knn_probe, linear_probe};
-use serde_json::json;
+use serde::Serialize;
 
-use crate::common::{ComputeArgs, header, merge, print_json};
+use crate::common::{ComputeArgs, print_report};
 use crate::table::{Table, fmt};
 
 /// Arguments of `losslens probe`.
@@ -85,15 +85,6 @@ enum VoteArg {
     Weighted,
 }
 
-/// How ties between classes are broken.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum TieBreakArg {
-    /// The class of the most similar tied neighbour.
-    Nearest,
-    /// The smallest class label (scikit-learn's rule).
-    SmallestLabel,
-}
-
 #[derive(Debug, Args)]
 struct KnnArgs {
     #[command(flatten)]
@@ -108,8 +99,8 @@ struct KnnArgs {
     #[arg(long, default_value_t = 0.07)]
     temperature: f64,
     /// How ties between classes are broken.
-    #[arg(long, value_enum, default_value_t = TieBreakArg::Nearest)]
-    tie_break: TieBreakArg,
+    #[arg(long, value_enum, default_value_t = TieBreak::Nearest)]
+    tie_break: TieBreak,
     #[command(flatten)]
     compute: ComputeArgs,
 }
@@ -171,30 +162,50 @@ fn linear(args: LinearArgs) -> Result<()> {
     bar.finish_and_clear();
     let seconds = started.elapsed().as_secs_f64();
     if args.compute.json {
+        #[derive(Serialize)]
+        struct Output<'a> {
+            lambda: f64,
+            accuracy: f64,
+            mean_per_class_accuracy: f64,
+            top5_accuracy: f64,
+            nll: f64,
+            ece: f64,
+            temperature: f64,
+            nll_calibrated: f64,
+            ece_calibrated: f64,
+            path: &'a [losslens_core::probe::PathPoint],
+            refit: &'a losslens_core::probe::PathPoint,
+            classes: usize,
+            features: usize,
+            train_examples: usize,
+            validation_examples: usize,
+            test_examples: usize,
+            seconds: f64,
+        }
         let t = &result.test;
-        print_json(&merge(
-            header(&args.compute, &device),
-            json!({
-                "lambda": result.lambda,
-                "accuracy": result.accuracy,
-                "mean_per_class_accuracy": result.mean_per_class_accuracy,
-                "top5_accuracy": t.top5_accuracy,
-                "nll": t.nll,
-                "ece": t.ece,
-                "temperature": t.temperature,
-                "nll_calibrated": t.nll_calibrated,
-                "ece_calibrated": t.ece_calibrated,
-                "path": result.path,
-                "refit": result.refit,
-                "classes": result.classes,
-                "features": result.features,
-                "train_examples": result.train_examples,
-                "validation_examples": result.validation_examples,
-                "test_examples": result.test_examples,
-                "seconds": seconds,
-            }),
-        ));
-        return Ok(());
+        return print_report(
+            &args.compute,
+            &device,
+            Output {
+                lambda: result.lambda,
+                accuracy: result.accuracy,
+                mean_per_class_accuracy: result.mean_per_class_accuracy,
+                top5_accuracy: t.top5_accuracy,
+                nll: t.nll,
+                ece: t.ece,
+                temperature: t.temperature,
+                nll_calibrated: t.nll_calibrated,
+                ece_calibrated: t.ece_calibrated,
+                path: &result.path,
+                refit: &result.refit,
+                classes: result.classes,
+                features: result.features,
+                train_examples: result.train_examples,
+                validation_examples: result.validation_examples,
+                test_examples: result.test_examples,
+                seconds,
+            },
+        );
     }
     let t = &result.test;
     println!(
@@ -252,10 +263,7 @@ fn knn(args: KnnArgs) -> Result<()> {
                 temperature: args.temperature,
             },
         },
-        tie_break: match args.tie_break {
-            TieBreakArg::Nearest => TieBreak::Nearest,
-            TieBreakArg::SmallestLabel => TieBreak::SmallestLabel,
-        },
+        tie_break: args.tie_break,
     };
     config.validate()?;
     let (compute, device) = args.compute.compute_on()?;
@@ -263,24 +271,39 @@ fn knn(args: KnnArgs) -> Result<()> {
     let result = pollster::block_on(knn_probe(&compute, &train, &train_labels, &test, &test_labels, &config))?;
     let seconds = started.elapsed().as_secs_f64();
     if args.compute.json {
-        print_json(&merge(
-            header(&args.compute, &device),
-            json!({
-                "k": result.k,
-                "accuracy": result.accuracy,
-                "mean_per_class_accuracy": result.mean_per_class_accuracy,
-                "leave_one_out_accuracy": result.leave_one_out_accuracy,
-                "grid": result.grid,
-                "k_max": result.config.k_max,
-                "vote": result.config.vote,
-                "tie_break": result.config.tie_break,
-                "classes": result.classes,
-                "train_examples": result.train_examples,
-                "test_examples": result.test_examples,
-                "seconds": seconds,
-            }),
-        ));
-        return Ok(());
+        #[derive(Serialize)]
+        struct Output<'a> {
+            k: usize,
+            accuracy: f64,
+            mean_per_class_accuracy: f64,
+            leave_one_out_accuracy: f64,
+            grid: &'a [losslens_core::probe::knn::GridPoint],
+            k_max: usize,
+            vote: Vote,
+            tie_break: TieBreak,
+            classes: usize,
+            train_examples: usize,
+            test_examples: usize,
+            seconds: f64,
+        }
+        return print_report(
+            &args.compute,
+            &device,
+            Output {
+                k: result.k,
+                accuracy: result.accuracy,
+                mean_per_class_accuracy: result.mean_per_class_accuracy,
+                leave_one_out_accuracy: result.leave_one_out_accuracy,
+                grid: &result.grid,
+                k_max: result.config.k_max,
+                vote: result.config.vote,
+                tie_break: result.config.tie_break,
+                classes: result.classes,
+                train_examples: result.train_examples,
+                test_examples: result.test_examples,
+                seconds,
+            },
+        );
     }
     println!(
         "kNN probe on {} ({} classes; {} train / {} test) on {}",

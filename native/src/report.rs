@@ -9,9 +9,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use losslens_core::study::aggregate::{summarize, tables};
+use losslens_core::study::aggregate::{summarize, write_tables};
 use losslens_core::study::figures::{cka_figure, figures};
-use losslens_core::study::{RESULTS_VERSION, StudyResults};
+use losslens_core::study::results::is_inside_path;
+use losslens_core::study::{StudyResults, slug};
 
 /// The page template and its style sheet.
 const INDEX_HTML: &str = include_str!("../../assets/web/index.html");
@@ -138,32 +139,32 @@ pub fn write_site(dir: &Path, out: &Path, explorer: Explorer) -> Result<Site> {
         Explorer::None => None,
     };
     let results_path = dir.join("results.json");
-    let text = std::fs::read_to_string(&results_path)
-        .with_context(|| format!("reading {} (run `losslens study` first)", results_path.display()))?;
-    let value: serde_json::Value =
-        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", results_path.display()))?;
-    let version = value.get("version").and_then(|v| v.as_u64());
-    if version != Some(u64::from(RESULTS_VERSION)) {
-        bail!(
-            "{} has results version {:?}; this losslens writes reports of version {RESULTS_VERSION}",
-            results_path.display(),
-            version
-        );
+    if !results_path.is_file() {
+        bail!("{} does not exist; run `losslens study` first", results_path.display());
     }
-    let mut results: StudyResults = serde_json::from_value(value)
-        .with_context(|| format!("{} is not a losslens results file", results_path.display()))?;
+    let mut results = StudyResults::read(&results_path)?;
     if results.runs.is_empty() {
         bail!("{} holds no runs", results_path.display());
     }
     std::fs::create_dir_all(out.join("figures")).with_context(|| format!("creating {}", out.display()))?;
 
-    // Features: one file per run, renamed after the run.
+    // Features: one file per run, renamed after the run. A results file travels with shared
+    // sites, so its names become safe file names and its paths must lie inside the study folder.
     std::fs::create_dir_all(out.join("features"))?;
+    let mut names = std::collections::HashSet::new();
     for run in &mut results.runs {
         if let Some(rel) = run.features.take() {
-            let from = dir.join(&rel);
+            let from = inside(dir, &rel)
+                .with_context(|| format!("{}: the features of run `{}`", results_path.display(), run.label()))?;
             if from.is_file() {
-                let name = format!("{}.npz", run.label().replace([' ', ':', '=', ','], "-"));
+                let stem = slug(&run.label());
+                let mut name = format!("{stem}.npz");
+                for n in 2.. {
+                    if names.insert(name.clone()) {
+                        break;
+                    }
+                    name = format!("{stem}-{n}.npz");
+                }
                 std::fs::copy(&from, out.join("features").join(&name))
                     .with_context(|| format!("copying {}", from.display()))?;
                 run.features = Some(format!("features/{name}"));
@@ -174,12 +175,8 @@ pub fn write_site(dir: &Path, out: &Path, explorer: Explorer) -> Result<Site> {
         results.summary = Some(summarize(&results)?);
     }
     let summary = results.summary.clone().expect("set above");
-    write(&out.join("results.json"), &serde_json::to_string_pretty(&results)?)?;
-    let tables = tables(&results)?;
-    for (name, table) in &tables {
-        write(&out.join(format!("{name}.md")), &table.markdown())?;
-        write(&out.join(format!("{name}.csv")), &table.csv())?;
-    }
+    losslens_core::atomic::write_json(&out.join("results.json"), &results)?;
+    let tables = write_tables(&results, out)?;
 
     // Figures as files, and in the page.
     // The page shows the study's figures (CKA at the penultimate layer); every layer's CKA
@@ -192,7 +189,7 @@ pub fn write_site(dir: &Path, out: &Path, explorer: Explorer) -> Result<Site> {
             .map(|c| cka_figure(&results, c, &[]))
             .collect::<Vec<_>>(),
     ) {
-        write(&out.join("figures").join(format!("{}.svg", f.name)), &f.svg)?;
+        write(&out.join("figures").join(format!("{}.svg", slug(&f.name))), &f.svg)?;
     }
     let mut body = format!(
         "<div id=\"static\"><header><h1>{}</h1></header><main><p>{} on {}, transfer to {}; {} runs.</p><div id=\"summary-static\">{}</div>",
@@ -273,6 +270,21 @@ pub fn write_site(dir: &Path, out: &Path, explorer: Explorer) -> Result<Site> {
         index: index_path,
         explorer,
     })
+}
+
+/// `rel` (a path from a results file) resolved inside `dir`: relative, without `..`, and still
+/// inside `dir` once links are followed; anything else is refused.
+fn inside(dir: &Path, rel: &str) -> Result<PathBuf> {
+    if !is_inside_path(rel) {
+        bail!("`{rel}` is not a path inside the study folder (absolute paths, schemes and `..` are refused)");
+    }
+    let full = dir.join(rel);
+    if let (Ok(real), Ok(root)) = (full.canonicalize(), dir.canonicalize())
+        && !real.starts_with(&root)
+    {
+        bail!("`{rel}` leads outside the study folder (to {})", real.display());
+    }
+    Ok(full)
 }
 
 fn esc(text: &str) -> String {

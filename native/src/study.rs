@@ -9,7 +9,9 @@ use clap::Args;
 use losslens_core::study::aggregate::table2;
 use losslens_core::study::{StudyConfig, StudyEvent, run_study};
 
-use crate::common::DeviceArg;
+use losslens_core::device::DeviceChoice;
+
+use crate::common::select_device;
 use crate::train::default_cache_dir;
 
 /// Options of `losslens study`.
@@ -21,8 +23,8 @@ pub struct StudyArgs {
     #[arg(long, short)]
     pub out: PathBuf,
     /// Device.
-    #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
-    pub device: DeviceArg,
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
+    pub device: DeviceChoice,
     /// Folder for decoded-image caches of ImageFolder datasets.
     #[arg(long)]
     pub cache_dir: Option<PathBuf>,
@@ -32,14 +34,16 @@ pub struct StudyArgs {
 pub fn read_study(path: &std::path::Path) -> Result<StudyConfig> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let study: StudyConfig = toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    study.validate()?;
+    study
+        .validate()
+        .with_context(|| format!("{}: a setting of the study is out of range", path.display()))?;
     Ok(study)
 }
 
 /// Runs `losslens study`.
 pub fn run(args: StudyArgs) -> Result<()> {
     let study = read_study(&args.study)?;
-    let selected = args.device.select()?;
+    let selected = select_device(args.device)?;
     eprintln!(
         "study `{}`: {} objectives × {} seeds on {}, {} targets, on {}",
         study.name,

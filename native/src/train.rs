@@ -12,7 +12,9 @@ use losslens_core::model::Architecture;
 use losslens_core::objective::ObjectiveConfig;
 use losslens_core::train::{Decay, Event, RunDir, TrainConfig, TrainOptions, train};
 
-use crate::common::DeviceArg;
+use losslens_core::device::DeviceChoice;
+
+use crate::common::select_device;
 
 /// Learning-rate decay after the warm-up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -93,8 +95,8 @@ pub struct TrainArgs {
     #[arg(long)]
     pub seed: Option<u64>,
     /// Device to train on.
-    #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
-    pub device: DeviceArg,
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
+    pub device: DeviceChoice,
     /// Data-parallel training on this many GPUs of the machine (discrete GPUs 0..N through
     /// wgpu): each step splits its batch between them.
     #[arg(long, default_value_t = 1)]
@@ -221,7 +223,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     } else {
         args.config()?
     };
-    let selected = args.device.select()?;
+    let selected = select_device(args.device)?;
     if args.gpus == 0 {
         bail!("--gpus must be at least 1");
     }

@@ -57,8 +57,35 @@ pub struct Job {
     id: u64,
 }
 
-/// The message of a cancelled job.
-pub const CANCELLED: &str = "cancelled";
+/// Why a job ended without a result.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Failure {
+    /// The user cancelled it (or started another).
+    Cancelled,
+    /// It failed; the message says why.
+    Message(String),
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Failure::Message(message)
+    }
+}
+
+impl From<&str> for Failure {
+    fn from(message: &str) -> Self {
+        Failure::Message(message.to_string())
+    }
+}
+
+impl From<Error> for Failure {
+    fn from(error: Error) -> Self {
+        match error {
+            Error::Cancelled => Failure::Cancelled,
+            error => Failure::Message(error.to_string()),
+        }
+    }
+}
 
 impl Job {
     /// Starts a job (and ends the one before).
@@ -70,12 +97,12 @@ impl Job {
         Self { id }
     }
 
-    /// `Err(CANCELLED)` once the job was cancelled.
-    pub fn check(&self) -> Result<(), String> {
+    /// [`Error::Cancelled`] once the job was cancelled.
+    pub fn check(&self) -> Result<(), Error> {
         if CURRENT.with(Cell::get) == self.id {
             Ok(())
         } else {
-            Err(CANCELLED.into())
+            Err(Error::Cancelled)
         }
     }
 }
@@ -97,13 +124,13 @@ pub async fn cka_matrix(
     config: &CkaConfig,
     job: &Job,
     progress: &dyn Fn(usize, usize),
-) -> Result<Vec<Vec<f64>>, String> {
+) -> Result<Vec<Vec<f64>>, Failure> {
     let total = a.len() * b.len();
     let mut out = vec![vec![f64::NAN; b.len()]; a.len()];
     for (i, x) in a.iter().enumerate() {
         for (j, y) in b.iter().enumerate() {
             job.check()?;
-            out[i][j] = linear_cka(compute, x, y, config).await.map_err(|e| e.to_string())?.cka;
+            out[i][j] = linear_cka(compute, x, y, config).await?.cka;
             progress(i * b.len() + j + 1, total);
             yield_now().await;
         }
@@ -119,16 +146,12 @@ pub async fn separation(
     distance: Distance,
     job: &Job,
     progress: &dyn Fn(usize, usize),
-) -> Result<Vec<Separation>, String> {
-    let classes = Classes::new(labels.to_vec(), None).map_err(|e| e.to_string())?;
+) -> Result<Vec<Separation>, Failure> {
+    let classes = Classes::new(labels.to_vec(), None)?;
     let mut out = Vec::with_capacity(layers.len());
     for (i, layer) in layers.iter().enumerate() {
         job.check()?;
-        out.push(
-            class_separation(compute, layer, &classes, distance)
-                .await
-                .map_err(|e| e.to_string())?,
-        );
+        out.push(class_separation(compute, layer, &classes, distance).await?);
         progress(i + 1, layers.len());
         yield_now().await;
     }
@@ -148,7 +171,7 @@ impl Pacer for PagePacer<'_> {
     async fn pause(&self, done: usize, total: usize) -> losslens_core::Result<()> {
         (self.progress)(done, total);
         yield_now().await;
-        self.job.check().map_err(|_| Error::Cancelled)
+        self.job.check()
     }
 }
 
@@ -168,7 +191,7 @@ pub async fn knn(
     config: &KnnConfig,
     job: &Job,
     progress: &dyn Fn(usize, usize),
-) -> Result<KnnResult, String> {
+) -> Result<KnnResult, Failure> {
     let compute = &compute.clone().with_chunk_elements(KNN_BLOCK_ELEMENTS);
     let pacer = PagePacer { job, progress };
     let result = match test {
@@ -178,7 +201,9 @@ pub async fn knn(
         None => {
             let split = stratified_split(train.1, KNN_TEST_FRACTION, 0);
             if split.holdout.is_empty() {
-                return Err("too few examples per class to hold out a test part; add a test file".into());
+                return Err(Failure::from(
+                    "too few examples per class to hold out a test part; add a test file",
+                ));
             }
             let pick = |rows: &[usize]| rows.iter().map(|&i| train.1[i]).collect::<Vec<_>>();
             let (fit, held) = (train.0.select_rows(&split.train), train.0.select_rows(&split.holdout));
@@ -194,5 +219,5 @@ pub async fn knn(
             .await
         }
     };
-    result.map_err(|e| e.to_string())
+    Ok(result?)
 }

@@ -26,7 +26,7 @@ use leptos::task::spawn_local;
 use losslens_core::device::DeviceChoice;
 
 use crate::browser::{now_ms, yield_now};
-use crate::jobs::{CANCELLED, Engine, Job};
+use crate::jobs::{Engine, Failure, Job};
 use crate::url_state::{UrlState, View};
 
 /// Progress of the running analysis: what, pieces done, pieces in all (0: unknown).
@@ -78,7 +78,7 @@ impl Ctx {
     where
         T: 'static,
         F: FnOnce(Rc<Engine>, Job, Rc<dyn Fn(usize, usize)>) -> Fut + 'static,
-        Fut: Future<Output = Result<T, String>> + 'static,
+        Fut: Future<Output = Result<T, Failure>> + 'static,
     {
         let Some(engine) = self.engine.get_untracked() else {
             self.fail("the compute device is still starting; try again in a moment");
@@ -116,8 +116,8 @@ impl Ctx {
                         .set(Some(format!("{label}: {ms:.0} ms on {}", engine.label)));
                     done(value);
                 }
-                Err(e) if e == CANCELLED => self.fail(format!("{label}: cancelled")),
-                Err(e) => self.fail(e),
+                Err(Failure::Cancelled) => self.fail(format!("{label}: cancelled")),
+                Err(Failure::Message(e)) => self.fail(e),
             }
         });
     }

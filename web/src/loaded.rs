@@ -36,17 +36,6 @@ impl Loaded {
             Err(e) => (None, Some(e.to_string())),
         };
         let layers = file.take_layers().map_err(|e| e.to_string())?;
-        if layers.is_empty() {
-            return Err(format!(
-                "{name} holds no feature array (a floating-point array of shape [examples, features] \
-                 or [examples, C, H, W]); it has: {}",
-                file.arrays
-                    .iter()
-                    .map(|(n, a)| format!("{n} {:?}", a.shape))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-        }
         if let Some(labels) = &labels
             && let Some(bad) = layers.iter().find(|l| l.rows != labels.len())
         {
@@ -84,7 +73,7 @@ impl Loaded {
     /// One line about the file: `feats.npz: 5 layers, 2,000 examples, labels (10 classes)`.
     pub fn summary(&self) -> String {
         let labels = match &self.labels {
-            Some(l) => format!("labels ({} classes)", l.iter().max().map_or(0, |m| m + 1)),
+            Some(l) => format!("labels ({} classes)", l.iter().max().map_or(0, |m| m.saturating_add(1))),
             None => "no labels".into(),
         };
         format!(

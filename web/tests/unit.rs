@@ -8,7 +8,7 @@ use losslens_core::device::DeviceChoice;
 use losslens_core::features::{Array, FeatureFile, Format};
 use losslens_core::probe::KnnConfig;
 use losslens_web::browser::check_size;
-use losslens_web::jobs::{self, CANCELLED, Engine, Job};
+use losslens_web::jobs::{self, Engine, Failure, Job};
 use losslens_web::loaded::Loaded;
 use losslens_web::url_state::{UrlState, View};
 use losslens_web::views::study::parse_results;
@@ -170,8 +170,8 @@ async fn a_cancelled_job_stops_at_its_next_piece() {
     jobs::cancel();
     let compute = losslens_core::Compute::cpu();
     let r = jobs::cka_matrix(&compute, &layers, &layers, &Default::default(), &job, &|_, _| {}).await;
-    assert_eq!(r.unwrap_err(), CANCELLED);
-    // A kNN probe in blocks stops at its next block; the message is the same.
+    assert_eq!(r.unwrap_err(), Failure::Cancelled);
+    // A kNN probe in blocks stops at its next block, cancelled the same way.
     let (x, labels) = clustered(3000, 3, 4);
     let big = Loaded::decode("b.npz", &npz(vec![("a", Array::from_f32(3000, 4, x))]))
         .unwrap()
@@ -190,7 +190,7 @@ async fn a_cancelled_job_stops_at_its_next_piece() {
         },
     )
     .await;
-    assert_eq!(r.unwrap_err(), CANCELLED);
+    assert_eq!(r.unwrap_err(), Failure::Cancelled);
     assert_eq!(pieces.get(), 1, "stopped after the first block");
     // A new job runs.
     let job = Job::start();

@@ -39,6 +39,7 @@ pub enum CkaEstimator {
 /// How the estimator is computed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum CkaForm {
     /// Whichever of the two forms needs fewer operations. Default.
     #[default]
@@ -114,10 +115,20 @@ pub async fn linear_cka(compute: &Compute, x: &Layer, y: &Layer, config: &CkaCon
         CkaForm::Auto => CkaForm::Gram,
         other => other,
     };
+    // CKA does not change when a representation is scaled: compute on the layers scaled to a
+    // largest activation of 1, so sums of fourth powers neither overflow nor underflow, and
+    // report the HSIC values in the layers' own units.
+    let scales = (x.unit_scale("CKA")?, y.unit_scale("CKA")?);
+    for layer in [x, y] {
+        check_varies(compute, layer)?;
+    }
     let (hsic_xy, hsic_xx, hsic_yy) = match form {
-        CkaForm::Feature => feature_space(compute, x, y, config.estimator).await?,
+        CkaForm::Feature => feature_space(compute, x, y, config.estimator, scales).await?,
         _ => {
-            let (xt, yt) = (center_columns(compute.upload(x)), center_columns(compute.upload(y)));
+            let (xt, yt) = (
+                center_columns(compute.upload_rows_scaled(x, 0, n, scales.0)),
+                center_columns(compute.upload_rows_scaled(y, 0, n, scales.1)),
+            );
             gram_space(compute, xt, yt, config.estimator).await?
         }
     };
@@ -125,15 +136,17 @@ pub async fn linear_cka(compute: &Compute, x: &Layer, y: &Layer, config: &CkaCon
         if value.is_nan() || value <= 0.0 {
             return Err(Error::degenerate(
                 &layer.origin,
-                "the representation has zero variance across examples (every example is the same), so CKA is undefined",
+                "the representation has zero variance across examples under this estimator, so CKA is undefined",
             ));
         }
     }
+    let cka = hsic_xy / (hsic_xx * hsic_yy).sqrt();
+    let (ux, uy) = (scales.0.powi(-2), scales.1.powi(-2));
     Ok(CkaResult {
-        cka: hsic_xy / (hsic_xx * hsic_yy).sqrt(),
-        hsic_xy,
-        hsic_xx,
-        hsic_yy,
+        cka,
+        hsic_xy: hsic_xy * ux * uy,
+        hsic_xx: hsic_xx * ux * ux,
+        hsic_yy: hsic_yy * uy * uy,
         estimator: config.estimator,
         form,
         n,
@@ -149,17 +162,37 @@ pub(crate) fn center_columns(x: Tensor<2>) -> Tensor<2> {
     x - mean
 }
 
-/// `(hsic_xy, hsic_xx, hsic_yy)` in feature space. The cross-products `XᵀY`, `XᵀX`, `YᵀY` of the
-/// column-centered layers are accumulated over chunks of rows, so memory is bounded by the chunk
-/// size and `p × q`, whatever `n`.
-async fn feature_space(compute: &Compute, x: &Layer, y: &Layer, estimator: CkaEstimator) -> Result<(f64, f64, f64)> {
+/// Refuses a layer that does not vary across examples (relative to its size and the precision
+/// of the computation): CKA of a constant representation is undefined, and computing it anyway
+/// gives rounding noise.
+pub(crate) fn check_varies(compute: &Compute, layer: &Layer) -> Result<()> {
+    let variance = layer.relative_variance();
+    if variance.is_nan() || variance <= compute.constant_tolerance() {
+        return Err(Error::degenerate(
+            &layer.origin,
+            "the representation has zero variance across examples (every example is the same, up to \
+             rounding), so CKA is undefined",
+        ));
+    }
+    Ok(())
+}
+
+/// `(hsic_xy, hsic_xx, hsic_yy)` in feature space, of the layers times `scales`. The cross-products `XᵀY`, `XᵀX`, `YᵀY` of the column-centered layers are accumulated
+/// over chunks of rows, so memory is bounded by the chunk size and `p × q`, whatever `n`.
+async fn feature_space(
+    compute: &Compute,
+    x: &Layer,
+    y: &Layer,
+    estimator: CkaEstimator,
+    (fx, fy): (f64, f64),
+) -> Result<(f64, f64, f64)> {
     let n = x.rows as f64;
-    let (mean_x, mean_y) = (compute.column_means(x), compute.column_means(y)); // [1, p], [1, q]
+    let (mean_x, mean_y) = (compute.column_means_scaled(x, fx), compute.column_means_scaled(y, fy)); // [1, p], [1, q]
     let mut products: Option<[Tensor<2>; 3]> = None;
     let (mut sx, mut sy) = (Vec::new(), Vec::new());
     for rows in compute.row_chunks(x.rows, x.cols + y.cols) {
-        let xc = compute.upload_rows(x, rows.start, rows.end) - mean_x.clone(); // [n_c, p]
-        let yc = compute.upload_rows(y, rows.start, rows.end) - mean_y.clone(); // [n_c, q]
+        let xc = compute.upload_rows_scaled(x, rows.start, rows.end, fx) - mean_x.clone(); // [n_c, p]
+        let yc = compute.upload_rows_scaled(y, rows.start, rows.end, fy) - mean_y.clone(); // [n_c, q]
         let part = [
             xc.clone().transpose().matmul(yc.clone()), // [p, q]
             xc.clone().transpose().matmul(xc.clone()), // [p, p]
@@ -182,21 +215,21 @@ async fn feature_space(compute: &Compute, x: &Layer, y: &Layer, estimator: CkaEs
     let xty = compute.scalar(xty.square().sum()).await?;
     let xtx = compute.scalar(xtx.square().sum()).await?;
     let yty = compute.scalar(yty.square().sum()).await?;
-    match estimator {
-        CkaEstimator::Biased => Ok((xty, xtx, yty)),
+    Ok(match estimator {
+        CkaEstimator::Biased => (xty, xtx, yty),
         CkaEstimator::Debiased => {
             let (nx, ny) = (sx.iter().sum::<f64>(), sy.iter().sum::<f64>());
             let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(u, v)| u * v).sum::<f64>();
             let debias = |value: f64, a: &[f64], b: &[f64], na: f64, nb: f64| {
                 value - n / (n - 2.0) * dot(a, b) + na * nb / ((n - 1.0) * (n - 2.0))
             };
-            Ok((
+            (
                 debias(xty, &sx, &sy, nx, ny),
                 debias(xtx, &sx, &sx, nx, nx),
                 debias(yty, &sy, &sy, ny, ny),
-            ))
+            )
         }
-    }
+    })
 }
 
 /// `(hsic_xy, hsic_xx, hsic_yy)` from the `n × n` Gram matrices of column-centered `x`, `y`.

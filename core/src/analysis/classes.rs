@@ -40,13 +40,26 @@ impl Classes {
             });
         }
         let max = labels.iter().copied().max().unwrap_or(0);
-        let num_classes = num_classes.unwrap_or(max + 1);
+        let num_classes = num_classes.unwrap_or(max.saturating_add(1));
         if let Some((index, &label)) = labels.iter().enumerate().find(|&(_, &l)| l >= num_classes) {
             return Err(Error::LabelOutOfRange {
-                label: label as i64,
+                label: i64::try_from(label).unwrap_or(i64::MAX),
                 index,
                 num_classes,
             });
+        }
+        if num_classes > labels.len() {
+            // More classes than examples: some class is empty. Found without a table of
+            // `num_classes` counts, which an absurd label or class count could not afford.
+            let mut present = labels.clone();
+            present.sort_unstable();
+            present.dedup();
+            let class = present
+                .iter()
+                .enumerate()
+                .find(|&(k, &l)| k != l)
+                .map_or(present.len(), |(k, _)| k);
+            return Err(Error::EmptyClass { class, num_classes });
         }
         let mut counts = vec![0usize; num_classes];
         for &l in &labels {
@@ -126,12 +139,14 @@ impl Classes {
         groups
     }
 
-    /// Uploads the examples of a group of classes, sorted by class.
+    /// Uploads the examples of a group of classes, sorted by class, times `factor`
+    /// ([`Compute::upload_rows_scaled`]).
     ///
     /// # Shapes
     /// - returns `[group examples, layer.cols]`
-    pub(crate) fn upload_group(&self, compute: &Compute, layer: &Layer, group: &ClassGroup) -> Tensor<2> {
-        compute.upload(&layer.select_rows(&self.order[group.examples.clone()]))
+    pub(crate) fn upload_group(&self, compute: &Compute, layer: &Layer, group: &ClassGroup, factor: f64) -> Tensor<2> {
+        let rows = layer.select_rows(&self.order[group.examples.clone()]);
+        compute.upload_rows_scaled(&rows, 0, rows.rows, factor)
     }
 
     /// The example (index into the layer) at position `i` of a group's upload.
@@ -179,10 +194,10 @@ impl Classes {
     }
 
     /// Per-class means of a whole layer, streamed group by group; row-major `[K, P]` on the host.
-    pub(crate) async fn layer_means(&self, compute: &Compute, layer: &Layer) -> Result<Vec<f64>> {
+    pub(crate) async fn layer_means(&self, compute: &Compute, layer: &Layer, factor: f64) -> Result<Vec<f64>> {
         let mut means = Vec::with_capacity(self.num_classes * layer.cols);
         for group in self.groups(compute, layer.cols) {
-            let z = self.upload_group(compute, layer, &group);
+            let z = self.upload_group(compute, layer, &group, factor);
             means.extend(compute.read(self.group_means(&group, z)).await?);
         }
         Ok(means)
@@ -232,7 +247,7 @@ mod tests {
         let layer = Layer::from_f64("x", 5, 2, vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0]);
         for chunk in [1, 2, 4, 100] {
             let compute = Compute::cpu().with_chunk_elements(chunk);
-            let means = pollster::block_on(classes.layer_means(&compute, &layer)).unwrap();
+            let means = pollster::block_on(classes.layer_means(&compute, &layer, 1.0)).unwrap();
             assert_eq!(means, vec![6.0, 7.0, 3.0, 4.0, 7.0, 8.0], "chunk {chunk}");
         }
         let groups = classes.groups(&Compute::cpu().with_chunk_elements(6), 2);

@@ -92,9 +92,12 @@ pub async fn neural_collapse(
     }
     let n = layer.rows;
     let p = layer.cols;
+    // Every quantity here is scale-invariant: compute on the layer scaled to a largest
+    // activation of 1, so that no square overflows (features near 1e38) or underflows.
+    let factor = layer.unit_scale("neural collapse")?;
     // Pass 1, streamed by groups of classes: class means; the global mean is their
     // count-weighted average.
-    let mu = classes.layer_means(compute, layer).await?; // [C, P]
+    let mu = classes.layer_means(compute, layer, factor).await?; // [C, P]
     let m = compute.matrix(classes.centered_means(&mu, p), c, p); // [C, P]
     let gram = compute.read(m.clone().matmul(m.clone().transpose())).await?; // [C, C]
     let means = geometry(&gram, c);
@@ -122,7 +125,7 @@ pub async fn neural_collapse(
     // Pass 2: within-class residuals projected on A, group by group.
     let mut projected = 0.0;
     for group in classes.groups(compute, p) {
-        let h = classes.upload_group(compute, layer, &group); // [n_g, P]
+        let h = classes.upload_group(compute, layer, &group, factor); // [n_g, P]
         let rows = (group.classes.end - group.classes.start) * p;
         let means = compute.matrix(mu[group.classes.start * p..][..rows].to_vec(), rows / p, p);
         let residual = classes.group_residuals(compute, &group, h, means); // [n_g, P]
@@ -132,7 +135,7 @@ pub async fn neural_collapse(
 
     let (weights_geometry, self_duality) = match weights {
         Some(w) => {
-            let wt = compute.upload(w); // [C, P]
+            let wt = compute.upload_rows_scaled(w, 0, w.rows, w.unit_scale("the classifier geometry")?); // [C, P]
             let w_gram = compute.read(wt.clone().matmul(wt.clone().transpose())).await?;
             let inner = compute.scalar((wt * m).sum()).await?;
             let (w_norm, m_norm) = (trace(&w_gram, c).sqrt(), trace(&gram, c).sqrt());

@@ -17,7 +17,7 @@
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
-use crate::analysis::cka::{center_columns, off_diagonal_mask};
+use crate::analysis::cka::{center_columns, check_varies, off_diagonal_mask};
 use crate::compute::Compute;
 use crate::error::{Error, Result};
 use crate::features::Layer;
@@ -107,6 +107,13 @@ pub async fn minibatch_cka(
             found: n,
         });
     }
+    // Computed on each layer scaled to a largest activation of 1 (CKA does not change), so no
+    // sum of fourth powers overflows; constant layers are refused.
+    let scale_a = a.iter().map(|l| l.unit_scale("CKA")).collect::<Result<Vec<f64>>>()?;
+    let scale_b = b.iter().map(|l| l.unit_scale("CKA")).collect::<Result<Vec<f64>>>()?;
+    for layer in a.iter().chain(b) {
+        check_varies(compute, layer)?;
+    }
     let order: Option<Vec<usize>> = config.shuffle_seed.map(|seed| permutation(n, seed));
     let batches = n.div_ceil(config.batch_size);
     let sizes: Vec<usize> = (0..batches)
@@ -121,12 +128,12 @@ pub async fn minibatch_cka(
     for &m in &sizes {
         let end = start + m;
         let mask = off_diagonal_mask(compute, m);
-        let batch = |layer: &Layer| match &order {
-            Some(order) => compute.upload(&layer.select_rows(&order[start..end])),
-            None => compute.upload_rows(layer, start, end),
+        let batch = |(layer, &scale): (&Layer, &f64)| match &order {
+            Some(order) => compute.upload_rows_scaled(&layer.select_rows(&order[start..end]), 0, m, scale),
+            None => compute.upload_rows_scaled(layer, start, end, scale),
         };
-        let (ga, sa) = stack_grams(a.iter().map(&batch), &mask, m);
-        let (gb, sb) = stack_grams(b.iter().map(&batch), &mask, m);
+        let (ga, sa) = stack_grams(a.iter().zip(&scale_a).map(batch), &mask, m);
+        let (gb, sb) = stack_grams(b.iter().zip(&scale_b).map(batch), &mask, m);
         let hsic = Hsic1Terms::pairs(compute, &ga, &sa, &gb, &sb).await?;
         let self_a = Hsic1Terms::diagonal(compute, &ga, &sa).await?;
         let self_b = Hsic1Terms::diagonal(compute, &gb, &sb).await?;

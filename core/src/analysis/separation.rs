@@ -81,8 +81,11 @@ pub async fn class_separation(
             rows_b: classes.len(),
         });
     }
+    // Computed on the layer scaled to a largest activation of 1 (R² does not change; the
+    // squared Euclidean distances are scaled back), so that no square overflows or underflows.
+    let factor = layer.unit_scale("class separation")?;
     let centre = match distance {
-        Distance::CosineMeanSubtracted => Some(compute.column_means(layer)), // [1, P]
+        Distance::CosineMeanSubtracted => Some(compute.column_means_scaled(layer, factor)), // [1, P]
         _ => None,
     };
     // Stream the layer class group by class group: class means, and each class's mean squared
@@ -90,7 +93,7 @@ pub async fn class_separation(
     let mut within = Vec::with_capacity(classes.num_classes());
     let mut mu = Vec::with_capacity(classes.num_classes() * layer.cols);
     for group in classes.groups(compute, layer.cols) {
-        let x = classes.upload_group(compute, layer, &group); // [n_g, P], sorted by class
+        let x = classes.upload_group(compute, layer, &group, factor); // [n_g, P], sorted by class
         let x = match &centre {
             Some(c) => x - c.clone(),
             None => x,
@@ -132,9 +135,10 @@ pub async fn class_separation(
             "every embedding is the same, so the total distance is zero and R² is undefined",
         ));
     }
-    // Cosine distance is half the squared distance of normalised embeddings.
+    // Cosine distance is half the squared distance of normalised embeddings; squared Euclidean
+    // distances return to the layer's units.
     let scale = match distance {
-        Distance::SquaredEuclidean => 2.0,
+        Distance::SquaredEuclidean => 2.0 / (factor * factor),
         _ => 1.0,
     };
     Ok(Separation {

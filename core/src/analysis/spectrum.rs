@@ -78,7 +78,7 @@ pub async fn singular_values(compute: &Compute, x: Tensor<2>) -> Result<Vec<f64>
 /// Singular values of a layer after centering its columns. With at most as many features as
 /// examples, `XᵀX` is accumulated over chunks of rows (bounded memory); otherwise the `N × N`
 /// Gram matrix of the whole (small-`N`) layer is used.
-pub async fn centered_singular_values(compute: &Compute, layer: &Layer) -> Result<Vec<f64>> {
+pub(crate) async fn centered_singular_values(compute: &Compute, layer: &Layer) -> Result<Vec<f64>> {
     if layer.cols > layer.rows {
         return singular_values(compute, center_columns(compute.upload(layer))).await;
     }
@@ -108,7 +108,7 @@ pub async fn spectra(
     let class_means = match classes {
         Some(classes) => {
             let (k, p) = (classes.num_classes(), layer.cols);
-            let mu = classes.layer_means(compute, layer).await?; // [K, P]
+            let mu = classes.layer_means(compute, layer, 1.0).await?; // [K, P]
             let centered = compute.matrix(classes.centered_means(&mu, p), k, p); // [K, P]
             Some(Spectrum::from_values(singular_values(compute, centered).await?))
         }

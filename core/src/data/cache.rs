@@ -40,7 +40,8 @@ pub struct Manifest {
 }
 
 /// Encodes a set and its manifest as safetensors bytes.
-pub fn encode(set: &ImageSet, manifest: &Manifest) -> Result<Vec<u8>> {
+#[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+pub(crate) fn encode(set: &ImageSet, manifest: &Manifest) -> Result<Vec<u8>> {
     let labels: Vec<u8> = set.labels.iter().flat_map(|&l| (l as i64).to_le_bytes()).collect();
     let bad = |e: safetensors::SafeTensorError| Error::format("<cache>", format!("cannot encode the cache: {e}"));
     let images = TensorView::new(
@@ -118,15 +119,13 @@ pub fn save(path: &Path, set: &ImageSet, manifest: &Manifest) -> Result<()> {
 /// Reads a cache.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn load(path: &Path) -> Result<(ImageSet, Manifest)> {
-    let bytes = std::fs::read(path).map_err(|source| Error::Io {
-        path: path.into(),
-        source,
-    })?;
+    let bytes = crate::input::read_file(path)?;
     decode(&bytes, path)
 }
 
 /// The manifest of a freshly decoded set.
-pub fn manifest_for(set: &ImageSet, skipped: Vec<String>, fingerprint: String) -> Manifest {
+#[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+pub(crate) fn manifest_for(set: &ImageSet, skipped: Vec<String>, fingerprint: String) -> Manifest {
     Manifest {
         version: CACHE_VERSION,
         source: set.source.clone(),

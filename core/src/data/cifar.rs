@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 
 /// Which part of a dataset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Split {
     /// The training images.
     Train,
@@ -49,10 +50,7 @@ pub fn read_cifar(dir: &Path, split: Split) -> Result<ImageSet> {
     let mut labels = Vec::new();
     for name in &files {
         let path = dir.join(name);
-        let bytes = std::fs::read(&path).map_err(|source| Error::Io {
-            path: path.clone(),
-            source,
-        })?;
+        let bytes = crate::input::read_file(&path)?;
         if bytes.is_empty() || bytes.len() % record != 0 {
             return Err(Error::Format {
                 path,

@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 pub const IMAGE_EXTENSIONS: [&str; 3] = ["jpg", "jpeg", "png"];
 
 /// The class folders and their image files, sorted.
-pub fn list_image_folder(root: &Path) -> Result<Vec<(String, Vec<PathBuf>)>> {
+pub(crate) fn list_image_folder(root: &Path) -> Result<Vec<(String, Vec<PathBuf>)>> {
     let io = |source| Error::Io {
         path: root.into(),
         source,
@@ -71,7 +71,7 @@ pub fn list_image_folder(root: &Path) -> Result<Vec<(String, Vec<PathBuf>)>> {
 }
 
 /// A fingerprint of the listing: names, sizes and modification times, and the decode size.
-pub fn fingerprint(listing: &[(String, Vec<PathBuf>)], size: usize) -> String {
+pub(crate) fn fingerprint(listing: &[(String, Vec<PathBuf>)], size: usize) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ size as u64;
     let mut mix = |bytes: &[u8]| {
         for &b in bytes {
@@ -99,7 +99,7 @@ pub fn fingerprint(listing: &[(String, Vec<PathBuf>)], size: usize) -> String {
 
 /// Decodes one image to `size × size` RGB: shorter side resized to `size` (Catmull-Rom), then
 /// the centre cropped.
-pub fn decode_image(path: &Path, size: usize) -> std::result::Result<Vec<u8>, String> {
+pub(crate) fn decode_image(path: &Path, size: usize) -> std::result::Result<Vec<u8>, String> {
     let img = image::ImageReader::open(path)
         .map_err(|e| e.to_string())?
         .with_guessed_format()

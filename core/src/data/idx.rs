@@ -3,7 +3,6 @@
 //! Layout: two zero bytes, a type byte (0x08 = unsigned byte, the only type image datasets use),
 //! the number of dimensions, then each dimension as a big-endian `u32`, then the data in C order.
 
-use std::io::Read;
 use std::path::Path;
 
 use crate::error::{Error, Result};
@@ -17,20 +16,31 @@ pub struct IdxArray {
     pub data: Vec<u8>,
 }
 
-/// Reads an IDX file; names ending in `.gz` are decompressed.
-pub fn read_idx(path: &Path) -> Result<IdxArray> {
-    let raw = std::fs::read(path).map_err(|source| Error::Io {
-        path: path.into(),
-        source,
-    })?;
+/// Reads an IDX file; names ending in `.gz` are decompressed, only as far as the IDX header
+/// says the data reaches (a stream that inflates to more is refused).
+pub(crate) fn read_idx(path: &Path) -> Result<IdxArray> {
+    let raw = crate::input::read_file(path)?;
     let bytes = if path.extension().is_some_and(|e| e == "gz") {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(raw.as_slice())
-            .read_to_end(&mut out)
-            .map_err(|e| Error::Format {
-                path: path.into(),
-                reason: format!("not a valid gzip stream: {e}"),
-            })?;
+        let mut decoder = flate2::read::GzDecoder::new(raw.as_slice());
+        let gzip = |e: std::io::Error| Error::format(path, format!("not a valid gzip stream: {e}"));
+        let mut out = vec![0u8; 4];
+        let got = crate::input::read_up_to(&mut decoder, &mut out).map_err(gzip)?;
+        out.truncate(got);
+        if got == 4 {
+            let rank = out[3] as usize;
+            let mut dims = vec![0u8; 4 * rank];
+            let got = crate::input::read_up_to(&mut decoder, &mut dims).map_err(gzip)?;
+            out.extend_from_slice(&dims[..got]);
+            if got == dims.len() {
+                let needed = dims.chunks_exact(4).try_fold(1u64, |acc, d| {
+                    acc.checked_mul(u32::from_be_bytes([d[0], d[1], d[2], d[3]]) as u64)
+                });
+                match needed {
+                    Some(needed) => crate::input::read_declared(&mut decoder, needed, &mut out, path, "the IDX data")?,
+                    None => return Err(Error::format(path, "IDX header declares an impossible size")),
+                }
+            }
+        }
         out
     } else {
         raw

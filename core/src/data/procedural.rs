@@ -49,7 +49,16 @@ impl ProceduralConfig {
         if !(self.noise.is_finite() && self.noise >= 0.0) {
             return invalid_setting("noise", self.noise.to_string(), "a finite number ≥ 0");
         }
-        Ok(())
+        // Three bytes per pixel of every image, before anything is generated.
+        let bytes = (self.classes as u128) * (self.per_class as u128) * (self.size as u128).pow(2) * 3;
+        crate::input::check_memory(
+            "procedural dataset",
+            format!(
+                "{} classes × {} images of {} px",
+                self.classes, self.per_class, self.size
+            ),
+            bytes,
+        )
     }
 }
 

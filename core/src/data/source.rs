@@ -58,7 +58,7 @@ fn default_test_per_class() -> usize {
 }
 
 /// The procedural dataset used when none is configured: 10 classes of 32 × 32 images.
-pub const DEFAULT_PROCEDURAL: ProceduralConfig = ProceduralConfig {
+pub(crate) const DEFAULT_PROCEDURAL: ProceduralConfig = ProceduralConfig {
     classes: 10,
     per_class: 500,
     size: 32,
@@ -155,7 +155,7 @@ impl Default for DatasetSource {
 }
 
 /// `"train"` or `"test"`.
-pub fn split_name(split: Split) -> &'static str {
+pub(crate) fn split_name(split: Split) -> &'static str {
     match split {
         Split::Train => "train",
         Split::Test => "test",

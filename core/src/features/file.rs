@@ -63,7 +63,7 @@ impl FeatureFile {
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         let format = Format::from_path(path)?;
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let bytes = crate::input::read_file(path)?;
         Self::from_bytes(path, format, &bytes)
     }
 
@@ -186,15 +186,29 @@ impl FeatureFile {
             }),
             None => match available.as_slice() {
                 [only] => Ok(only.clone()),
-                [] => Err(Error::MissingArray {
-                    path: self.path.clone(),
-                    name: "<any feature array>".into(),
-                    available: self.arrays.iter().map(|(n, _)| n.clone()).collect(),
-                }),
+                [] => Err(self.no_feature_array()),
                 _ => Err(Error::AmbiguousLayer {
                     path: self.path.clone(),
                     available,
                 }),
+            },
+        }
+    }
+
+    /// Why a file holds no feature array: an array that would be the features but has fewer
+    /// than two dimensions, or nothing that could be.
+    fn no_feature_array(&self) -> Error {
+        let reserved = |name: &str| [LABELS, WEIGHTS, BIAS].contains(&name);
+        match self.arrays.iter().find(|(n, a)| a.shape.len() < 2 && !reserved(n)) {
+            Some((name, array)) => Error::Shape {
+                path: self.path.clone(),
+                array: name.clone(),
+                shape: array.shape.clone(),
+                expected: "features need a 2-D or larger array: [examples, features] or [examples, C, H, W]".into(),
+            },
+            None => Error::NoFeatureArray {
+                path: self.path.clone(),
+                available: self.arrays.iter().map(|(n, a)| format!("{n} {:?}", a.shape)).collect(),
             },
         }
     }
@@ -217,14 +231,22 @@ impl FeatureFile {
         Layer::from_array(&self.path, &name, array)
     }
 
-    /// Every feature array, in file order.
+    /// Every feature array, in file order; an error when there is none.
     pub fn layers(&self) -> Result<Vec<Layer>> {
-        self.layer_names().iter().map(|n| self.layer(Some(n))).collect()
+        let names = self.layer_names();
+        if names.is_empty() {
+            return Err(self.no_feature_array());
+        }
+        names.iter().map(|n| self.layer(Some(n))).collect()
     }
 
-    /// Every feature array, in file order, moved out of the file.
+    /// Every feature array, in file order, moved out of the file; an error when there is none.
     pub fn take_layers(&mut self) -> Result<Vec<Layer>> {
-        self.layer_names().iter().map(|n| self.take_layer(Some(n))).collect()
+        let names = self.layer_names();
+        if names.is_empty() {
+            return Err(self.no_feature_array());
+        }
+        names.iter().map(|n| self.take_layer(Some(n))).collect()
     }
 
     /// The integer class labels, checked to be non-negative.

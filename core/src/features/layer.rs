@@ -117,6 +117,75 @@ impl Layer {
         }
     }
 
+    /// The largest absolute activation (NaN if any is NaN).
+    pub fn max_abs(&self) -> f64 {
+        match &self.data {
+            FloatData::F32(v) => v.iter().fold(0.0f64, |m, &a| {
+                let a = f64::from(a).abs();
+                if a > m || a.is_nan() { a } else { m }
+            }),
+            FloatData::F64(v) => v
+                .iter()
+                .fold(0.0f64, |m, &a| if a.abs() > m || a.is_nan() { a.abs() } else { m }),
+        }
+    }
+
+    /// How much the layer varies across examples relative to its size: the centered sum of
+    /// squares over the raw one, `Σ (x − x̄_col)² / Σ x²`, in `f64` on the host (0 for identical
+    /// rows, 1 for rows with zero mean; NaN for an all-zero layer).
+    pub fn relative_variance(&self) -> f64 {
+        let (rows, cols) = (self.rows, self.cols);
+        let value = |i: usize| -> f64 {
+            match &self.data {
+                FloatData::F32(v) => f64::from(v[i]),
+                FloatData::F64(v) => v[i],
+            }
+        };
+        // Scaled by the largest activation so that squares of 1e38 neither overflow here.
+        let scale = self.max_abs();
+        if !(scale > 0.0 && scale.is_finite()) {
+            return f64::NAN;
+        }
+        let mut mean = vec![0.0f64; cols];
+        for r in 0..rows {
+            for (c, m) in mean.iter_mut().enumerate() {
+                *m += value(r * cols + c) / scale;
+            }
+        }
+        mean.iter_mut().for_each(|m| *m /= rows as f64);
+        let (mut centered, mut raw) = (0.0f64, 0.0f64);
+        for r in 0..rows {
+            for (c, m) in mean.iter().enumerate() {
+                let x = value(r * cols + c) / scale;
+                centered += (x - m) * (x - m);
+                raw += x * x;
+            }
+        }
+        centered / raw
+    }
+
+    /// The power of two nearest `1 / max |x|`: the factor that brings the layer's largest
+    /// activation near 1 (scale-invariant analyses compute on that, so no sum of squares
+    /// overflows or underflows), or an error for a layer whose activations are all zero or not
+    /// finite. A power of two scales every value exactly, so results do not change by a bit
+    /// for layers that needed no scaling.
+    pub(crate) fn unit_scale(&self, analysis: &str) -> crate::error::Result<f64> {
+        let max = self.max_abs();
+        if !max.is_finite() {
+            return Err(crate::error::Error::degenerate(
+                &self.origin,
+                format!("holds a non-finite activation, so {analysis} is undefined"),
+            ));
+        }
+        if max == 0.0 {
+            return Err(crate::error::Error::degenerate(
+                &self.origin,
+                format!("every activation is zero (zero variance, no direction), so {analysis} is undefined"),
+            ));
+        }
+        Ok(2f64.powi((-max.log2().round()).clamp(-1000.0, 1000.0) as i32))
+    }
+
     /// A layer from row-major `f32` activations.
     pub fn from_f32(name: impl Into<String>, rows: usize, cols: usize, data: Vec<f32>) -> Self {
         Self::new(name, rows, cols, FloatData::F32(data))

@@ -131,7 +131,7 @@ pub fn npy_bytes(array: &Array) -> Vec<u8> {
 }
 
 /// Encodes bytes as a 1-D `uint8` `.npy` image (how losslens stores JSON metadata in `.npz`).
-pub fn npy_bytes_u8(values: &[u8]) -> Vec<u8> {
+pub(crate) fn npy_bytes_u8(values: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(128 + values.len());
     write_all(&mut out, &[values.len() as u64], values);
     out

@@ -10,10 +10,10 @@ use super::array::{Array, ArrayData, NamedArrays};
 use crate::error::{Error, Result};
 
 /// Key of the JSON metadata entry in the safetensors `__metadata__` map.
-pub const METADATA_KEY: &str = "losslens";
+pub(crate) const METADATA_KEY: &str = "losslens";
 /// Key of the array order (a JSON list of names): safetensors stores tensors sorted by dtype and
 /// name, losslens keeps the layer order of the network.
-pub const ORDER_KEY: &str = "losslens_order";
+pub(crate) const ORDER_KEY: &str = "losslens_order";
 
 /// Decodes every tensor of a safetensors image, in the order of their data, and the
 /// losslens metadata string when present.
@@ -52,8 +52,10 @@ pub fn parse_safetensors(bytes: &[u8], path: &Path) -> Result<(NamedArrays, Opti
         .and_then(|m| m.get(ORDER_KEY))
         .and_then(|o| serde_json::from_str::<Vec<String>>(o).ok())
     {
-        let rank = |name: &str| order.iter().position(|n| n == name).unwrap_or(usize::MAX);
-        arrays.sort_by_key(|(name, _)| rank(name));
+        // One lookup per array (a crafted file may hold tens of thousands of them).
+        let rank: std::collections::HashMap<&str, usize> =
+            order.iter().enumerate().map(|(i, n)| (n.as_str(), i)).rev().collect();
+        arrays.sort_by_cached_key(|(name, _)| rank.get(name.as_str()).copied().unwrap_or(usize::MAX));
     }
     Ok((arrays, header.and_then(|m| m.get(METADATA_KEY).cloned())))
 }

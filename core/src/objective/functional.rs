@@ -14,7 +14,7 @@ use burn::tensor::{Int, Tensor};
 ///
 /// `ε = 1e-6` changes no norm above `1e-3` by more than one part in 10⁶, and keeps both the
 /// norm and its gradient finite at `v = 0`, where `v / ‖v‖_ε = 0`.
-pub const NORM_EPS_SQUARED: f64 = 1e-12;
+pub(crate) const NORM_EPS_SQUARED: f64 = 1e-12;
 
 /// One-hot targets in the dtype of `like`.
 ///
@@ -25,7 +25,7 @@ pub const NORM_EPS_SQUARED: f64 = 1e-12;
 ///
 /// # Panics
 /// If a target is outside `0..num_classes` (callers validate labels when they read them).
-pub fn one_hot(targets: Tensor<1, Int>, num_classes: usize, like: &Tensor<2>) -> Tensor<2> {
+pub(crate) fn one_hot(targets: Tensor<1, Int>, num_classes: usize, like: &Tensor<2>) -> Tensor<2> {
     targets.one_hot::<2>(num_classes).float().cast(like.dtype())
 }
 
@@ -35,14 +35,14 @@ pub fn one_hot(targets: Tensor<1, Int>, num_classes: usize, like: &Tensor<2>) ->
 /// # Shapes
 /// - `logits`, `targets`: `[batch, classes]`
 /// - output: `[1]`
-pub fn cross_entropy(logits: Tensor<2>, targets: Tensor<2>) -> Tensor<1> {
+pub(crate) fn cross_entropy(logits: Tensor<2>, targets: Tensor<2>) -> Tensor<1> {
     let log_probs = log_softmax(logits, 1);
     (log_probs * targets).sum_dim(1).neg().mean()
 }
 
 /// `softplus(x) = log(1 + eˣ)`, evaluated as `max(x, 0) + log1p(e^{−|x|})` so it neither
 /// overflows for large `x` nor loses precision for very negative `x`.
-pub fn softplus<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+pub(crate) fn softplus<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     let tail = x.clone().abs().neg().exp().log1p();
     x.clamp_min(0.0) + tail
 }
@@ -52,12 +52,12 @@ pub fn softplus<const D: usize>(x: Tensor<D>) -> Tensor<D> {
 /// # Shapes
 /// - `x`: `[..]`
 /// - output: `x`'s shape with `dim` of size 1
-pub fn safe_norm<const D: usize>(x: Tensor<D>, dim: usize) -> Tensor<D> {
+pub(crate) fn safe_norm<const D: usize>(x: Tensor<D>, dim: usize) -> Tensor<D> {
     x.powi_scalar(2).sum_dim(dim).add_scalar(NORM_EPS_SQUARED).sqrt()
 }
 
 /// `v / ‖v‖_ε` along `dim` (see [`NORM_EPS_SQUARED`]).
-pub fn normalize<const D: usize>(x: Tensor<D>, dim: usize) -> Tensor<D> {
+pub(crate) fn normalize<const D: usize>(x: Tensor<D>, dim: usize) -> Tensor<D> {
     let norm = safe_norm(x.clone(), dim);
     x / norm
 }

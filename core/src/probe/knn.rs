@@ -37,6 +37,7 @@ pub enum Vote {
 /// How a tie between classes is broken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum TieBreak {
     /// The tied class that holds the most similar of the neighbours.
     #[default]
@@ -331,6 +332,11 @@ pub async fn knn_probe_paced(
             needed: 2,
             found: train.rows,
         });
+    }
+    for layer in [train, test] {
+        // Cosine similarity needs a direction: features that are all zero have none (a single
+        // zero row is kept, with similarity 0 to everything).
+        layer.unit_scale("the cosine similarity of the kNN probe")?;
     }
     let k_max = config.k_max.min(train.rows - 1);
     let config = KnnConfig { k_max, ..*config };

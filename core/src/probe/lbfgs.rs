@@ -97,7 +97,7 @@ impl Termination {
 
 /// The result of a minimisation.
 #[derive(Debug, Clone)]
-pub struct LbfgsOutcome {
+pub(crate) struct LbfgsOutcome {
     /// The final iterate.
     pub x: Vec<f64>,
     /// The objective there.
@@ -114,7 +114,7 @@ pub struct LbfgsOutcome {
 
 /// A differentiable objective `x ↦ (f(x), ∇f(x))`.
 #[allow(async_fn_in_trait)]
-pub trait Differentiable {
+pub(crate) trait Differentiable {
     /// Evaluates the objective and its gradient. A non-finite value is allowed (the line search
     /// backs off); an error ends the minimisation.
     async fn evaluate(&mut self, x: &[f64]) -> Result<(f64, Vec<f64>)>;
@@ -138,7 +138,7 @@ struct Trial {
 }
 
 /// Minimises `f` from `x0`.
-pub async fn minimize<F: Differentiable>(f: &mut F, x0: Vec<f64>, config: &LbfgsConfig) -> Result<LbfgsOutcome> {
+pub(crate) async fn minimize<F: Differentiable>(f: &mut F, x0: Vec<f64>, config: &LbfgsConfig) -> Result<LbfgsOutcome> {
     config.validate()?;
     let mut x = x0;
     let (mut value, mut gradient) = f.evaluate(&x).await?;

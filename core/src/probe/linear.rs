@@ -86,8 +86,12 @@ impl LinearProbeConfig {
 
     /// Refuses settings that cannot work.
     pub fn validate(&self) -> Result<()> {
-        if self.lambda_count == 0 {
-            return invalid_setting("lambda count", "0", "at least 1");
+        if !(1..=MAX_LAMBDAS).contains(&self.lambda_count) {
+            return invalid_setting(
+                "lambda count",
+                self.lambda_count,
+                format!("1 to {MAX_LAMBDAS} (each is a full fit)"),
+            );
         }
         if !(self.lambda_min > 0.0 && self.lambda_max >= self.lambda_min && self.lambda_max.is_finite()) {
             return invalid_setting(
@@ -111,6 +115,9 @@ impl LinearProbeConfig {
         self.optimizer.validate()
     }
 }
+
+/// Most λ values on a path: each is a full L-BFGS fit (the paper's path has 96).
+pub const MAX_LAMBDAS: usize = 10_000;
 
 /// One fit on the path.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

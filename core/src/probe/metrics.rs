@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 pub const ECE_BINS: usize = 15;
 
 /// The class each row's largest score picks (the lowest class index among equal maxima).
-pub fn argmax_rows(scores: &[f64], classes: usize) -> Vec<usize> {
+pub(crate) fn argmax_rows(scores: &[f64], classes: usize) -> Vec<usize> {
     scores
         .chunks(classes)
         .map(|row| {
@@ -56,7 +56,7 @@ pub fn mean_per_class_accuracy(predictions: &[usize], labels: &[usize], classes:
 
 /// Fraction of rows whose label is among the `k` largest scores (ties counted in the label's
 /// favour only when strictly fewer than `k` scores exceed it).
-pub fn top_k_accuracy(scores: &[f64], classes: usize, labels: &[usize], k: usize) -> f64 {
+pub(crate) fn top_k_accuracy(scores: &[f64], classes: usize, labels: &[usize], k: usize) -> f64 {
     if labels.is_empty() {
         return f64::NAN;
     }
@@ -117,7 +117,7 @@ pub fn ece(logits: &[f64], classes: usize, labels: &[usize], temperature: f64) -
 ///
 /// The NLL is convex in `β = 1/T`, and its derivative `mean_i (E_p[z_i] − z_{i,y_i})` is monotone,
 /// so `β` is found by bisection in log-space over `[1e-4, 1e4]`.
-pub fn fit_temperature(logits: &[f64], classes: usize, labels: &[usize]) -> f64 {
+pub(crate) fn fit_temperature(logits: &[f64], classes: usize, labels: &[usize]) -> f64 {
     let derivative = |beta: f64| -> f64 {
         let total: f64 = logits
             .chunks(classes)

@@ -34,16 +34,17 @@ pub fn stratified_sample(labels: &[usize], fraction: f64, seed: u64) -> Vec<usiz
 
 /// For every class, `take(n_k)` examples in a seeded random order, and the rest: both ascending.
 fn stratified(labels: &[usize], seed: u64, take: impl Fn(usize) -> usize) -> (Vec<usize>, Vec<usize>) {
-    let classes = labels.iter().copied().max().map_or(0, |m| m + 1);
-    let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); classes];
+    // The classes present, in increasing label order (labels may be any size: memory follows the
+    // examples, not the largest label).
+    let mut by_class: std::collections::BTreeMap<usize, Vec<usize>> = std::collections::BTreeMap::new();
     for (i, &label) in labels.iter().enumerate() {
-        by_class[label].push(i);
+        by_class.entry(label).or_default().push(i);
     }
     let mut rng = SplitMix64::new(seed);
     let (mut taken, mut rest) = (Vec::new(), Vec::new());
-    for members in by_class {
+    for members in by_class.into_values() {
         let n = members.len();
-        let count = if n == 0 { 0 } else { take(n) };
+        let count = take(n);
         let order = rng.permutation(n);
         for (rank, &j) in order.iter().enumerate() {
             if rank < count {

@@ -2,47 +2,12 @@
 //! best value and those not significantly different from it in bold (Welch t-test, p < 0.05),
 //! and Spearman's ρ between class separation and mean transfer accuracy (section 3.3).
 
-use serde::{Deserialize, Serialize};
-
 use crate::analysis::stats::{MeanSd, mean_sd, spearman, ties_with_best};
 use crate::error::Result;
-use crate::study::figures::objectives;
-use crate::study::results::{RunResult, StudyResults};
+use crate::study::results::{Column, RunResult, StudyResults, Summary};
 
 /// Significance level of the bold-facing rule.
 pub const BOLD_ALPHA: f64 = 0.05;
-
-/// One column of a table: a value per objective, aggregated over seeds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Column {
-    /// Column title.
-    pub title: String,
-    /// Mean ± sd per objective (row order of [`Summary::objectives`]).
-    pub values: Vec<MeanSd>,
-    /// Whether each objective ties with the best (bold in the tables).
-    pub bold: Vec<bool>,
-}
-
-/// A study's summary: the paper's Table 1 (source accuracy, transfer per target, class
-/// separation) with its bold-facing, and the correlation of section 3.3.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Summary {
-    /// Objectives (with hyperparameters), in study order.
-    pub objectives: Vec<String>,
-    /// Source top-1, source top-5, R² (penultimate), then linear and kNN transfer per target and
-    /// the linear average.
-    pub columns: Vec<Column>,
-    /// Spearman's ρ between penultimate R² and mean linear transfer accuracy over objectives,
-    /// with its p-value; `None` with fewer than three objectives or no targets.
-    pub r2_vs_transfer: Option<(f64, f64)>,
-}
-
-fn penultimate_r2(run: &RunResult) -> Option<f64> {
-    run.separation
-        .iter()
-        .find(|l| l.layer == "penultimate")
-        .map(|l| l.value)
-}
 
 fn column(title: String, groups: &[Vec<f64>], higher_is_better: bool) -> Result<Column> {
     let values = groups.iter().map(|g| mean_sd(g)).collect::<Result<Vec<_>>>()?;
@@ -64,13 +29,13 @@ fn column(title: String, groups: &[Vec<f64>], higher_is_better: bool) -> Result<
 
 /// Aggregates the runs of `results` per objective.
 pub fn summarize(results: &StudyResults) -> Result<Summary> {
-    let objectives = objectives(results, &[]);
-    let groups = |f: &dyn Fn(&RunResult) -> Option<f64>| per_objective(results, &objectives, f);
+    let objectives = results.objectives(&[]);
+    let groups = |f: &dyn Fn(&RunResult) -> Option<f64>| results.per_objective(&objectives, f);
     let mut columns = vec![
         column("top-1".into(), &groups(&|r| Some(r.source.top1)), true)?,
         column("top-5".into(), &groups(&|r| Some(r.source.top5)), true)?,
     ];
-    let r2 = groups(&penultimate_r2);
+    let r2 = groups(&RunResult::penultimate_r2);
     if r2.iter().all(|g| !g.is_empty()) {
         columns.push(column("R²".into(), &r2, true)?);
     }
@@ -121,6 +86,18 @@ pub fn tables(results: &StudyResults) -> Result<Vec<(&'static str, Summary)>> {
     Ok(out)
 }
 
+/// Writes every table of [`tables`] into `dir` as `tableN.md` and `tableN.csv` (what `losslens
+/// study` leaves in its output folder and `losslens report` in a site); returns them.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn write_tables(results: &StudyResults, dir: &std::path::Path) -> Result<Vec<(&'static str, Summary)>> {
+    let tables = tables(results)?;
+    for (name, table) in &tables {
+        crate::atomic::write(&dir.join(format!("{name}.md")), table.markdown().as_bytes())?;
+        crate::atomic::write(&dir.join(format!("{name}.csv")), table.csv().as_bytes())?;
+    }
+    Ok(tables)
+}
+
 /// The paper's Table 2: test accuracy after fine-tuning the whole network on each target, and
 /// its average over targets; `None` unless the study fine-tunes. Bold-facing follows the rule of
 /// the other tables (a t-test per column; the paper's average column used a two-way ANOVA).
@@ -128,8 +105,8 @@ pub fn table2(results: &StudyResults) -> Result<Option<Summary>> {
     if results.runs.iter().all(|r| r.finetune.is_empty()) {
         return Ok(None);
     }
-    let objectives = objectives(results, &[]);
-    let groups = |f: &dyn Fn(&RunResult) -> Option<f64>| per_objective(results, &objectives, f);
+    let objectives = results.objectives(&[]);
+    let groups = |f: &dyn Fn(&RunResult) -> Option<f64>| results.per_objective(&objectives, f);
     let mut columns = Vec::new();
     for t in &results.targets {
         let values = groups(&|r| r.finetune.iter().find(|f| f.target == t.name).map(|f| f.accuracy));
@@ -150,26 +127,6 @@ pub fn table2(results: &StudyResults) -> Result<Option<Summary>> {
         columns,
         r2_vs_transfer: None,
     }))
-}
-
-/// `f` of every run, grouped by objective (in the order of `objectives`); runs where `f` gives
-/// `None` are left out.
-fn per_objective(
-    results: &StudyResults,
-    objectives: &[String],
-    f: &dyn Fn(&RunResult) -> Option<f64>,
-) -> Vec<Vec<f64>> {
-    objectives
-        .iter()
-        .map(|o| {
-            results
-                .runs
-                .iter()
-                .filter(|r| &r.objective == o)
-                .filter_map(f)
-                .collect()
-        })
-        .collect()
 }
 
 /// The paper's Table 3: source top-1 and penultimate R² per objective.

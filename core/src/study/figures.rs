@@ -4,7 +4,7 @@
 //! cosine-softmax temperature (Fig. 5b), and CKA between the networks (Fig. 2).
 
 use crate::figure::{Point, Series, heatmap, line_chart, scatter};
-use crate::study::results::{LayerValue, RunResult, StudyResults};
+use crate::study::results::{LayerValue, RunResult, StudyResults, mean};
 
 /// One figure: a file stem, a caption and the SVG.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,53 +17,20 @@ pub struct Figure {
     pub svg: String,
 }
 
-/// The objectives of `results` in study order, limited to `only` when it is not empty.
-pub fn objectives(results: &StudyResults, only: &[String]) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for run in &results.runs {
-        if !out.contains(&run.objective) && (only.is_empty() || only.contains(&run.objective)) {
-            out.push(run.objective.clone());
-        }
-    }
-    out
-}
-
-/// The layers a per-layer measurement covers, in network order (first run that has them).
-pub fn layers(results: &StudyResults) -> Vec<String> {
-    results
-        .runs
-        .iter()
-        .map(|r| r.separation.iter().map(|l| l.layer.clone()).collect::<Vec<_>>())
-        .max_by_key(Vec::len)
-        .unwrap_or_default()
-}
-
-fn mean(values: impl IntoIterator<Item = f64>) -> Option<f64> {
-    let (sum, n) = values.into_iter().fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
-    (n > 0).then(|| sum / n as f64)
-}
-
-fn runs_of<'a>(results: &'a StudyResults, objective: &'a str) -> impl Iterator<Item = &'a RunResult> + 'a {
-    results.runs.iter().filter(move |r| r.objective == objective)
-}
-
-fn value_at(values: &[LayerValue], layer: &str) -> Option<f64> {
-    values.iter().find(|v| v.layer == layer).map(|v| v.value)
-}
-
 /// Mean over seeds of a per-layer value, one series per objective.
-pub fn by_layer(
+pub(crate) fn by_layer(
     results: &StudyResults,
     only: &[String],
     pick: fn(&RunResult) -> &[LayerValue],
 ) -> (Vec<String>, Vec<Series>) {
-    let layers = layers(results);
-    let series = objectives(results, only)
+    let layers = results.layers();
+    let series = results
+        .objectives(only)
         .into_iter()
         .map(|o| Series {
             values: layers
                 .iter()
-                .map(|l| mean(runs_of(results, &o).filter_map(|r| value_at(pick(r), l))))
+                .map(|l| mean(results.runs_of(&o).filter_map(|r| RunResult::at(pick(r), l))))
                 .collect(),
             name: o,
         })
@@ -71,16 +38,11 @@ pub fn by_layer(
     (layers, series)
 }
 
-/// Mean linear transfer accuracy over targets and seeds of one objective.
-pub fn mean_transfer(results: &StudyResults, objective: &str) -> Option<f64> {
-    mean(runs_of(results, objective).flat_map(|r| r.transfer.iter().map(|t| t.linear)))
-}
-
 /// Every figure of a study, for the objectives in `only` (all when empty); the scatter of
 /// transfer against R² uses `layer` (the penultimate layer when `None` or absent).
 pub fn figures(results: &StudyResults, only: &[String], layer: Option<&str>) -> Vec<Figure> {
-    let objectives = objectives(results, only);
-    let all_layers = layers(results);
+    let objectives = results.objectives(only);
+    let all_layers = results.layers();
     let layer = layer
         .filter(|l| all_layers.iter().any(|x| x == l))
         .unwrap_or("penultimate")
@@ -107,8 +69,8 @@ pub fn figures(results: &StudyResults, only: &[String], layer: Option<&str>) -> 
                 .filter_map(|(i, o)| {
                     Some(Point {
                         label: o.split(':').next().unwrap_or(o).to_string(),
-                        x: mean(runs_of(results, o).filter_map(x))?,
-                        y: mean_transfer(results, o)?,
+                        x: mean(results.runs_of(o).filter_map(x))?,
+                        y: results.mean_transfer(o)?,
                         series: i,
                     })
                 })
@@ -121,7 +83,7 @@ pub fn figures(results: &StudyResults, only: &[String], layer: Option<&str>) -> 
             ),
             svg: scatter(
                 "Transfer accuracy against class separation",
-                &points(&|r| value_at(&r.separation, &layer)),
+                &points(&|r| RunResult::at(&r.separation, &layer)),
                 &format!("R² ({layer})"),
                 "mean linear transfer accuracy",
             ),
@@ -166,13 +128,13 @@ pub fn temperature_figure(results: &StudyResults, objectives: &[String]) -> Opti
         name: "R² (penultimate)".into(),
         values: sweep
             .iter()
-            .map(|(_, o)| mean(runs_of(results, o).filter_map(|r| value_at(&r.separation, "penultimate"))))
+            .map(|(_, o)| mean(results.runs_of(o).filter_map(RunResult::penultimate_r2)))
             .collect(),
     }];
     if !results.targets.is_empty() {
         series.push(Series {
             name: "mean linear transfer accuracy".into(),
-            values: sweep.iter().map(|(_, o)| mean_transfer(results, o)).collect(),
+            values: sweep.iter().map(|(_, o)| results.mean_transfer(o)).collect(),
         });
     }
     Some(Figure {
@@ -286,7 +248,7 @@ pub fn cka_figure(results: &StudyResults, cka: &crate::study::results::LayerCka,
         .map(|&i| keep.iter().map(|&j| cka.values[i][j]).collect())
         .collect();
     Figure {
-        name: format!("cka-{}", cka.layer),
+        name: format!("cka-{}", crate::study::slug(&cka.layer)),
         caption: format!(
             "Linear CKA between the networks at layer {} on {} source training images (Fig. 2)",
             cka.layer, cka.images
@@ -301,16 +263,6 @@ pub fn cka_figure(results: &StudyResults, cka: &crate::study::results::LayerCka,
     }
 }
 
-/// `results` with only the runs of the objectives in `only` (all when empty).
-pub fn filtered(results: &StudyResults, only: &[String]) -> StudyResults {
-    let mut out = results.clone();
-    if !only.is_empty() {
-        out.runs.retain(|r| only.contains(&r.objective));
-    }
-    out.summary = None;
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -323,7 +275,7 @@ mod tests {
             run("cosine-softmax:temperature=0.05", 0, 0.5, 0.6, 0.5),
             run("cosine-softmax:temperature=0.01", 0, 0.5, 0.2, 0.8),
         ]);
-        let all = objectives(&results, &[]);
+        let all = results.objectives(&[]);
         let figure = temperature_figure(&results, &all).unwrap();
         let (low, high) = (
             figure.svg.find("τ = 0.01").unwrap(),
@@ -368,7 +320,7 @@ mod tests {
         b.finetune.push(tuned(0.6, None));
         let mut results = study(vec![a, b]);
         results.targets[0].name = "t 1".into();
-        let all = objectives(&results, &[]);
+        let all = results.objectives(&[]);
         let figures = finetune_figures(&results, &all);
         assert_eq!(figures.len(), 1);
         let f = &figures[0];

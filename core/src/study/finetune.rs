@@ -22,121 +22,14 @@ use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 use crate::data::{DatasetSource, ImageSet};
-use crate::error::{Error, Result, invalid_setting};
-use crate::objective::{ObjectiveConfig, ObjectiveKind};
+use crate::error::{Error, Result};
+use crate::study::config::FinetuneConfig;
+use crate::study::measure::accuracy_in;
 use crate::study::results::{Finetune, GridPoint, Measure};
+use crate::study::store::{Record, Saved, key_of};
 use crate::train::{Decay, RunDir, TrainConfig, TrainOptions, train};
 
-/// `n` values spaced evenly in log space from `10^lo` to `10^hi` (NumPy's `logspace`).
-pub fn log_grid(lo: f64, hi: f64, n: usize) -> Vec<f64> {
-    match n {
-        0 => Vec::new(),
-        1 => vec![10f64.powf(lo)],
-        _ => (0..n)
-            .map(|i| 10f64.powf(lo + (hi - lo) * i as f64 / (n - 1) as f64))
-            .collect(),
-    }
-}
-
-/// How the study fine-tunes its networks on each target. Absent from a study: no fine-tuning.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct FinetuneConfig {
-    /// Optimiser steps per fine-tuning run, rounded up to whole epochs. Default 20,000 (the
-    /// paper's).
-    pub steps: usize,
-    /// Examples per step. Default 256.
-    pub batch_size: usize,
-    /// Learning rates to try, per 256 examples (the step size is `rate · batch_size / 256`).
-    /// Default the paper's: 8 values spaced evenly in log space over [10^-5.5, 10^-1].
-    pub learning_rates: Vec<f64>,
-    /// Weight decays to try; each is divided by the step size before use, so that the weights
-    /// shrink by this fraction per step at the peak rate. 0 means none. Default the paper's: 8
-    /// values spaced evenly in log space over [10^-6.5, 10^-3], and 0.
-    pub weight_decays: Vec<f64>,
-    /// Fraction of each class of the target's training images held out to choose the learning
-    /// rate and weight decay, in (0, 1). Default 0.2.
-    pub validation_fraction: f64,
-    /// Use a class-stratified sample of this many of the target's training images (training and
-    /// validation together); default all.
-    pub train_limit: Option<usize>,
-    /// Momentum (plain, not Nesterov's). Default 0.9.
-    pub momentum: f64,
-    /// The objective of the new classifier. Default softmax cross-entropy.
-    pub objective: ObjectiveConfig,
-    /// Validation evaluations and checkpoints per run, spread evenly (the last epoch always has
-    /// one). Default 10.
-    pub checkpoints: usize,
-    /// Fine-tune the networks of only the first this many of the study's seeds of each
-    /// objective (the paper fine-tuned 3 of its 8); default all.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub seeds: Option<usize>,
-}
-
-impl Default for FinetuneConfig {
-    fn default() -> Self {
-        Self {
-            steps: 20_000,
-            batch_size: 256,
-            learning_rates: log_grid(-5.5, -1.0, 8),
-            weight_decays: log_grid(-6.5, -3.0, 8).into_iter().chain([0.0]).collect(),
-            validation_fraction: 0.2,
-            train_limit: None,
-            momentum: 0.9,
-            objective: ObjectiveConfig::default_for(ObjectiveKind::Softmax),
-            checkpoints: 10,
-            seeds: None,
-        }
-    }
-}
-
 impl FinetuneConfig {
-    /// Refuses empty grids and settings outside their ranges, naming the setting.
-    pub fn validate(&self) -> Result<()> {
-        if self.steps == 0 {
-            return invalid_setting("finetune.steps", 0, "at least 1");
-        }
-        if self.batch_size == 0 {
-            return invalid_setting("finetune.batch_size", 0, "at least 1");
-        }
-        if self.learning_rates.is_empty() {
-            return invalid_setting("finetune.learning_rates", "[]", "at least one rate");
-        }
-        if let Some(&bad) = self.learning_rates.iter().find(|r| !(r.is_finite() && **r > 0.0)) {
-            return invalid_setting("finetune.learning_rates", bad, "finite numbers > 0");
-        }
-        if self.weight_decays.is_empty() {
-            return invalid_setting("finetune.weight_decays", "[]", "at least one value (0 for none)");
-        }
-        if let Some(&bad) = self.weight_decays.iter().find(|d| !(d.is_finite() && **d >= 0.0)) {
-            return invalid_setting("finetune.weight_decays", bad, "finite numbers ≥ 0");
-        }
-        if !(self.validation_fraction > 0.0 && self.validation_fraction < 1.0) {
-            return invalid_setting("finetune.validation_fraction", self.validation_fraction, "in (0, 1)");
-        }
-        if self.train_limit == Some(0) {
-            return invalid_setting("finetune.train_limit", 0, "at least 1");
-        }
-        if !(0.0..1.0).contains(&self.momentum) {
-            return invalid_setting("finetune.momentum", self.momentum, "in [0, 1)");
-        }
-        if self.seeds == Some(0) {
-            return invalid_setting("finetune.seeds", 0, "at least 1");
-        }
-        if self.checkpoints == 0 {
-            return invalid_setting("finetune.checkpoints", 0, "at least 1");
-        }
-        self.objective.validate()
-    }
-
-    /// The grid in the order it is searched: learning rates, then weight decays.
-    pub fn grid(&self) -> Vec<(f64, f64)> {
-        self.learning_rates
-            .iter()
-            .flat_map(|&lr| self.weight_decays.iter().map(move |&wd| (lr, wd)))
-            .collect()
-    }
-
     /// The training configuration that fine-tunes `pretrained` (a run trained as `base`) on
     /// `data` with one grid point: with the validation split held out for the search, without
     /// it for the refit.
@@ -180,7 +73,7 @@ impl FinetuneConfig {
 
 /// A pretrained run of one seed of an objective.
 #[derive(Debug, Clone)]
-pub struct Pretrained {
+pub(crate) struct Pretrained {
     /// Its folder.
     pub dir: PathBuf,
     /// Its training configuration.
@@ -190,7 +83,7 @@ pub struct Pretrained {
 /// A fine-tuning target: its name, data, accuracy measure and test images (in the networks'
 /// channels).
 #[derive(Debug, Clone, Copy)]
-pub struct FinetuneTarget<'a> {
+pub(crate) struct FinetuneTarget<'a> {
     /// The name (also the folder name under `finetune/`).
     pub name: &'a str,
     /// The dataset.
@@ -201,12 +94,9 @@ pub struct FinetuneTarget<'a> {
     pub test: &'a ImageSet,
 }
 
-/// What a finished job measured (`job.json`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// What a job measured (`job.json`, a [`Record`] keyed by [`job_key`]).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Job {
-    /// What it runs ([`job_key`]), as compact JSON text: compared as text, since numbers read
-    /// back from JSON may differ from the written ones in the last bit.
-    key: String,
     /// Validation accuracy of the last epoch in the target's measure (grid points); `None` while
     /// unfinished or for the refit.
     #[serde(default)]
@@ -226,7 +116,7 @@ struct Job {
 /// each seed, and each refit's test accuracy. One [`Finetune`] per seed, in `runs` order.
 /// `progress` is told what starts. A refit whose loss diverges moves every seed to the next
 /// best point; an error only when every point diverges.
-pub fn finetune_objective(
+pub(crate) fn finetune_objective(
     config: &FinetuneConfig,
     runs: &[Pretrained],
     target: FinetuneTarget,
@@ -304,10 +194,10 @@ pub fn finetune_objective(
             return Ok(out);
         }
     }
-    Err(Error::Degenerate {
-        what: format!("fine-tuning on {}", target.name),
-        reason: "the training loss diverged at every point of the grid; lower the learning rates".into(),
-    })
+    Err(Error::degenerate(
+        format!("fine-tuning on {}", target.name),
+        "the training loss diverged at every point of the grid; lower the learning rates",
+    ))
 }
 
 /// Mean over seeds of one grid point's validation accuracy; a diverged run counts as 0.
@@ -317,7 +207,7 @@ fn mean_validation(per_seed: &[Option<f64>]) -> f64 {
 
 /// Grid points from best to worst by mean validation accuracy over seeds (`validation[p][s]`:
 /// point `p`, seed `s`); equals keep grid order.
-pub fn ranking(validation: &[Vec<Option<f64>>]) -> Vec<usize> {
+pub(crate) fn ranking(validation: &[Vec<Option<f64>>]) -> Vec<usize> {
     let mut order: Vec<usize> = (0..validation.len()).collect();
     order.sort_by(|&a, &b| mean_validation(&validation[b]).total_cmp(&mean_validation(&validation[a])));
     order
@@ -366,13 +256,12 @@ fn job_key(config: &TrainConfig, measure: Measure, test: Option<&ImageSet>) -> S
         });
         serde_json::json!({ "images": t.len(), "labels": format!("{checksum:016x}") })
     });
-    serde_json::json!({ "train": train, "measure": measure, "test": test }).to_string()
+    key_of(&serde_json::json!({ "train": train, "measure": measure, "test": test }))
 }
 
-/// The record in `dir/job.json`, if there is a readable one.
-fn read_job(dir: &Path) -> Option<Job> {
-    let text = std::fs::read_to_string(dir.join("job.json")).ok()?;
-    serde_json::from_str(&text).ok()
+/// The record of the job in `dir`.
+fn job_record(dir: &Path, key: String) -> Record {
+    Record::new(dir.join("job.json"), key)
 }
 
 /// The fine-tuning runs of one target, announced to `progress` when they have work to do.
@@ -392,12 +281,12 @@ impl Jobs<'_, '_> {
     fn run(&mut self, run: &Pretrained, base: &Path, point: (f64, f64), refit: bool, count: &str) -> Result<Job> {
         let target = self.target;
         let config = self.config.train_config(&run.config, base, target.data, point, !refit);
-        let key = job_key(&config, target.measure, refit.then_some(target.test));
         let dir = job_dir(&run.dir, target.name, point, refit);
-        let resume = match read_job(&dir) {
-            Some(job) if job.key == key && job.done => return Ok(job),
-            Some(job) => job.key == key,
-            None => false,
+        let record = job_record(&dir, job_key(&config, target.measure, refit.then_some(target.test)));
+        let resume = match record.read::<Job>() {
+            Saved::Same(job) if job.done => return Ok(job),
+            Saved::Same(_) => true,
+            Saved::Other | Saved::Nothing => false,
         };
         (self.progress)(&format!(
             "fine-tuning on {}{}: learning rate {:.3e}, weight decay {:.3e}{count}",
@@ -408,8 +297,7 @@ impl Jobs<'_, '_> {
         ));
         let (batch_size, device) = (self.batch_size, self.device);
         run_job(
-            &dir,
-            key,
+            &record,
             resume,
             &config,
             target.measure,
@@ -417,7 +305,8 @@ impl Jobs<'_, '_> {
             self.cache_dir,
             &mut |run_dir| {
                 if refit {
-                    test_accuracy(run_dir, target, batch_size, device).map(Some)
+                    let trained = RunDir::new(run_dir).load(device)?;
+                    accuracy_in(&trained, target.test, target.measure, batch_size, device).map(Some)
                 } else {
                     Ok(None)
                 }
@@ -426,13 +315,12 @@ impl Jobs<'_, '_> {
     }
 }
 
-/// Runs the training run `config` in `dir` (continuing it when `resume`, else from nothing): the
-/// last epoch's validation accuracy in `measure`, and `test`'s result. A finished grid point
-/// keeps only its records; the refit (whose `test` measures it) keeps its weights.
-#[allow(clippy::too_many_arguments)]
+/// Runs the training run `config` in the folder of `record` (continuing it when `resume`, else
+/// from nothing): the last epoch's validation accuracy in `measure`, and `test`'s result. A
+/// finished grid point keeps only its records; the refit (whose `test` measures it) keeps its
+/// weights.
 fn run_job(
-    dir: &Path,
-    key: String,
+    record: &Record,
     resume: bool,
     config: &TrainConfig,
     measure: Measure,
@@ -440,20 +328,19 @@ fn run_job(
     cache_dir: Option<&Path>,
     test: &mut dyn FnMut(&Path) -> Result<Option<f64>>,
 ) -> Result<Job> {
+    let dir = record.path().parent().expect("a job record lies in its folder");
     if !resume {
-        // Another configuration (or none) was here: start over.
-        crate::atomic::remove_dir(dir)?;
+        // Another configuration was here: keep it aside, and start over.
+        if dir.exists() {
+            let kept = crate::atomic::move_aside(dir)?;
+            tracing::warn!(
+                "{}: the fine-tuning settings changed; the earlier job is kept in {}",
+                dir.display(),
+                kept.display()
+            );
+        }
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        write_job(
-            &dir.join("job.json"),
-            &Job {
-                key: key.clone(),
-                validation: None,
-                test: None,
-                diverged: None,
-                done: false,
-            },
-        )?;
+        record.write(&Job::default())?;
     }
     let run = RunDir::new(dir);
     let options = TrainOptions {
@@ -462,11 +349,8 @@ fn run_job(
         ..TrainOptions::default()
     };
     let mut job = Job {
-        key,
-        validation: None,
-        test: None,
-        diverged: None,
         done: true,
+        ..Job::default()
     };
     match train(config, dir, &options, device, &mut |_| {}) {
         Ok(summary) => {
@@ -476,10 +360,10 @@ fn run_job(
             });
             job.test = test(dir)?;
         }
-        Err(Error::Degenerate { reason, .. }) => job.diverged = Some(reason),
+        Err(e @ Error::Diverged { .. }) => job.diverged = Some(e.to_string()),
         Err(e) => return Err(e),
     }
-    write_job(&dir.join("job.json"), &job)?;
+    record.write(&job)?;
     // What is no longer needed: the checkpoints, and a grid point's weights.
     let checkpoints = dir.join("checkpoint");
     if checkpoints.exists() {
@@ -489,21 +373,6 @@ fn run_job(
         let _ = std::fs::remove_file(run.model_path());
     }
     Ok(job)
-}
-
-fn write_job(path: &Path, job: &Job) -> Result<()> {
-    let text = serde_json::to_string_pretty(job).map_err(|e| Error::format(path, e.to_string()))?;
-    crate::atomic::write(path, text.as_bytes())
-}
-
-/// Accuracy of the fine-tuned network in `dir` on the target's test images, in its measure.
-fn test_accuracy(dir: &Path, target: FinetuneTarget, batch_size: usize, device: &Device) -> Result<f64> {
-    let trained = RunDir::new(dir).load(device)?;
-    let e = crate::study::runner::evaluate_on(&trained, target.test, batch_size, device)?;
-    Ok(match target.measure {
-        Measure::Top1 => e.accuracy,
-        Measure::MeanPerClass => e.mean_per_class_accuracy,
-    })
 }
 
 #[cfg(test)]
@@ -565,7 +434,10 @@ mod tests {
     fn finished_jobs_of_the_paper_grid_are_found_again() {
         // Keys hold numbers such as 0.0011787686347935879 that JSON parsing may not give back
         // bit for bit; jobs must still be recognised.
-        let finished = |dir: &Path, key: &str| read_job(dir).filter(|j| j.done && j.key == key);
+        let finished = |dir: &Path, key: &str| match job_record(dir, key.to_string()).read::<Job>() {
+            Saved::Same(job) if job.done => Some(job),
+            _ => None,
+        };
         let dir = tempfile::tempdir().unwrap();
         let config = FinetuneConfig::default();
         let base = TrainConfig::default();
@@ -585,13 +457,11 @@ mod tests {
                 let job_dir = dir.path().join(format!("{i}-{refit}"));
                 std::fs::create_dir_all(&job_dir).unwrap();
                 let job = Job {
-                    key: key.clone(),
                     validation: Some(0.5),
-                    test: None,
-                    diverged: None,
                     done: true,
+                    ..Job::default()
                 };
-                write_job(&job_dir.join("job.json"), &job).unwrap();
+                job_record(&job_dir, key.clone()).write(&job).unwrap();
                 assert!(finished(&job_dir, &key).is_some(), "{point:?}");
                 // Another measure or another pretrained path: the measure counts, the path not.
                 assert!(finished(&job_dir, &job_key(&train, Measure::Top1, refit.then_some(&test))).is_none());

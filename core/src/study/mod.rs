@@ -1,22 +1,36 @@
 //! Studies: the paper's comparison of objectives on a source dataset and its transfer targets.
 //!
-//! - [`aggregate`]: mean ± sd over seeds, the bold-facing rule, R² against transfer;
+//! - [`config`]: the study file (`STUDY.toml`) with every setting's default;
+//! - [`results`]: the versioned `results.json` schema (shared with the browser explorer), the
+//!   summary tables' types and the queries tables, figures and the explorer share;
+//! - [`aggregate`]: mean ± sd over seeds, the bold-facing rule, R² against transfer: the tables;
 //! - [`figures`]: the study's SVG figures;
-//! - [`finetune`]: fine-tuning every network on each target (Table 2; native, with training);
-//! - [`results`]: the versioned `results.json` schema, shared with the browser explorer;
-//! - [`runner`]: running a study incrementally (native, with training).
+//! - `runner`: running a study incrementally, [`run_study`] (native, with training);
+//! - `measure`: what is measured on each trained network (native, with training);
+//! - `finetune`: fine-tuning every network on each target (Table 2; native, with training);
+//! - `store`: reusing finished work while the settings that produced it are unchanged.
 
 pub mod aggregate;
+#[cfg(all(feature = "train", not(target_arch = "wasm32")))]
+pub mod config;
 pub mod figures;
 #[cfg(all(feature = "train", not(target_arch = "wasm32")))]
-pub mod finetune;
+mod finetune;
+#[cfg(all(feature = "train", not(target_arch = "wasm32")))]
+mod measure;
 pub mod results;
 #[cfg(all(feature = "train", not(target_arch = "wasm32")))]
-pub mod runner;
+mod runner;
+#[cfg(all(feature = "train", not(target_arch = "wasm32")))]
+mod store;
 
+#[cfg(all(feature = "train", not(target_arch = "wasm32")))]
+pub use config::{AnalysisConfig, FinetuneConfig, StudyConfig, TargetConfig};
+#[cfg(all(feature = "train", not(target_arch = "wasm32")))]
+pub use measure::FEATURES_FILE;
 pub use results::{RESULTS_VERSION, StudyResults};
 #[cfg(all(feature = "train", not(target_arch = "wasm32")))]
-pub use runner::{StudyConfig, StudyEvent, run_study};
+pub use runner::{StudyEvent, run_study};
 
 /// `name` made safe as a file or folder name: ASCII letters, digits, `.` and `-` are kept, every
 /// other character becomes `-` (`cosine-softmax:temperature=0.05` → `cosine-softmax-temperature-0.05`).

@@ -1,7 +1,12 @@
-//! `results.json`: what a study found, in one versioned schema that `losslens study` writes and
-//! the browser explorer reads.
+//! `results.json`: what a study found, in one versioned schema that `losslens study` writes,
+//! `losslens report` reads (and rewrites into a site) and the browser explorer reads; the summary
+//! types of its tables; and the queries that the tables, the figures and the explorer share
+//! (objectives in study order, layers, runs of an objective).
 
 use serde::{Deserialize, Serialize};
+
+use crate::analysis::stats::MeanSd;
+use crate::error::{Error, Result};
 
 /// Version of the `results.json` schema.
 pub const RESULTS_VERSION: u32 = 1;
@@ -37,7 +42,127 @@ pub struct StudyResults {
     pub cka: Vec<LayerCka>,
     /// Aggregated over seeds ([`crate::study::aggregate::summarize`]); absent while empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub summary: Option<crate::study::aggregate::Summary>,
+    pub summary: Option<Summary>,
+}
+
+impl StudyResults {
+    /// Decodes the text of a `results.json` called `name` (a path or an address, for messages),
+    /// refusing other schema versions by name before reading any further.
+    pub fn parse(text: &str, name: &str) -> Result<StudyResults> {
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| Error::format(name, format!("not JSON: {e}")))?;
+        let version = value.get("version").and_then(|v| v.as_u64());
+        if version != Some(u64::from(RESULTS_VERSION)) {
+            return Err(Error::ResultsVersion {
+                name: name.to_string(),
+                found: version,
+                supported: RESULTS_VERSION,
+            });
+        }
+        serde_json::from_value(value).map_err(|e| Error::format(name, format!("not a losslens results file: {e}")))
+    }
+
+    /// Reads and decodes the `results.json` at `path` ([`StudyResults::parse`]).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn read(path: &std::path::Path) -> Result<StudyResults> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    /// The objectives of the runs in study order, limited to `only` when it is not empty.
+    pub fn objectives(&self, only: &[String]) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for run in &self.runs {
+            if !out.contains(&run.objective) && (only.is_empty() || only.contains(&run.objective)) {
+                out.push(run.objective.clone());
+            }
+        }
+        out
+    }
+
+    /// The layers a per-layer measurement covers, in network order (the run with the most).
+    pub fn layers(&self) -> Vec<String> {
+        self.runs
+            .iter()
+            .map(|r| r.separation.iter().map(|l| l.layer.clone()).collect::<Vec<_>>())
+            .max_by_key(Vec::len)
+            .unwrap_or_default()
+    }
+
+    /// The runs (seeds) of one objective.
+    pub fn runs_of<'a>(&'a self, objective: &'a str) -> impl Iterator<Item = &'a RunResult> + 'a {
+        self.runs.iter().filter(move |r| r.objective == objective)
+    }
+
+    /// `f` of every run, grouped by objective (in the order of `objectives`); runs where `f`
+    /// gives `None` are left out.
+    pub fn per_objective(&self, objectives: &[String], f: &dyn Fn(&RunResult) -> Option<f64>) -> Vec<Vec<f64>> {
+        objectives
+            .iter()
+            .map(|o| self.runs_of(o).filter_map(f).collect())
+            .collect()
+    }
+
+    /// Mean linear transfer accuracy over targets and seeds of one objective.
+    pub fn mean_transfer(&self, objective: &str) -> Option<f64> {
+        mean(
+            self.runs_of(objective)
+                .flat_map(|r| r.transfer.iter().map(|t| t.linear)),
+        )
+    }
+
+    /// The same study with only the runs of the objectives in `only` (all when empty) and no
+    /// summary.
+    pub fn filtered(&self, only: &[String]) -> StudyResults {
+        let mut out = self.clone();
+        if !only.is_empty() {
+            out.runs.retain(|r| only.contains(&r.objective));
+        }
+        out.summary = None;
+        out
+    }
+}
+
+/// Whether `path`, a path a results file holds, is relative and stays inside the folder of that
+/// file: no scheme (`javascript:`, `https:`), no leading `/` or `\\`, no `..` component. A
+/// results file travels with shared sites, so what it names is untrusted.
+pub fn is_inside_path(path: &str) -> bool {
+    !path.is_empty()
+        && !path.contains(':')
+        && !path.starts_with(['/', '\\'])
+        && path.split(['/', '\\']).all(|part| part != "..")
+}
+
+/// The mean of `values`; `None` when there are none.
+pub(crate) fn mean(values: impl IntoIterator<Item = f64>) -> Option<f64> {
+    let (sum, n) = values.into_iter().fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
+    (n > 0).then(|| sum / n as f64)
+}
+
+/// One column of a table: a value per objective, aggregated over seeds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Column {
+    /// Column title.
+    pub title: String,
+    /// Mean ± sd per objective (row order of [`Summary::objectives`]).
+    pub values: Vec<MeanSd>,
+    /// Whether each objective ties with the best (bold in the tables).
+    pub bold: Vec<bool>,
+}
+
+/// A study's summary: the paper's Table 1 (source accuracy, transfer per target, class
+/// separation) with its bold-facing, and the correlation of section 3.3. The other tables have
+/// the same shape ([`crate::study::aggregate::tables`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Objectives (with hyperparameters), in study order.
+    pub objectives: Vec<String>,
+    /// Source top-1, source top-5, R² (penultimate), then linear and kNN transfer per target and
+    /// the linear average.
+    pub columns: Vec<Column>,
+    /// Spearman's ρ between penultimate R² and mean linear transfer accuracy over objectives,
+    /// with its p-value; `None` with fewer than three objectives or no targets.
+    pub r2_vs_transfer: Option<(f64, f64)>,
 }
 
 /// A target dataset.
@@ -88,6 +213,16 @@ impl RunResult {
     /// `softmax s0`: the run's name in figures.
     pub fn label(&self) -> String {
         format!("{} s{}", self.objective, self.seed)
+    }
+
+    /// The value of a per-layer measurement (`separation`, `sparsity`) at `layer`.
+    pub fn at(values: &[LayerValue], layer: &str) -> Option<f64> {
+        values.iter().find(|v| v.layer == layer).map(|v| v.value)
+    }
+
+    /// Class separation R² of the penultimate layer.
+    pub fn penultimate_r2(&self) -> Option<f64> {
+        Self::at(&self.separation, crate::model::PENULTIMATE)
     }
 }
 
@@ -171,4 +306,29 @@ pub struct GridPoint {
     /// Validation accuracy of the last epoch, in the target's measure; `None` when the loss
     /// diverged.
     pub validation: Option<f64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_relative_paths_inside_the_folder_are_inside() {
+        for ok in ["features/a.npz", "runs/softmax-s0/features.npz", "./a.npz", "a..b.npz"] {
+            assert!(is_inside_path(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "/etc/passwd",
+            "../x.npz",
+            "runs/../../x",
+            "javascript:alert(1)",
+            "https://example.com/a.npz",
+            "C:\\x",
+            "\\\\server\\share",
+            "a\\..\\..\\b",
+        ] {
+            assert!(!is_inside_path(bad), "{bad}");
+        }
+    }
 }

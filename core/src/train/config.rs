@@ -157,6 +157,10 @@ impl Default for TrainConfig {
     }
 }
 
+/// The largest network input size, in pixels: 8 times the paper's 224 (a 2,048 × 2,048 RGB
+/// batch of 256 images already needs 12 GiB before the first layer).
+pub const MAX_IMAGE_SIZE: usize = 2048;
+
 /// Epochs of each objective in the paper's Table A.1 (ResNet-50 on ImageNet, chosen by early
 /// stopping on the holdout set).
 pub fn paper_epochs(kind: ObjectiveKind) -> usize {
@@ -230,8 +234,10 @@ impl TrainConfig {
         if self.train_limit == Some(0) {
             return invalid_setting("train_limit", 0, "at least 1");
         }
-        if self.image_size == Some(0) {
-            return invalid_setting("image_size", 0, "at least 1 pixel");
+        if let Some(size) = self.image_size
+            && !(1..=MAX_IMAGE_SIZE).contains(&size)
+        {
+            return invalid_setting("image_size", size, format!("1 to {MAX_IMAGE_SIZE} pixels"));
         }
         if let Some(a) = &self.augmentation {
             a.validate()?;

@@ -26,7 +26,7 @@ use crate::objective::Objective;
 use crate::train::config::TrainConfig;
 
 /// Version of the run folder layout.
-pub const RUN_VERSION: u32 = 1;
+pub(crate) const RUN_VERSION: u32 = 1;
 
 /// One finished epoch, as logged in `metrics.jsonl`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -83,7 +83,7 @@ pub struct RunInfo {
 
 /// Resume state of a checkpoint (`state.json`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CheckpointState {
+pub(crate) struct CheckpointState {
     /// Epochs finished.
     pub epoch: usize,
     /// Optimiser steps taken.
@@ -114,7 +114,7 @@ impl RunDir {
         self.path.join("config.toml")
     }
     /// `run.json`.
-    pub fn info_path(&self) -> PathBuf {
+    pub(crate) fn info_path(&self) -> PathBuf {
         self.path.join("run.json")
     }
     /// `model.bpk`.
@@ -134,15 +134,29 @@ impl RunDir {
         self.config_path().is_file()
     }
 
-    /// The saved configuration.
+    /// The saved configuration. losslens writes it whole, so a file that does not read back to
+    /// exactly the text losslens would write (cut short, edited) is refused as damaged rather
+    /// than read with defaults in place of what is missing.
     pub fn config(&self) -> Result<TrainConfig> {
         let path = self.config_path();
         let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-        toml::from_str(&text).map_err(|e| Error::format(&path, e.to_string()))
+        let damaged = |why: String| {
+            Error::format(
+                &path,
+                format!("the run's configuration is damaged ({why}); it cannot be resumed or read"),
+            )
+        };
+        let config: TrainConfig = toml::from_str(&text).map_err(|e| damaged(e.to_string()))?;
+        if toml::to_string(&config).map_err(|e| damaged(e.to_string()))? != text {
+            return Err(damaged(
+                "it is not the whole configuration losslens wrote: cut short or edited".into(),
+            ));
+        }
+        Ok(config)
     }
 
     /// Writes the configuration.
-    pub fn write_config(&self, config: &TrainConfig) -> Result<()> {
+    pub(crate) fn write_config(&self, config: &TrainConfig) -> Result<()> {
         let text = toml::to_string(config).map_err(|e| Error::format(self.config_path(), e.to_string()))?;
         crate::atomic::write(&self.config_path(), text.as_bytes())
     }
@@ -153,12 +167,12 @@ impl RunDir {
     }
 
     /// Writes the run information.
-    pub fn write_info(&self, info: &RunInfo) -> Result<()> {
-        write_json(&self.info_path(), info)
+    pub(crate) fn write_info(&self, info: &RunInfo) -> Result<()> {
+        crate::atomic::write_json(&self.info_path(), info)
     }
 
     /// Writes `metrics.jsonl` from the epoch records.
-    pub fn write_metrics(&self, history: &[EpochRecord]) -> Result<()> {
+    pub(crate) fn write_metrics(&self, history: &[EpochRecord]) -> Result<()> {
         let mut text = String::new();
         for record in history {
             text.push_str(
@@ -175,10 +189,7 @@ impl RunDir {
         let info = self.info()?;
         let config = self.config()?;
         if info.best_epoch.is_none() {
-            return Err(Error::format(
-                &self.path,
-                "the run has not finished an epoch yet, so it has no weights",
-            ));
+            return Err(Error::run_folder(&self.path, crate::error::RunFolderState::NoWeights));
         }
         let model = load_weights(info.model.init(device)?, &self.model_path())?;
         Ok(TrainedModel {
@@ -193,21 +204,47 @@ impl RunDir {
         })
     }
 
-    /// The last complete checkpoint: its folder and state.
-    pub fn latest_checkpoint(&self) -> Result<Option<(PathBuf, CheckpointState)>> {
-        let latest = self.checkpoints().join("latest.json");
-        if !latest.is_file() {
-            return Ok(None);
+    /// The last complete checkpoint: its folder and state. Without the `latest.json` marker
+    /// (lost with a damaged disk, or removed by hand) the newest complete checkpoint folder is
+    /// taken; none at all means the run has not finished a checkpointed epoch.
+    pub(crate) fn latest_checkpoint(&self) -> Result<Option<(PathBuf, CheckpointState)>> {
+        let root = self.checkpoints();
+        let latest = root.join("latest.json");
+        if latest.is_file() {
+            let name: String = read_json(&latest)?;
+            let dir = root.join(name);
+            let state = read_json(&dir.join("state.json"))?;
+            return Ok(Some((dir, state)));
         }
-        let name: String = read_json(&latest)?;
-        let dir = self.checkpoints().join(name);
-        let state = read_json(&dir.join("state.json"))?;
-        Ok(Some((dir, state)))
+        // Complete checkpoint folders are renamed into place whole (`epoch-NNNN`); partial ones
+        // keep their temporary name and are ignored.
+        let mut complete: Vec<(usize, PathBuf)> = std::fs::read_dir(&root)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|entry| {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let epoch = name.strip_prefix("epoch-")?.parse::<usize>().ok()?;
+                Some((epoch, entry.path()))
+            })
+            .collect();
+        complete.sort();
+        match complete.pop() {
+            Some((epoch, dir)) => {
+                let state = read_json(&dir.join("state.json"))?;
+                tracing::warn!(
+                    "{}: no latest.json; resuming from the newest complete checkpoint (epoch {epoch})",
+                    root.display()
+                );
+                Ok(Some((dir, state)))
+            }
+            None => Ok(None),
+        }
     }
 
     /// Writes a checkpoint folder for `state.epoch` completely, then points `latest.json` at it
     /// and removes older ones. `files` are `(name, bytes)` pairs.
-    pub fn write_checkpoint(&self, state: &CheckpointState, files: &[(&str, Vec<u8>)]) -> Result<()> {
+    pub(crate) fn write_checkpoint(&self, state: &CheckpointState, files: &[(&str, Vec<u8>)]) -> Result<()> {
         let root = self.checkpoints();
         std::fs::create_dir_all(&root).map_err(|e| Error::io(&root, e))?;
         let name = format!("epoch-{:04}", state.epoch);
@@ -222,9 +259,9 @@ impl RunDir {
         for (file, bytes) in files {
             crate::atomic::write(&tmp.join(file), bytes)?;
         }
-        write_json(&tmp.join("state.json"), state)?;
+        crate::atomic::write_json(&tmp.join("state.json"), state)?;
         std::fs::rename(&tmp, &dir).map_err(|e| Error::io(&dir, e))?;
-        write_json(&root.join("latest.json"), &name)?;
+        crate::atomic::write_json(&root.join("latest.json"), &name)?;
         if let Ok(entries) = std::fs::read_dir(&root) {
             for entry in entries.flatten() {
                 let n = entry.file_name().to_string_lossy().to_string();
@@ -252,8 +289,64 @@ pub struct TrainedModel {
     pub config: TrainConfig,
 }
 
+/// What a features file written from a trained run says about its features (its JSON
+/// metadata): one shape for `losslens extract` and the features a study saves.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureMetadata {
+    /// The network.
+    pub model: ModelConfig,
+    /// Its objective with hyperparameters.
+    pub objective: String,
+    /// Its seed.
+    pub seed: u64,
+    /// The dataset the features were computed on, as written on the command line.
+    pub dataset: String,
+    /// The split (`train`, `test`).
+    pub split: String,
+    /// Which images of the split: `all`, `first N`, `class-stratified sample of N`.
+    pub images: String,
+    /// Class names, in label order.
+    pub classes: Vec<String>,
+    /// Each layer's shape, `[examples, …]`.
+    pub layers: std::collections::BTreeMap<String, Vec<usize>>,
+    /// How block outputs were pooled.
+    pub pooling: crate::inference::Pooling,
+    /// Network input size in pixels.
+    pub image_size: usize,
+    /// The run folder, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<PathBuf>,
+}
+
+impl TrainedModel {
+    /// The metadata of features of this network on `set`, which is `images` (`all`, `first N`,
+    /// …) of `dataset`'s `split`, with the given layer shapes and pooling.
+    pub fn feature_metadata(
+        &self,
+        (dataset, split): (String, crate::data::Split),
+        set: &crate::data::ImageSet,
+        images: String,
+        layers: std::collections::BTreeMap<String, Vec<usize>>,
+        pooling: crate::inference::Pooling,
+    ) -> FeatureMetadata {
+        FeatureMetadata {
+            model: self.info.model,
+            objective: self.objective.config().to_string(),
+            seed: self.config.seed,
+            dataset,
+            split: crate::data::source::split_name(split).to_string(),
+            images,
+            classes: set.classes.clone(),
+            layers,
+            pooling,
+            image_size: self.input.image_size,
+            run: None,
+        }
+    }
+}
+
 /// A module's weights as burnpack bytes.
-pub fn weights_bytes<M: Module>(module: M) -> Result<Vec<u8>> {
+pub(crate) fn weights_bytes<M: Module>(module: M) -> Result<Vec<u8>> {
     let bytes = module
         .into_record()
         .into_bytes()
@@ -268,7 +361,7 @@ pub fn load_weights<M: Module>(module: M, path: &Path) -> Result<M> {
 }
 
 /// Loads burnpack `bytes` (read from `path`) into `module`.
-pub fn weights_from_bytes<M: Module>(module: M, bytes: Vec<u8>, path: &Path) -> Result<M> {
+pub(crate) fn weights_from_bytes<M: Module>(module: M, bytes: Vec<u8>, path: &Path) -> Result<M> {
     let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes))
         .map_err(|e| Error::format(path, format!("not a weights file: {e}")))?;
     module
@@ -279,9 +372,4 @@ pub fn weights_from_bytes<M: Module>(module: M, bytes: Vec<u8>, path: &Path) -> 
 fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
     serde_json::from_str(&text).map_err(|e| Error::format(path, e.to_string()))
-}
-
-fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
-    let text = serde_json::to_string_pretty(value).map_err(|e| Error::format(path, e.to_string()))?;
-    crate::atomic::write(path, text.as_bytes())
 }

@@ -42,9 +42,7 @@ pub fn CkaView() -> impl IntoView {
         ctx.run(
             "CKA",
             move |engine, _job, _progress| async move {
-                linear_cka(&engine.compute, &fa.layers[ia], &fb.layers[ib], &config)
-                    .await
-                    .map_err(|e| e.to_string())
+                Ok(linear_cka(&engine.compute, &fa.layers[ia], &fb.layers[ib], &config).await?)
             },
             move |r| pair.set(Some(r)),
         );

@@ -3,9 +3,10 @@
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use losslens_core::study::aggregate::{Summary, format_value, summarize, table2, table4};
-use losslens_core::study::figures::{figures, filtered, layers, objectives};
-use losslens_core::study::{RESULTS_VERSION, StudyResults};
+use losslens_core::study::StudyResults;
+use losslens_core::study::aggregate::{format_value, summarize, table2, table4};
+use losslens_core::study::figures::figures;
+use losslens_core::study::results::{Summary, is_inside_path};
 
 use super::load_url_into;
 use crate::Ctx;
@@ -14,15 +15,7 @@ use crate::url_state::View;
 
 /// Decodes `results.json`, refusing other schema versions by name.
 pub fn parse_results(text: &str, name: &str) -> Result<StudyResults, String> {
-    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("{name} is not JSON: {e}"))?;
-    let version = value.get("version").and_then(|v| v.as_u64());
-    if version != Some(RESULTS_VERSION as u64) {
-        return Err(format!(
-            "{name} has results version {}; this explorer reads version {RESULTS_VERSION}",
-            version.map_or("none".into(), |v| v.to_string())
-        ));
-    }
-    serde_json::from_value(value).map_err(|e| format!("{name} is not a losslens results file: {e}"))
+    StudyResults::parse(text, name).map_err(|e| e.to_string())
 }
 
 /// The study page.
@@ -88,10 +81,10 @@ pub fn StudyView() -> impl IntoView {
                 </p>
             }.into_any(),
             Some(r) => {
-                let all = objectives(&r, &[]);
+                let all = r.objectives(&[]);
                 let only = chosen();
-                let shown = filtered(&r, &only);
-                let layer_names = layers(&r);
+                let shown = r.filtered(&only);
+                let layer_names = r.layers();
                 let layer = ctx.url.get().layer;
                 let summary = summarize(&shown);
                 let figs = figures(&r, &only, layer.as_deref());
@@ -141,8 +134,10 @@ pub fn StudyView() -> impl IntoView {
                         </select>
                     </label>
                     {
+                        // Only files inside the site: a results file is untrusted input.
                         let with_features: Vec<(String, String)> = r.runs.iter()
                             .filter_map(|run| Some((run.label(), run.features.clone()?)))
+                            .filter(|(_, path)| is_inside_path(path))
                             .collect();
                         (!with_features.is_empty()).then(|| view! {
                             <details id="study-features">

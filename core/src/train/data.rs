@@ -1,0 +1,85 @@
+//! The images a training run sees: the training split of its dataset (in a pretrained network's
+//! channels), an optional class-stratified sample of it, a class-stratified holdout, and an
+//! optional class-stratified limit on what remains for training.
+
+use std::path::Path;
+
+use crate::data::{ImageSet, Split};
+use crate::error::{Error, Result};
+use crate::probe::split::{stratified_sample, stratified_split};
+use crate::rng::stream;
+use crate::train::config::TrainConfig;
+use crate::train::run::RunInfo;
+
+/// Seed streams of a run (the second argument of [`stream`]).
+pub(crate) mod streams {
+    /// The holdout split.
+    pub const HOLDOUT: u64 = 1;
+    /// The training limit.
+    pub const TRAIN_LIMIT: u64 = 2;
+    /// The initial weights.
+    pub const INIT: u64 = 3;
+    /// The order of each epoch.
+    pub const ORDER: u64 = 4;
+    /// The crops of each epoch.
+    pub const CROPS: u64 = 5;
+    /// The dropout masks of each step.
+    pub const DROPOUT: u64 = 6;
+    /// The data limit.
+    pub const DATA_LIMIT: u64 = 7;
+}
+
+/// The training and holdout images of a run.
+#[derive(Debug, Clone)]
+pub(crate) struct TrainData {
+    /// What the network trains on.
+    pub train: ImageSet,
+    /// What the epochs are evaluated on (empty without a holdout).
+    pub holdout: ImageSet,
+}
+
+impl TrainData {
+    /// Loads and splits the training images of `config`; `base` is the pretrained run, whose
+    /// channels the images take.
+    pub fn prepare(config: &TrainConfig, base: Option<&RunInfo>, cache_dir: Option<&Path>) -> Result<TrainData> {
+        let mut full = config.data.load(Split::Train, cache_dir)?;
+        if let Some(base) = base {
+            full = full.with_channels(base.model.channels)?;
+        }
+        full.validate()?;
+        if let Some(limit) = config.data_limit
+            && limit < full.len()
+        {
+            let sample = stratified_sample(
+                &full.labels,
+                limit as f64 / full.len() as f64,
+                stream(config.seed, streams::DATA_LIMIT, 0),
+            );
+            full = full.subset(&sample);
+        }
+        let split = stratified_split(
+            &full.labels,
+            config.holdout_fraction,
+            stream(config.seed, streams::HOLDOUT, 0),
+        );
+        let mut train_idx = split.train;
+        if let Some(limit) = config.train_limit
+            && limit < train_idx.len()
+        {
+            let labels: Vec<usize> = train_idx.iter().map(|&i| full.labels[i]).collect();
+            let keep = limit as f64 / train_idx.len() as f64;
+            let sub = stratified_sample(&labels, keep, stream(config.seed, streams::TRAIN_LIMIT, 0));
+            train_idx = sub.iter().map(|&j| train_idx[j]).collect();
+        }
+        let train = full.subset(&train_idx);
+        let holdout = full.subset(&split.holdout);
+        if train.is_empty() {
+            return Err(Error::TooFewExamples {
+                analysis: "training",
+                needed: 1,
+                found: 0,
+            });
+        }
+        Ok(TrainData { train, holdout })
+    }
+}

@@ -1,0 +1,233 @@
+//! One epoch of optimiser steps: each step's images are cropped and augmented on the device,
+//! the objective's loss is differentiated and SGD steps, on one device or split over several
+//! (data parallel), and the average of the weights follows.
+
+use std::time::Instant;
+
+use burn::module::{Module, ModuleVisitor, Param, ParamGroup, ParamId};
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{GradientsParams, ModuleOptimizer, MultiGradientsParams, SgdConfig};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+
+use crate::data::ImageSet;
+use crate::data::augment::{ChannelStats, Crop, batch, train_crop};
+use crate::model::Classifier;
+use crate::objective::Objective;
+use crate::rng::{SplitMix64, stream};
+use crate::train::config::TrainConfig;
+use crate::train::data::streams;
+use crate::train::setup::{Plan, TrainState};
+use crate::train::trainer::Event;
+
+/// What an epoch's steps add up to, still on the device (read only at checkpoints).
+pub(crate) struct EpochTotals {
+    /// Sum of the steps' mean losses.
+    pub loss_sum: Tensor<1>,
+    /// Correctly classified training images.
+    pub correct: Tensor<1, Int>,
+    /// Step size of the last step.
+    pub learning_rate: f64,
+    /// Wall-clock seconds of the steps.
+    pub seconds: f64,
+}
+
+/// Runs the steps of epoch `epoch` (from 1) on `device`, and on `replicas` too when there are
+/// any (each step's batch split between them; batch-norm statistics per device, as in
+/// PyTorch's DDP without SyncBatchNorm). The state moves through the steps (so the optimiser
+/// may update weights that nothing else holds in place) and comes back with the totals.
+pub(crate) fn run_epoch(
+    mut state: TrainState,
+    plan: &Plan,
+    set: &ImageSet,
+    epoch: usize,
+    device: &Device,
+    replicas: &[Device],
+    observer: &mut dyn FnMut(Event),
+) -> (TrainState, EpochTotals) {
+    let started = Instant::now();
+    let seed = plan.config.seed;
+    let order = SplitMix64::new(stream(seed, streams::ORDER, epoch as u64)).permutation(set.len());
+    let mut crop_rng = SplitMix64::new(stream(seed, streams::CROPS, epoch as u64));
+    let context = StepContext {
+        set,
+        objective: &plan.objective,
+        stats: &plan.stats,
+        image_size: plan.image_size,
+        width: plan.width,
+    };
+    let mut totals = EpochTotals {
+        loss_sum: Tensor::<1>::zeros([1], device),
+        correct: Tensor::<1, Int>::zeros([1], device),
+        learning_rate: 0.0,
+        seconds: 0.0,
+    };
+    let batch_size = plan.batch_size;
+    for s in 0..plan.steps_per_epoch {
+        let indices = &order[s * batch_size..(s + 1) * batch_size];
+        let crops: Vec<Crop> = indices
+            .iter()
+            .map(|_| {
+                train_crop(
+                    &plan.augmentation,
+                    set.height,
+                    set.width,
+                    plan.image_size,
+                    &mut crop_rng,
+                )
+            })
+            .collect();
+        // Dropout masks come from the run's own generator, not the device's, so they are the
+        // same on every device and for a resumed run.
+        let mask: Option<Vec<f32>> = plan.keep_prob.map(|keep| {
+            let mut rng = SplitMix64::new(stream(seed, streams::DROPOUT, state.progress.step as u64));
+            (0..indices.len() * plan.width)
+                .map(|_| if rng.uniform() < keep { 1.0 } else { 0.0 })
+                .collect()
+        });
+        let shard = Shard {
+            indices,
+            crops: &crops,
+            mask: mask.as_deref(),
+            weight: 1.0,
+        };
+        totals.learning_rate = plan.schedule.rate(state.progress.step);
+        let (next, loss, hits) = step(state, &context, &shard, totals.learning_rate, device, replicas);
+        state = next;
+        totals.loss_sum = totals.loss_sum + loss;
+        totals.correct = totals.correct + hits;
+        if plan.config.ema_decay > 0.0 {
+            state.ema.update(&state.model);
+        }
+        state.progress.step += 1;
+        observer(Event::Step {
+            epoch,
+            step: s + 1,
+            steps_per_epoch: plan.steps_per_epoch,
+            batch_size,
+        });
+    }
+    totals.seconds = started.elapsed().as_secs_f64();
+    (state, totals)
+}
+
+/// One optimiser step on the whole batch `batch` at step size `lr`: the new state, and the
+/// batch's loss and correct count on `device`.
+fn step(
+    mut state: TrainState,
+    context: &StepContext,
+    batch: &Shard,
+    lr: f64,
+    device: &Device,
+    replicas: &[Device],
+) -> (TrainState, Tensor<1>, Tensor<1, Int>) {
+    if replicas.is_empty() {
+        let (loss, hits, grads) = batch.run(&state.model, &state.autodiff, context);
+        state.model = state.optimizer.step(lr, state.model, grads);
+        return (state, loss, hits);
+    }
+    // Data parallel: one shard of the batch per device, each loss weighted by its share so the
+    // summed gradients are the whole batch's mean gradient; burn accumulates each parameter's
+    // gradients on one device and steps there.
+    let devices: Vec<Device> = std::iter::once(device.clone())
+        .chain(replicas.iter().cloned())
+        .collect();
+    let n = batch.indices.len();
+    let parts = devices.len().min(n);
+    let mut multi = MultiGradientsParams::default();
+    let mut loss_sum = Tensor::<1>::zeros([1], device);
+    let mut correct = Tensor::<1, Int>::zeros([1], device);
+    for (d, dev) in devices.iter().take(parts).enumerate() {
+        let (lo, hi) = (d * n / parts, (d + 1) * n / parts);
+        let dev_ad = dev.clone().autodiff();
+        let replica = state.model.clone().fork(&dev_ad);
+        let shard = Shard {
+            indices: &batch.indices[lo..hi],
+            crops: &batch.crops[lo..hi],
+            mask: batch.mask.map(|m| &m[lo * context.width..hi * context.width]),
+            weight: (hi - lo) as f64 / n as f64,
+        };
+        let (loss, hits, grads) = shard.run(&replica, &dev_ad, context);
+        loss_sum = loss_sum + loss.to_device(device);
+        correct = correct + hits.to_device(device);
+        multi.grads.push((grads, dev.clone()));
+    }
+    state.model = state.optimizer.step_multi(lr, state.model, multi).fork(&state.autodiff);
+    (state, loss_sum, correct)
+}
+
+/// What every shard of every step shares.
+struct StepContext<'a> {
+    set: &'a ImageSet,
+    objective: &'a Objective,
+    stats: &'a ChannelStats,
+    image_size: usize,
+    width: usize,
+}
+
+/// Part of a batch: its images, crops, dropout mask and share of the batch.
+struct Shard<'a> {
+    indices: &'a [usize],
+    crops: &'a [Crop],
+    mask: Option<&'a [f32]>,
+    weight: f64,
+}
+
+impl Shard<'_> {
+    /// Forward and backward on `device` (an autodiff device): the shard's weighted loss and
+    /// correct count (on the inner device) and the gradients.
+    fn run(
+        &self,
+        model: &Classifier,
+        device: &Device,
+        c: &StepContext,
+    ) -> (Tensor<1>, Tensor<1, Int>, GradientsParams) {
+        let n = self.indices.len();
+        let images = batch(c.set, self.indices, self.crops, c.image_size, c.stats, device);
+        let labels: Vec<i64> = self.indices.iter().map(|&i| c.set.labels[i] as i64).collect();
+        let targets = Tensor::<1, Int>::from_data(TensorData::new(labels, [n]), device);
+        let mask = self
+            .mask
+            .map(|m| Tensor::<2>::from_data(TensorData::new(m.to_vec(), [n, c.width]), device));
+        let output = c
+            .objective
+            .forward_with_mask(model.features(images), &model.head, targets.clone(), mask);
+        let loss = if self.weight == 1.0 {
+            output.loss
+        } else {
+            output.loss.mul_scalar(self.weight)
+        };
+        let predicted = output.outputs.inner().argmax(1).reshape([n]);
+        let hits = predicted.equal(targets.inner()).int().sum();
+        let grads = GradientsParams::from_grads(loss.backward(), model);
+        (loss.inner(), hits, grads)
+    }
+}
+
+/// SGD with (Nesterov) momentum; weight decay on parameters of rank ≥ 2 (convolution and linear
+/// weights) and not on rank-1 ones (batch-norm scales and shifts, biases).
+pub(crate) fn optimizer(config: &TrainConfig, model: &Classifier) -> ModuleOptimizer {
+    let momentum = Some(MomentumConfig {
+        momentum: config.momentum,
+        dampening: 0.0,
+        nesterov: config.nesterov && config.momentum > 0.0,
+    });
+    let decayed = SgdConfig::new()
+        .with_momentum(momentum.clone())
+        .with_weight_decay((config.weight_decay > 0.0).then(|| WeightDecayConfig::new(config.weight_decay as f32)));
+    let plain = SgdConfig::new().with_momentum(momentum);
+    #[derive(Default)]
+    struct Vectors(Vec<ParamId>);
+    impl ModuleVisitor for Vectors {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if D == 1 {
+                self.0.push(param.id);
+            }
+        }
+    }
+    let mut vectors = Vectors::default();
+    model.visit(&mut vectors);
+    decayed
+        .init()
+        .with_group(ParamGroup::from_ids(vectors.0), plain.build(), None)
+}
