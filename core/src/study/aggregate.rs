@@ -258,59 +258,9 @@ pub fn format_value(title: &str, v: &MeanSd) -> String {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-    use crate::study::results::{LayerValue, Measure, SourceEval, TargetInfo, Transfer};
-
-    /// A run with one target `t` (kNN 0.1 below linear) and a penultimate R² (shared fixture
-    /// of the study's tests).
-    pub(crate) fn run(objective: &str, seed: u64, top1: f64, r2: f64, linear: f64) -> RunResult {
-        RunResult {
-            objective: objective.into(),
-            kind: objective.into(),
-            seed,
-            best_epoch: Some(1),
-            source: SourceEval {
-                top1,
-                top5: 1.0,
-                nll: 0.5,
-                ece: 0.1,
-            },
-            transfer: vec![Transfer {
-                target: "t".into(),
-                linear,
-                lambda: 1.0,
-                knn: linear - 0.1,
-                k: 5,
-            }],
-            separation: vec![LayerValue {
-                layer: "penultimate".into(),
-                value: r2,
-            }],
-            sparsity: Vec::new(),
-            collapse: None,
-            features: None,
-            finetune: Vec::new(),
-        }
-    }
-
-    /// A study of `runs` with the one target `t`.
-    pub(crate) fn study(runs: Vec<RunResult>) -> StudyResults {
-        StudyResults {
-            version: 1,
-            name: "t".into(),
-            source: "s".into(),
-            model: "small".into(),
-            targets: vec![TargetInfo {
-                name: "t".into(),
-                data: "d".into(),
-                measure: Measure::Top1,
-            }],
-            cka: Vec::new(),
-            runs,
-            summary: None,
-        }
-    }
+    use crate::study::results::fixtures::{run, study};
 
     #[test]
     fn tables_3_and_4_are_projections_of_table_1() {

@@ -266,7 +266,7 @@ pub fn cka_figure(results: &StudyResults, cka: &crate::study::results::LayerCka,
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::study::aggregate::tests::{run, study};
+    use crate::study::results::fixtures::{run, study};
 
     #[test]
     fn the_temperature_figure_orders_the_sweep_by_temperature() {

@@ -308,6 +308,62 @@ pub struct GridPoint {
     pub validation: Option<f64>,
 }
 
+/// Small results for the tests of the study's tables and figures.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use super::*;
+
+    /// A run with one target `t` (kNN 0.1 below linear) and a penultimate R² (shared fixture
+    /// of the study's tests).
+    pub(crate) fn run(objective: &str, seed: u64, top1: f64, r2: f64, linear: f64) -> RunResult {
+        RunResult {
+            objective: objective.into(),
+            kind: objective.into(),
+            seed,
+            best_epoch: Some(1),
+            source: SourceEval {
+                top1,
+                top5: 1.0,
+                nll: 0.5,
+                ece: 0.1,
+            },
+            transfer: vec![Transfer {
+                target: "t".into(),
+                linear,
+                lambda: 1.0,
+                knn: linear - 0.1,
+                k: 5,
+            }],
+            separation: vec![LayerValue {
+                layer: "penultimate".into(),
+                value: r2,
+            }],
+            sparsity: Vec::new(),
+            collapse: None,
+            features: None,
+            finetune: Vec::new(),
+        }
+    }
+
+    /// A study of `runs` with the one target `t`.
+    pub(crate) fn study(runs: Vec<RunResult>) -> StudyResults {
+        StudyResults {
+            version: 1,
+            name: "t".into(),
+            source: "s".into(),
+            model: "small".into(),
+            targets: vec![TargetInfo {
+                name: "t".into(),
+                data: "d".into(),
+                measure: Measure::Top1,
+            }],
+            cka: Vec::new(),
+            runs,
+            summary: None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,11 +7,12 @@
 //!   trained network from it;
 //! - `trainer`: the loop itself, [`train`], over the steps of a run: preparing its images
 //!   (`data`), resolving its settings and starting or resuming its state (`setup`), and running an
-//!   epoch of optimiser steps (`step`).
+//!   epoch of optimiser steps (`step`), reporting its progress as [`Event`]s (`event`).
 
 pub mod config;
 mod data;
 pub mod ema;
+mod event;
 pub mod run;
 mod schedule;
 mod setup;
@@ -19,6 +20,7 @@ mod step;
 mod trainer;
 
 pub use config::{Decay, TrainConfig, paper_epochs};
+pub use event::Event;
 pub use run::{EpochRecord, RunDir, RunInfo, TrainedModel};
 pub use setup::resolve;
-pub use trainer::{Event, TrainOptions, TrainSummary, train};
+pub use trainer::{TrainOptions, TrainSummary, train};

@@ -4,9 +4,11 @@
 
 use std::path::{Path, PathBuf};
 
-use burn::module::Module;
-use burn::optim::ModuleOptimizer;
-use burn::tensor::{Bytes, Device};
+use burn::module::{Module, ModuleVisitor, Param, ParamGroup, ParamId};
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{ModuleOptimizer, SgdConfig};
+use burn::tensor::{Bytes, Device, Tensor};
 
 use crate::data::ImageSet;
 use crate::data::augment::{Augmentation, ChannelStats, Normalization};
@@ -19,7 +21,6 @@ use crate::train::data::{TrainData, streams};
 use crate::train::ema::Ema;
 use crate::train::run::{CheckpointState, RUN_VERSION, RunDir, RunInfo, load_weights};
 use crate::train::schedule::Schedule;
-use crate::train::step::optimizer;
 
 /// The configuration with every unset option resolved against the training images (and the
 /// pretrained run, if any): input size, stem, augmentation, normalisation, and epochs (from
@@ -307,4 +308,32 @@ fn pretrained_body(path: &Path, model: &ModelConfig, device: &Device) -> Result<
         );
     }
     Ok(base.model.body)
+}
+
+/// SGD with (Nesterov) momentum; weight decay on parameters of rank ≥ 2 (convolution and linear
+/// weights) and not on rank-1 ones (batch-norm scales and shifts, biases).
+fn optimizer(config: &TrainConfig, model: &Classifier) -> ModuleOptimizer {
+    let momentum = Some(MomentumConfig {
+        momentum: config.momentum,
+        dampening: 0.0,
+        nesterov: config.nesterov && config.momentum > 0.0,
+    });
+    let decayed = SgdConfig::new()
+        .with_momentum(momentum.clone())
+        .with_weight_decay((config.weight_decay > 0.0).then(|| WeightDecayConfig::new(config.weight_decay as f32)));
+    let plain = SgdConfig::new().with_momentum(momentum);
+    #[derive(Default)]
+    struct Vectors(Vec<ParamId>);
+    impl ModuleVisitor for Vectors {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if D == 1 {
+                self.0.push(param.id);
+            }
+        }
+    }
+    let mut vectors = Vectors::default();
+    model.visit(&mut vectors);
+    decayed
+        .init()
+        .with_group(ParamGroup::from_ids(vectors.0), plain.build(), None)
 }

@@ -4,10 +4,8 @@
 
 use std::time::Instant;
 
-use burn::module::{Module, ModuleVisitor, Param, ParamGroup, ParamId};
-use burn::optim::decay::WeightDecayConfig;
-use burn::optim::momentum::MomentumConfig;
-use burn::optim::{GradientsParams, ModuleOptimizer, MultiGradientsParams, SgdConfig};
+use burn::module::Module;
+use burn::optim::{GradientsParams, MultiGradientsParams};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use crate::data::ImageSet;
@@ -15,10 +13,9 @@ use crate::data::augment::{ChannelStats, Crop, batch, train_crop};
 use crate::model::Classifier;
 use crate::objective::Objective;
 use crate::rng::{SplitMix64, stream};
-use crate::train::config::TrainConfig;
 use crate::train::data::streams;
+use crate::train::event::Event;
 use crate::train::setup::{Plan, TrainState};
-use crate::train::trainer::Event;
 
 /// What an epoch's steps add up to, still on the device (read only at checkpoints).
 pub(crate) struct EpochTotals {
@@ -202,32 +199,4 @@ impl Shard<'_> {
         let grads = GradientsParams::from_grads(loss.backward(), model);
         (loss.inner(), hits, grads)
     }
-}
-
-/// SGD with (Nesterov) momentum; weight decay on parameters of rank ≥ 2 (convolution and linear
-/// weights) and not on rank-1 ones (batch-norm scales and shifts, biases).
-pub(crate) fn optimizer(config: &TrainConfig, model: &Classifier) -> ModuleOptimizer {
-    let momentum = Some(MomentumConfig {
-        momentum: config.momentum,
-        dampening: 0.0,
-        nesterov: config.nesterov && config.momentum > 0.0,
-    });
-    let decayed = SgdConfig::new()
-        .with_momentum(momentum.clone())
-        .with_weight_decay((config.weight_decay > 0.0).then(|| WeightDecayConfig::new(config.weight_decay as f32)));
-    let plain = SgdConfig::new().with_momentum(momentum);
-    #[derive(Default)]
-    struct Vectors(Vec<ParamId>);
-    impl ModuleVisitor for Vectors {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            if D == 1 {
-                self.0.push(param.id);
-            }
-        }
-    }
-    let mut vectors = Vectors::default();
-    model.visit(&mut vectors);
-    decayed
-        .init()
-        .with_group(ParamGroup::from_ids(vectors.0), plain.build(), None)
 }

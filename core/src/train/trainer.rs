@@ -16,6 +16,7 @@ use crate::model::Classifier;
 use crate::objective::Objective;
 use crate::train::config::TrainConfig;
 use crate::train::data::TrainData;
+use crate::train::event::Event;
 use crate::train::run::{EpochRecord, RunDir, RunInfo, weights_bytes};
 use crate::train::setup::{Plan, TrainState, checkpoint_to_resume, pretrained_base};
 use crate::train::step::{EpochTotals, run_epoch};
@@ -35,40 +36,6 @@ pub struct TrainOptions {
     /// device and these (batch-norm statistics are per device, as in PyTorch's DDP without
     /// SyncBatchNorm). Empty: one device.
     pub replicas: Vec<Device>,
-}
-
-/// What the loop reports while it runs.
-#[derive(Debug, Clone)]
-pub enum Event<'a> {
-    /// The run starts (or resumes) at `start_epoch`.
-    Start {
-        /// The resolved configuration.
-        config: &'a TrainConfig,
-        /// The run information.
-        info: &'a RunInfo,
-        /// Steps per epoch.
-        steps_per_epoch: usize,
-        /// Epochs already done.
-        start_epoch: usize,
-    },
-    /// A step finished.
-    Step {
-        /// Epoch, from 1.
-        epoch: usize,
-        /// Step within the epoch, from 1.
-        step: usize,
-        /// Steps per epoch.
-        steps_per_epoch: usize,
-        /// Images per step.
-        batch_size: usize,
-    },
-    /// The holdout evaluation of an epoch starts.
-    Evaluating {
-        /// Epoch, from 1.
-        epoch: usize,
-    },
-    /// An epoch finished and was checkpointed.
-    Epoch(&'a EpochRecord),
 }
 
 /// The outcome of [`train`].
