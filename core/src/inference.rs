@@ -54,16 +54,26 @@ pub struct Request<'a> {
     pub batch_size: usize,
 }
 
-/// Runs `model` (evaluation mode) over `set` in batches, recording what `request` asks for.
-/// `progress(done, total)` is called after each batch.
-pub fn forward(
+/// One batch of a pass over a dataset, still on the device.
+pub struct Batch {
+    /// The images of the set in this batch.
+    pub range: std::ops::Range<usize>,
+    /// `(name, [batch, values], per-example shape)` of each requested tap, in network order.
+    pub layers: Vec<(String, Tensor<2>, Vec<usize>)>,
+    /// The objective's evaluation outputs, `[batch, classes]`, when asked for.
+    pub outputs: Option<Tensor<2>>,
+}
+
+/// Runs `model` (evaluation mode) over `set` in batches, handing each batch's taps to `each`
+/// while they are on the device (what streaming analyses consume without collecting a layer).
+pub fn forward_each(
     model: &Classifier,
     set: &ImageSet,
     input: &InputSpec,
     request: &Request,
     device: &Device,
-    progress: &mut dyn FnMut(usize, usize),
-) -> Result<Forward> {
+    each: &mut dyn FnMut(Batch) -> Result<()>,
+) -> Result<()> {
     let Request {
         taps,
         pooling,
@@ -80,12 +90,20 @@ pub fn forward(
             found: 0,
         });
     }
+    let blocks = model.body.block_names();
+    for tap in taps {
+        if tap != PENULTIMATE && !blocks.iter().any(|b| b == tap) {
+            return invalid_setting(
+                "layer",
+                format!("`{tap}`"),
+                "a block name (`block1.0`, …; see `losslens model`) or `penultimate`",
+            );
+        }
+    }
     let model = model.valid();
     let crop = eval_crop(set.height, set.width, input.image_size);
     let want_block = |name: &str| taps.iter().any(|t| t == name);
     let want_penultimate = taps.iter().any(|t| t == PENULTIMATE);
-    let mut layers: Vec<(String, Vec<usize>, Vec<f32>)> = Vec::new();
-    let mut outputs = objective.map(|_| Vec::new());
     let n = set.len();
     let mut done = 0;
     while done < n {
@@ -94,41 +112,56 @@ pub fn forward(
         let crops = vec![crop; indices.len()];
         let images = batch(set, &indices, &crops, input.image_size, &input.normalization, device);
         let acts = model.body.forward_taps(images, want_block);
-        let mut found: Vec<(String, Tensor<2>, Vec<usize>)> = Vec::new();
+        let mut layers: Vec<(String, Tensor<2>, Vec<usize>)> = Vec::new();
         for (name, x) in acts.blocks {
             let [b, c, h, w] = x.dims();
             match pooling {
-                Pooling::Mean => found.push((name, x.mean_dim(3).mean_dim(2).reshape([b, c]), vec![c])),
-                Pooling::None => found.push((name, x.reshape([b, c * h * w]), vec![c, h, w])),
+                Pooling::Mean => layers.push((name, x.mean_dim(3).mean_dim(2).reshape([b, c]), vec![c])),
+                Pooling::None => layers.push((name, x.reshape([b, c * h * w]), vec![c, h, w])),
             }
         }
-        if let (Some(objective), Some(out)) = (objective, outputs.as_mut()) {
-            let z = objective.outputs(acts.penultimate.clone(), &model.head);
-            out.extend(read(z)?);
-        }
+        let outputs = objective.map(|objective| objective.outputs(acts.penultimate.clone(), &model.head));
         if want_penultimate {
             let width = acts.penultimate.dims()[1];
-            found.push((PENULTIMATE.to_string(), acts.penultimate, vec![width]));
+            layers.push((PENULTIMATE.to_string(), acts.penultimate, vec![width]));
         }
-        for (name, values, shape) in found {
+        each(Batch {
+            range: done..end,
+            layers,
+            outputs,
+        })?;
+        done = end;
+    }
+    Ok(())
+}
+
+/// Runs `model` (evaluation mode) over `set` in batches, recording what `request` asks for.
+/// `progress(done, total)` is called after each batch.
+pub fn forward(
+    model: &Classifier,
+    set: &ImageSet,
+    input: &InputSpec,
+    request: &Request,
+    device: &Device,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Forward> {
+    let mut layers: Vec<(String, Vec<usize>, Vec<f32>)> = Vec::new();
+    let mut outputs = request.objective.map(|_| Vec::new());
+    let n = set.len();
+    forward_each(model, set, input, request, device, &mut |batch| {
+        if let (Some(z), Some(out)) = (batch.outputs, outputs.as_mut()) {
+            out.extend(read(z)?);
+        }
+        for (name, values, shape) in batch.layers {
             let values = read(values)?;
             match layers.iter_mut().find(|(n, _, _)| *n == name) {
                 Some((_, _, all)) => all.extend(values),
                 None => layers.push((name, shape, values)),
             }
         }
-        done = end;
-        progress(done, n);
-    }
-    for tap in taps {
-        if !layers.iter().any(|(n, _, _)| n == tap) {
-            return invalid_setting(
-                "layer",
-                format!("`{tap}`"),
-                "a block name (`block1.0`, …; see `losslens model`) or `penultimate`",
-            );
-        }
-    }
+        progress(batch.range.end, n);
+        Ok(())
+    })?;
     Ok(Forward { layers, outputs })
 }
 

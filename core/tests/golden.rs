@@ -341,3 +341,33 @@ fn statistics_match_scipy() {
     assert_close(s.rho, value(&e, "spearman_ties_rho"), 1e-12, "Spearman rho (ties)");
     assert_close(s.p, value(&e, "spearman_ties_p"), 1e-6, "Spearman p (ties)");
 }
+
+#[test]
+fn two_way_anova_matches_nested_least_squares() {
+    // golden/make_anova.py: the F-test of the objective factor from nested least-squares models
+    // (numpy, scipy), with several seeds per cell and with one (the additive model).
+    let cases: serde_json::Value = serde_json::from_str(include_str!("golden/anova.json")).unwrap();
+    let cells = |v: &serde_json::Value| -> Vec<Vec<f64>> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect())
+            .collect()
+    };
+    for case in cases.as_array().unwrap() {
+        let (a, b) = (cells(&case["a"]), cells(&case["b"]));
+        let test = losslens_core::analysis::stats::two_way_anova(&a, &b).unwrap();
+        let (p, f, df) = (
+            case["p"].as_f64().unwrap(),
+            case["f"].as_f64().unwrap(),
+            case["df"].as_f64().unwrap(),
+        );
+        assert_eq!(test.df, df);
+        assert!(
+            (test.t * test.t - f).abs() <= 1e-9 * f.max(1.0),
+            "F {} vs {f}",
+            test.t * test.t
+        );
+        assert!((test.p - p).abs() <= 1e-9_f64.max(1e-6 * p), "p {} vs {p}", test.p);
+    }
+}

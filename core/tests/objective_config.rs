@@ -17,7 +17,7 @@ fn the_nine_objectives_with_the_papers_defaults() {
             "extra-l2:lambda=0.0008",
             "dropout:keep-prob=0.7",
             "logit-penalty:beta=0.0006",
-            "logit-norm:temperature=0.05",
+            "logit-norm:temperature=0.04",
             "cosine-softmax:loss-scaling=auto,temperature=0.05",
             "squared-error:kappa=9.0,m=60.0,scale=10.0",
         ]

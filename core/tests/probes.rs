@@ -208,6 +208,7 @@ fn knn_leave_one_out_matches_scikit_learn_for_every_k() {
             k_max,
             vote: Vote::Majority,
             tie_break: TieBreak::SmallestLabel,
+            ..Default::default()
         };
         let loo = run(nearest_neighbors(&compute, &d.train, &d.train, k_max, true));
         let expected = &reference[name]["knn"];

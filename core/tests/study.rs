@@ -68,8 +68,8 @@ fn tiny_study_is_complete_and_incremental() {
         }],
         model: Architecture::Small,
         objectives: vec![
-            ObjectiveConfig::default_for(ObjectiveKind::Softmax),
-            ObjectiveConfig::default_for(ObjectiveKind::CosineSoftmax),
+            ObjectiveConfig::default_for(ObjectiveKind::Softmax).into(),
+            ObjectiveConfig::default_for(ObjectiveKind::CosineSoftmax).into(),
         ],
         seeds: vec![0],
         train: TrainConfig {
@@ -81,11 +81,12 @@ fn tiny_study_is_complete_and_incremental() {
             ..TrainConfig::default()
         },
         analysis: AnalysisConfig {
-            separation_images: 60,
-            sparsity_images: 12,
+            separation_per_class: losslens_core::study::PerClass::Count(20),
+            sparsity_images: Some(12),
             ..AnalysisConfig::default()
         },
         finetune: None,
+        tune: None,
     };
     let out = tempfile::tempdir().unwrap();
     let mut pieces = 0;
@@ -128,7 +129,7 @@ fn tiny_study_is_complete_and_incremental() {
     // A different analysis size recomputes the analyses but keeps the trained networks.
     let changed = StudyConfig {
         analysis: AnalysisConfig {
-            separation_images: 30,
+            separation_per_class: losslens_core::study::PerClass::Count(10),
             ..study.analysis.clone()
         },
         ..study.clone()
@@ -232,7 +233,7 @@ fn fine_tuning_chooses_on_validation_over_seeds_and_refits() {
             measure: Measure::MeanPerClass,
         }],
         model: Architecture::Small,
-        objectives: vec![ObjectiveConfig::default_for(ObjectiveKind::Softmax)],
+        objectives: vec![ObjectiveConfig::default_for(ObjectiveKind::Softmax).into()],
         seeds: vec![0, 1],
         train: TrainConfig {
             epochs: Some(1),
@@ -243,8 +244,8 @@ fn fine_tuning_chooses_on_validation_over_seeds_and_refits() {
             ..TrainConfig::default()
         },
         analysis: AnalysisConfig {
-            separation_images: 30,
-            sparsity_images: 6,
+            separation_per_class: losslens_core::study::PerClass::Count(10),
+            sparsity_images: Some(6),
             feature_images: 0,
             ..AnalysisConfig::default()
         },
@@ -258,6 +259,7 @@ fn fine_tuning_chooses_on_validation_over_seeds_and_refits() {
             checkpoints: 2,
             ..FinetuneConfig::default()
         }),
+        tune: None,
     };
     let out = tempfile::tempdir().unwrap();
     let results = run_study(&study, out.path(), &Device::flex(), None, &mut |_| {}).unwrap();
@@ -329,4 +331,57 @@ fn fine_tuning_chooses_on_validation_over_seeds_and_refits() {
     assert_close(&again, &results);
     let job = std::fs::read_to_string(refit_dir.join("job.json")).unwrap();
     assert!(job.contains("\"done\": true"), "{job}");
+}
+
+#[test]
+fn tuning_chooses_the_epochs_on_a_holdout_then_trains_on_everything() {
+    use losslens_core::study::TuneConfig;
+    let out = tempfile::tempdir().unwrap();
+    let study = StudyConfig {
+        name: "tuned-epochs".into(),
+        source: procedural(3),
+        targets: Vec::new(),
+        model: Architecture::Small,
+        objectives: vec![ObjectiveConfig::default_for(ObjectiveKind::Softmax).into()],
+        seeds: vec![0],
+        train: TrainConfig {
+            batch_size: 20,
+            warmup_epochs: 0.0,
+            ..TrainConfig::default()
+        },
+        analysis: AnalysisConfig {
+            separation_per_class: losslens_core::study::PerClass::Count(10),
+            feature_images: 0,
+            ..AnalysisConfig::default()
+        },
+        finetune: None,
+        tune: Some(TuneConfig {
+            seeds: 2,
+            holdout_fraction: 0.25,
+            max_epochs: Some(3),
+        }),
+    };
+    let results = run_study(&study, out.path(), &Device::flex(), None, &mut |_| {}).unwrap();
+    let tuning = &results.tuning[0];
+    assert_eq!(tuning.holdout_accuracy.len(), 3, "one mean holdout accuracy per epoch");
+    let best = tuning
+        .holdout_accuracy
+        .iter()
+        .cloned()
+        .fold(f64::NEG_INFINITY, f64::max);
+    assert_eq!(tuning.holdout_accuracy[tuning.epochs - 1], best);
+    assert!(
+        tuning.holdout_accuracy[..tuning.epochs - 1].iter().all(|&a| a < best),
+        "the earliest best epoch"
+    );
+    // Two tuning runs on their holdout, then the final run on every image for the chosen epochs.
+    for k in [1000, 1001] {
+        let tune = RunDir::new(out.path().join(format!("runs/softmax-tune-s{k}")));
+        assert!(tune.info().unwrap().holdout_images > 0);
+    }
+    let run = RunDir::new(out.path().join("runs/softmax-s0"));
+    let info = run.info().unwrap();
+    assert_eq!(info.holdout_images, 0);
+    assert_eq!(info.epochs, tuning.epochs);
+    assert_eq!(info.best_epoch, Some(tuning.epochs));
 }

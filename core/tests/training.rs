@@ -442,3 +442,136 @@ fn fine_tuning_starts_from_the_pretrained_body_with_a_new_head() {
     .to_string();
     assert!(err.contains("steps"), "{err}");
 }
+
+/// Reads `metrics.jsonl` of a run.
+fn metrics(dir: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(RunDir::new(dir).metrics_path())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn mixed_precision_trains_like_f32_on_real_cifar10() {
+    use losslens_core::train::TrainPrecision;
+    let _serial = serial();
+    let Some(root) = unpacked("cifar10") else { return };
+    let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cache");
+    let options = TrainOptions {
+        cache_dir: Some(cache),
+        ..TrainOptions::default()
+    };
+    // 1,000 training and 500 holdout images, the same seed, steps and data for both.
+    let config = |precision| TrainConfig {
+        epochs: Some(2),
+        batch_size: 50,
+        data_limit: Some(2500),
+        holdout_fraction: 0.2,
+        train_limit: Some(1000),
+        precision,
+        ..quick(DatasetSource::Folder {
+            path: root.clone(),
+            size: None,
+        })
+    };
+    let mut outcome = Vec::new();
+    for precision in [TrainPrecision::F32, TrainPrecision::Mixed] {
+        let out = tempfile::tempdir().unwrap();
+        let summary = train(&config(precision), out.path(), &options, &Device::flex(), &mut |_| {}).unwrap();
+        let last = summary.history.last().unwrap().clone();
+        let m = metrics(out.path());
+        assert_eq!(
+            m[0]["precision"].as_str(),
+            (precision == TrainPrecision::Mixed).then_some("mixed")
+        );
+        assert!(m[0]["first_step_seconds"].as_f64().is_some_and(|s| s > 0.0));
+        outcome.push((last.train_loss, last.holdout_accuracy.unwrap()));
+    }
+    let ((loss32, acc32), (loss16, acc16)) = (outcome[0], outcome[1]);
+    eprintln!("f32: loss {loss32:.4}, holdout {acc32:.4}; mixed: loss {loss16:.4}, holdout {acc16:.4}");
+    assert!(
+        (loss16 - loss32).abs() <= 0.05 * loss32,
+        "training loss {loss16} vs f32's {loss32}"
+    );
+    assert!(
+        (acc16 - acc32).abs() <= 0.02,
+        "holdout accuracy {acc16} vs f32's {acc32}"
+    );
+}
+
+#[test]
+fn an_overflowing_loss_scale_skips_steps_and_resumes_where_it_was() {
+    use losslens_core::train::TrainPrecision;
+    let _serial = serial();
+    // 2⁴⁰ overflows f16 in the backward pass: steps are skipped and the scale halves until the
+    // gradients fit; no infinity ever reaches the weights.
+    let config = TrainConfig {
+        epochs: Some(2),
+        batch_size: 8,
+        warmup_epochs: 0.0,
+        precision: TrainPrecision::Mixed,
+        loss_scale: 2f64.powi(40),
+        ..quick(procedural(4, 40, 16))
+    };
+    let out = tempfile::tempdir().unwrap();
+    let options = TrainOptions {
+        stop_after_epoch: Some(1),
+        ..TrainOptions::default()
+    };
+    train(&config, out.path(), &options, &Device::flex(), &mut |_| {}).unwrap();
+    let first = metrics(out.path());
+    let skipped = first[0]["skipped_steps"].as_u64().unwrap();
+    let scale = first[0]["loss_scale"].as_f64().unwrap();
+    assert!(skipped > 0, "an overflowing scale skipped no step");
+    assert!(scale < 2f64.powi(40) && scale >= 1.0, "scale {scale}");
+    assert_eq!(
+        scale,
+        2f64.powi(40) / 2f64.powi(skipped as i32),
+        "halved once per skipped step"
+    );
+    let model = RunDir::new(out.path()).load(&Device::flex()).unwrap().model;
+    assert!(
+        values(model).iter().flatten().all(|v| v.is_finite()),
+        "a non-finite value reached the weights"
+    );
+    // Resumed, the run continues from the scale it had, not from the configured one.
+    let resume = TrainOptions {
+        resume: true,
+        ..TrainOptions::default()
+    };
+    train(&config, out.path(), &resume, &Device::flex(), &mut |_| {}).unwrap();
+    let both = metrics(out.path());
+    assert_eq!(both.len(), 2);
+    let resumed = both[1]["loss_scale"].as_f64().unwrap();
+    let skipped_again = both[1]["skipped_steps"].as_u64().unwrap();
+    assert!(
+        resumed <= scale,
+        "the resumed run restarted its scale ({resumed} after {scale})"
+    );
+    assert!(skipped_again < skipped, "the resumed run skipped as many steps again");
+}
+
+#[test]
+fn without_a_holdout_the_run_trains_on_everything_and_keeps_its_last_epoch() {
+    let _serial = serial();
+    let config = TrainConfig {
+        epochs: Some(2),
+        holdout_fraction: 0.0,
+        ..quick(procedural(3, 20, 16))
+    };
+    let out = tempfile::tempdir().unwrap();
+    let summary = train(
+        &config,
+        out.path(),
+        &TrainOptions::default(),
+        &Device::flex(),
+        &mut |_| {},
+    )
+    .unwrap();
+    let info = &summary.info;
+    assert_eq!(info.holdout_images, 0);
+    assert_eq!(info.train_images, 60, "every training image");
+    assert_eq!(info.best_epoch, Some(2), "no early stopping: the last epoch is kept");
+    assert!(summary.history.iter().all(|r| r.holdout_accuracy.is_none()));
+}

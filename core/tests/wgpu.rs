@@ -27,7 +27,23 @@ fn close(gpu: f64, cpu: f64, what: &str) {
 /// or `None` to skip.
 fn gpu_device() -> Option<burn::tensor::Device> {
     static GPU: std::sync::OnceLock<Option<burn::tensor::Device>> = std::sync::OnceLock::new();
-    GPU.get_or_init(|| match pollster::block_on(losslens_core::device::gpu()) {
+    GPU.get_or_init(|| {
+        // Autotune results and kernels in losslens' kernel cache, as the command line keeps them
+        // (`LOSSLENS_CACHE`, else ~/.cache/losslens), so that only the first run on a machine
+        // tunes (minutes on a software adapter).
+        let cache = std::env::var_os("LOSSLENS_CACHE")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/losslens")))
+            .unwrap_or_else(std::env::temp_dir);
+        losslens_core::device::use_kernel_cache(&cache.join("kernels")).unwrap();
+        gpu_or_skip()
+    })
+    .clone()
+}
+
+/// The wgpu adapter, `None` to skip (a failure under `LOSSLENS_TEST_GPU=require`).
+fn gpu_or_skip() -> Option<burn::tensor::Device> {
+    match pollster::block_on(losslens_core::device::gpu()) {
         Ok(gpu) => {
             eprintln!("wgpu adapter: {}", gpu.name);
             Some(gpu.device)
@@ -39,8 +55,7 @@ fn gpu_device() -> Option<burn::tensor::Device> {
             eprintln!("skipped: no wgpu adapter ({e})");
             None
         }
-    })
-    .clone()
+    }
 }
 
 #[test]

@@ -87,6 +87,7 @@ fn block_on<T>(future: impl Future<Output = losslens_core::Result<T>>) -> T {
 fn main() {
     let args = parse_args();
     let scale = if args.quick { 10 } else { 1 };
+    kernel_cache();
     let selected = pollster::block_on(select(args.device)).expect("device");
     let compute = Compute::new(selected.device, Precision::F32);
     let dir = tempfile::tempdir().expect("temp dir");
@@ -142,7 +143,7 @@ fn main() {
 
     // numpy, same data, same run.
     eprintln!("timing numpy ...");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/bench_numpy.py");
+    let script = script("bench_numpy.py");
     let out = Command::new(python())
         .arg(&script)
         .arg(dir.path())
@@ -176,6 +177,10 @@ fn main() {
             "{name:<46} {ours:>11.3} {theirs:>11.3} {:>7.2}x  {values}",
             theirs / ours
         );
+        record(serde_json::json!({
+            "benchmark": name, "device": selected.name, "losslens_seconds": ours,
+            "baseline": "numpy", "baseline_seconds": theirs, "speedup": theirs / ours,
+        }));
     };
     row(
         &format!("CKA {n_cka}x{p_cka} vs {n_cka}x{p_cka}"),
@@ -201,4 +206,38 @@ fn main() {
 /// `ensure_python bench` in `scripts/env.sh` makes), else `python3` on `PATH`.
 fn python() -> std::ffi::OsString {
     std::env::var_os("LOSSLENS_PYTHON").unwrap_or_else(|| "python3".into())
+}
+
+/// A baseline script beside the benchmarks: in `$LOSSLENS_BENCH_SCRIPTS` (a bundle copied to
+/// another machine), else in `native/examples/` of the source tree.
+fn script(name: &str) -> std::path::PathBuf {
+    std::env::var_os("LOSSLENS_BENCH_SCRIPTS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples"))
+        .join(name)
+}
+
+/// Appends one measurement as a JSON line to `$LOSSLENS_BENCH_JSON`, when it is set
+/// (`scripts/gpu-bench` collects them into its table).
+fn record(value: serde_json::Value) {
+    if let Some(path) = std::env::var_os("LOSSLENS_BENCH_JSON") {
+        use std::io::Write;
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .expect("$LOSSLENS_BENCH_JSON");
+        writeln!(file, "{value}").expect("$LOSSLENS_BENCH_JSON");
+    }
+}
+
+/// Keeps GPU kernels in losslens' kernel cache (`$LOSSLENS_KERNEL_CACHE`, else
+/// `~/.cache/losslens/kernels`), as the command line does.
+fn kernel_cache() {
+    let dir = std::env::var_os("LOSSLENS_KERNEL_CACHE")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache/losslens/kernels")));
+    if let Some(dir) = dir {
+        losslens_core::device::use_kernel_cache(&dir).expect("kernel cache");
+    }
 }

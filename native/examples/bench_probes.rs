@@ -81,8 +81,10 @@ fn main() {
     let holdout: Vec<usize> = split.holdout.clone();
     std::fs::write(dir.path().join("holdout.npy"), npy_bytes(&Array::from_labels(&holdout))).expect("write split");
 
+    kernel_cache();
     let selected = pollster::block_on(select(device)).expect("device");
     let compute = Compute::new(selected.device.clone(), losslens_core::Precision::F32);
+    let device_name = selected.name.clone();
     println!(
         "MNIST 2×2-pooled pixels: {n_train} train × 196, {n_test} test; losslens on {}",
         selected.name
@@ -97,7 +99,7 @@ fn main() {
         pollster::block_on(knn_probe(&compute, &train, &ytr, &test, &yte, &KnnConfig::default())).expect("kNN probe");
     let knn_s = started.elapsed().as_secs_f64();
 
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/bench_probes_sklearn.py");
+    let script = script("bench_probes_sklearn.py");
     let out = Command::new(python()).arg(&script).arg(dir.path()).output();
     let sk: Option<serde_json::Value> = match out {
         Ok(o) if o.status.success() => serde_json::from_slice(&o.stdout).ok(),
@@ -128,6 +130,11 @@ fn main() {
             "{name:<28} {ours_s:>10.2} {sk_s:>10.2} {:>9.2}× {ours_acc:>12.4} {sk_acc:>12.4} {choice:>8}",
             sk_s / ours_s
         );
+        record(serde_json::json!({
+            "benchmark": name, "device": device_name, "losslens_seconds": ours_s, "losslens_accuracy": ours_acc,
+            "baseline": "scikit-learn", "baseline_seconds": sk_s, "baseline_accuracy": sk_acc,
+            "speedup": sk_s / ours_s,
+        }));
     };
     let sk_lambda = sk
         .as_ref()
@@ -158,4 +165,38 @@ fn main() {
 /// `ensure_python bench` in `scripts/env.sh` makes), else `python3` on `PATH`.
 fn python() -> std::ffi::OsString {
     std::env::var_os("LOSSLENS_PYTHON").unwrap_or_else(|| "python3".into())
+}
+
+/// A baseline script beside the benchmarks: in `$LOSSLENS_BENCH_SCRIPTS` (a bundle copied to
+/// another machine), else in `native/examples/` of the source tree.
+fn script(name: &str) -> std::path::PathBuf {
+    std::env::var_os("LOSSLENS_BENCH_SCRIPTS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples"))
+        .join(name)
+}
+
+/// Appends one measurement as a JSON line to `$LOSSLENS_BENCH_JSON`, when it is set
+/// (`scripts/gpu-bench` collects them into its table).
+fn record(value: serde_json::Value) {
+    if let Some(path) = std::env::var_os("LOSSLENS_BENCH_JSON") {
+        use std::io::Write;
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .expect("$LOSSLENS_BENCH_JSON");
+        writeln!(file, "{value}").expect("$LOSSLENS_BENCH_JSON");
+    }
+}
+
+/// Keeps GPU kernels in losslens' kernel cache (`$LOSSLENS_KERNEL_CACHE`, else
+/// `~/.cache/losslens/kernels`), as the command line does.
+fn kernel_cache() {
+    let dir = std::env::var_os("LOSSLENS_KERNEL_CACHE")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache/losslens/kernels")));
+    if let Some(dir) = dir {
+        losslens_core::device::use_kernel_cache(&dir).expect("kernel cache");
+    }
 }

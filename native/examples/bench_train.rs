@@ -4,10 +4,15 @@
 //! (`bench_train_torch.py`, the identical network and optimiser), with the ratio.
 //!
 //! ```text
-//! cargo run --release -p losslens --example bench_train -- \
-//!     [--model resnet18] [--batches 128,512] [--image-size 32] [--steps 20] [--warmup 3] \
-//!     [--device auto|cpu|gpu] [--breakdown] [--no-torch]
+//! scripts/bench bench_train [--model resnet18] [--batches 128,512] [--image-size 32] \
+//!     [--steps 20] [--warmup 3] [--precision f32|mixed|both] [--device auto|cpu|gpu|cuda] \
+//!     [--breakdown] [--no-torch]
 //! ```
+//!
+//! `--precision mixed` times the mixed-precision step of the trainer (f16 convolutions on f16
+//! copies of the f32 weights, the loss scaled by 2¹⁶ and the gradients unscaled and checked).
+//! With `$LOSSLENS_BENCH_JSON` set, every measurement is also appended there as a JSON line
+//! (`scripts/gpu-bench` reads them).
 
 use std::time::Instant;
 
@@ -15,7 +20,7 @@ use burn::module::Module;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{GradientsParams, SgdConfig};
-use burn::tensor::{Int, Tensor, TensorData};
+use burn::tensor::{FloatDType, Int, Tensor, TensorData};
 use losslens_core::data::augment::{Augmentation, ChannelStats, batch, train_crop};
 use losslens_core::data::{ProceduralConfig, procedural};
 use losslens_core::device::{DeviceChoice, select};
@@ -23,6 +28,7 @@ use losslens_core::model::{Architecture, ModelConfig, Stem};
 use losslens_core::objective::{ObjectiveConfig, ObjectiveKind};
 use losslens_core::rng::SplitMix64;
 use losslens_core::train::ema::Ema;
+use losslens_core::train::mixed::unscale_gradients;
 
 struct Options {
     model: Architecture,
@@ -33,6 +39,7 @@ struct Options {
     device: DeviceChoice,
     breakdown: bool,
     torch: bool,
+    mixed: Vec<bool>,
 }
 
 fn options() -> Options {
@@ -45,6 +52,7 @@ fn options() -> Options {
         device: DeviceChoice::Auto,
         breakdown: false,
         torch: true,
+        mixed: vec![false],
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -60,7 +68,17 @@ fn options() -> Options {
                 o.device = match value().as_str() {
                     "cpu" => DeviceChoice::Cpu,
                     "gpu" => DeviceChoice::Gpu,
+                    #[cfg(feature = "cuda")]
+                    "cuda" => DeviceChoice::Cuda,
                     _ => DeviceChoice::Auto,
+                }
+            }
+            "--precision" => {
+                o.mixed = match value().as_str() {
+                    "f32" => vec![false],
+                    "mixed" => vec![true],
+                    "both" => vec![false, true],
+                    other => panic!("--precision f32|mixed|both, not {other}"),
                 }
             }
             "--breakdown" => {
@@ -84,6 +102,7 @@ fn sync(t: Tensor<1>) -> f32 {
 
 fn main() {
     let o = options();
+    kernel_cache();
     let selected = pollster::block_on(select(o.device)).expect("device");
     let device = selected.device.clone();
     println!(
@@ -113,7 +132,7 @@ fn main() {
         .init()
         .expect("objective");
     let mut results = Vec::new();
-    for &b in &o.batches {
+    for (&b, &mixed) in o.batches.iter().flat_map(|b| o.mixed.iter().map(move |m| (b, m))) {
         let config = ModelConfig::new(o.model, Stem::for_image_size(o.image_size), 10);
         let autodiff = device.clone().autodiff();
         let mut model = config.init(&device).expect("model").fork(&autodiff).train();
@@ -148,14 +167,23 @@ fn main() {
                 sync(images.clone().inner().sum().reshape([1]));
             }
             let t1 = Instant::now();
-            let out = objective.forward(model.features(images), &model.head, targets);
+            let dtype = mixed.then_some(FloatDType::F16);
+            let out = objective.forward(model.features_in(images, dtype), &model.head, targets);
             let loss = out.loss.clone();
-            let grads = GradientsParams::from_grads(out.loss.backward(), &model);
+            let scale = if mixed { 65_536.0 } else { 1.0 };
+            let grads = GradientsParams::from_grads(out.loss.mul_scalar(scale).backward(), &model);
+            let (grads, finite) = if mixed {
+                unscale_gradients(grads, &model, scale)
+            } else {
+                (grads, true)
+            };
             if o.breakdown {
                 sync(loss.clone().inner());
             }
             let t2 = Instant::now();
-            model = optimizer.step(0.1, model, grads);
+            if finite {
+                model = optimizer.step(0.1, model, grads);
+            }
             if o.breakdown {
                 sync(model.head.linear.weight.val().inner().sum().reshape([1]));
             }
@@ -173,7 +201,13 @@ fn main() {
         }
         let seconds = started.elapsed().as_secs_f64();
         let rate = (b * o.steps) as f64 / seconds;
-        println!("losslens  batch {b:>4}: {rate:>9.1} images/s  (first step {first_step:.2} s)");
+        let precision = if mixed { "mixed" } else { "f32" };
+        println!("losslens-{precision} batch {b:>4}: {rate:>9.1} images/s  (first step {first_step:.2} s)");
+        record(serde_json::json!({
+            "implementation": format!("losslens-{precision}"), "model": o.model.name(),
+            "image_size": o.image_size, "batch": b, "images_per_second": rate,
+            "first_step_seconds": first_step, "device": selected.name,
+        }));
         if o.breakdown {
             let per = |p: f64| 1000.0 * p / o.steps as f64;
             println!(
@@ -184,12 +218,14 @@ fn main() {
                 per(phases[3])
             );
         }
-        results.push((b, rate));
+        if !mixed {
+            results.push((b, rate));
+        }
     }
     if !o.torch {
         return;
     }
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/bench_train_torch.py");
+    let script = script("bench_train_torch.py");
     let batches = o.batches.iter().map(|b| b.to_string()).collect::<Vec<_>>().join(",");
     let output = std::process::Command::new(python())
         .arg(script)
@@ -215,6 +251,16 @@ fn main() {
                         ours / r
                     );
                 }
+                if let Some((head, rest)) = line.split_once(':')
+                    && let Some(b) = head.split_whitespace().last().and_then(|b| b.parse::<usize>().ok())
+                    && let Some(r) = rest.split_whitespace().next().and_then(|r| r.parse::<f64>().ok())
+                {
+                    record(serde_json::json!({
+                        "implementation": head.split_whitespace().next().unwrap_or("pytorch"),
+                        "model": o.model.name(), "image_size": o.image_size, "batch": b,
+                        "images_per_second": r, "device": selected.name,
+                    }));
+                }
             }
         }
         Ok(out) => println!(
@@ -232,4 +278,38 @@ fn main() {
 /// `ensure_python bench` in `scripts/env.sh` makes), else `python3` on `PATH`.
 fn python() -> std::ffi::OsString {
     std::env::var_os("LOSSLENS_PYTHON").unwrap_or_else(|| "python3".into())
+}
+
+/// A baseline script beside the benchmarks: in `$LOSSLENS_BENCH_SCRIPTS` (a bundle copied to
+/// another machine), else in `native/examples/` of the source tree.
+fn script(name: &str) -> std::path::PathBuf {
+    std::env::var_os("LOSSLENS_BENCH_SCRIPTS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples"))
+        .join(name)
+}
+
+/// Appends one measurement as a JSON line to `$LOSSLENS_BENCH_JSON`, when it is set
+/// (`scripts/gpu-bench` collects them into its table).
+fn record(value: serde_json::Value) {
+    if let Some(path) = std::env::var_os("LOSSLENS_BENCH_JSON") {
+        use std::io::Write;
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .expect("$LOSSLENS_BENCH_JSON");
+        writeln!(file, "{value}").expect("$LOSSLENS_BENCH_JSON");
+    }
+}
+
+/// Keeps GPU kernels in losslens' kernel cache (`$LOSSLENS_KERNEL_CACHE`, else
+/// `~/.cache/losslens/kernels`), as the command line does.
+fn kernel_cache() {
+    let dir = std::env::var_os("LOSSLENS_KERNEL_CACHE")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache/losslens/kernels")));
+    if let Some(dir) = dir {
+        losslens_core::device::use_kernel_cache(&dir).expect("kernel cache");
+    }
 }

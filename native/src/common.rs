@@ -1,15 +1,50 @@
 //! Options shared by the analysis commands: device, precision, output format.
 
+use std::path::{Path, PathBuf};
+
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use losslens_core::device::{self, DeviceChoice};
 use losslens_core::{Compute, Precision};
 
-/// Starts the device `choice` names and says which it is.
-pub fn select_device(choice: DeviceChoice) -> Result<device::SelectedDevice> {
+/// Starts the device `choice` names and says which it is. GPU kernels (compiled, and their
+/// autotune results) are kept in the kernel cache beside the dataset cache `cache_dir`
+/// ([`kernel_cache_dir`]), so a GPU pays their first-use cost once.
+pub fn select_device_cached(choice: DeviceChoice, cache_dir: Option<&Path>) -> Result<device::SelectedDevice> {
+    if choice != DeviceChoice::Cpu {
+        let dir = kernel_cache_dir(cache_dir);
+        device::use_kernel_cache(&dir).with_context(|| format!("the kernel cache in {}", dir.display()))?;
+    }
     let selected = pollster::block_on(device::select(choice)).context("starting the compute device")?;
     tracing::info!("computing on {}", selected.name);
     Ok(selected)
+}
+
+/// [`select_device_cached`] with the default caches.
+pub fn select_device(choice: DeviceChoice) -> Result<device::SelectedDevice> {
+    select_device_cached(choice, None)
+}
+
+/// The default folder for decoded-image caches: `$XDG_CACHE_HOME/losslens/datasets`, else
+/// `~/.cache/losslens/datasets`.
+pub fn default_cache_dir() -> PathBuf {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("losslens")
+        .join("datasets")
+}
+
+/// Where GPU kernels are kept: `kernels/` beside the dataset cache (`~/.cache/losslens/kernels`
+/// by default; `DIR/../kernels` for `--cache-dir DIR/datasets`, `DIR/kernels` for any other
+/// `--cache-dir DIR`), never in a build folder.
+pub fn kernel_cache_dir(cache_dir: Option<&Path>) -> PathBuf {
+    let datasets = cache_dir.map(Path::to_path_buf).unwrap_or_else(default_cache_dir);
+    match (datasets.file_name(), datasets.parent()) {
+        (Some(name), Some(parent)) if name == "datasets" => parent.join("kernels"),
+        _ => datasets.join("kernels"),
+    }
 }
 
 /// Options every analysis takes.

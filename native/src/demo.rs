@@ -10,8 +10,7 @@ use losslens_core::study::StudyConfig;
 
 use losslens_core::device::DeviceChoice;
 
-use crate::common::select_device;
-use crate::train::default_cache_dir;
+use crate::common::{default_cache_dir, select_device};
 
 /// The demo study, embedded.
 pub const DEMO_STUDY: &str = include_str!("../../assets/studies/demo.toml");
@@ -38,7 +37,7 @@ pub fn demo_study(quick: bool) -> Result<StudyConfig> {
         study.name = "demo-quick".into();
         study
             .objectives
-            .retain(|o| matches!(o.kind().name(), "softmax" | "logit-norm" | "cosine-softmax"));
+            .retain(|o| matches!(o.config.kind().name(), "softmax" | "logit-norm" | "cosine-softmax"));
         study.train.epochs = Some(1);
     }
     Ok(study)

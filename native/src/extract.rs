@@ -14,8 +14,7 @@ use losslens_core::train::RunDir;
 
 use losslens_core::device::DeviceChoice;
 
-use crate::common::select_device;
-use crate::train::default_cache_dir;
+use crate::common::{default_cache_dir, select_device_cached};
 
 /// Options of `losslens extract`.
 #[derive(Debug, Args)]
@@ -60,7 +59,7 @@ pub fn run(args: ExtractArgs) -> Result<()> {
     if args.batch_size == 0 {
         bail!("--batch-size must be at least 1");
     }
-    let selected = select_device(args.device)?;
+    let selected = select_device_cached(args.device, args.cache_dir.as_deref())?;
     let run = RunDir::new(&args.run);
     if !run.exists() {
         bail!(

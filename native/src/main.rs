@@ -4,8 +4,10 @@ mod analyze;
 mod catalog;
 mod common;
 mod demo;
+mod devices;
 mod extract;
 mod probe;
+mod progress;
 mod report;
 mod study;
 mod table;
@@ -43,13 +45,16 @@ enum Command {
     Report(report::ReportArgs),
     /// The main job on built-in data (no download): a small study of the nine objectives.
     Demo(demo::DemoArgs),
+    /// The compute devices this build can use and how each computes (API, compiler, f16 tensor
+    /// cores).
+    Devices(devices::DevicesArgs),
 }
 
 fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("LOSSLENS_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,wgpu_hal=off")),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -57,6 +62,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Analyze(args) => analyze::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::Devices(args) => devices::run(args),
         Command::Probe(args) => probe::run(args),
         Command::Train(args) => train::run(*args),
         Command::Extract(args) => extract::run(args),

@@ -6,6 +6,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use losslens_core::features::{FeatureFile, Layer};
+use losslens_core::probe::metrics::Measure;
 use losslens_core::probe::{KnnConfig, LbfgsConfig, LinearProbeConfig, TieBreak, Vote, knn_probe, linear_probe};
 use serde::Serialize;
 
@@ -39,6 +40,10 @@ struct Files {
     /// Layer of both files; required when they hold several.
     #[arg(long)]
     layer: Option<String>,
+    /// The accuracy λ (linear) or k (kNN) is chosen by: top-1, or mean per-class accuracy for
+    /// unbalanced datasets.
+    #[arg(long, value_enum, default_value_t = Measure::Top1)]
+    select_by: Measure,
 }
 
 #[derive(Debug, Args)]
@@ -138,6 +143,7 @@ fn linear(args: LinearArgs) -> Result<()> {
             gradient_tolerance: args.tol,
             ..Default::default()
         },
+        select_by: args.files.select_by,
     };
     config.validate()?;
     let (compute, device) = args.compute.compute_on()?;
@@ -264,6 +270,7 @@ fn knn(args: KnnArgs) -> Result<()> {
             },
         },
         tie_break: args.tie_break,
+        select_by: args.files.select_by,
     };
     config.validate()?;
     let (compute, device) = args.compute.compute_on()?;

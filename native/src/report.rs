@@ -218,9 +218,18 @@ pub fn write_site(dir: &Path, out: &Path, explorer: Explorer) -> Result<Site> {
         body.push_str("<h2>Fine-tuning the whole network (Table 2)</h2>");
         body.push_str(&t2.html());
     }
-    if let Some((_, t4)) = tables.iter().find(|(name, _)| *name == "table4") {
-        body.push_str("<h2>Cosine-softmax temperature (Table 4)</h2>");
-        body.push_str(&t4.html());
+    for (name, heading) in [
+        ("table4", "Cosine-softmax temperature (Table 4)"),
+        ("tableC3", "Calibration on the source test split (Table C.3)"),
+        (
+            "tableE1",
+            "Class separation of the penultimate layer by distance (Table E.1)",
+        ),
+    ] {
+        if let Some((_, table)) = tables.iter().find(|(n, _)| *n == name) {
+            body.push_str(&format!("<h2>{heading}</h2>"));
+            body.push_str(&table.html());
+        }
     }
     body.push_str("<p>Tables:");
     for (name, _) in &tables {

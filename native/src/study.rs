@@ -11,8 +11,8 @@ use losslens_core::study::{StudyConfig, StudyEvent, run_study};
 
 use losslens_core::device::DeviceChoice;
 
-use crate::common::select_device;
-use crate::train::default_cache_dir;
+use crate::common::{default_cache_dir, select_device_cached};
+use crate::progress::TrainProgress;
 
 /// Options of `losslens study`.
 #[derive(Debug, Args)]
@@ -43,7 +43,7 @@ pub fn read_study(path: &std::path::Path) -> Result<StudyConfig> {
 /// Runs `losslens study`.
 pub fn run(args: StudyArgs) -> Result<()> {
     let study = read_study(&args.study)?;
-    let selected = select_device(args.device)?;
+    let selected = select_device_cached(args.device, args.cache_dir.as_deref())?;
     eprintln!(
         "study `{}`: {} objectives × {} seeds on {}, {} targets, on {}",
         study.name,
@@ -61,15 +61,33 @@ pub fn run(args: StudyArgs) -> Result<()> {
 /// where the results are (shared by `losslens study` and `losslens demo`).
 pub fn run_and_report(study: &StudyConfig, out: &Path, device: &Device, cache_dir: PathBuf) -> Result<()> {
     let started = std::time::Instant::now();
+    // One progress bar (or plain lines, off a terminal) per run being trained.
+    let mut training: Option<(String, TrainProgress)> = None;
     let results = run_study(study, out, device, Some(cache_dir), &mut |event| match event {
         StudyEvent::Piece {
             index,
             total,
             run,
             what,
-        } => eprintln!("[{index}/{total}] {run}: {what}"),
+        } => {
+            if let Some((_, progress)) = training.take() {
+                progress.finish();
+            }
+            eprintln!("[{index}/{total}] {run}: {what}")
+        }
         StudyEvent::Reused { run } => eprintln!("{run}: finished earlier, reused"),
+        StudyEvent::Training { run, event } => {
+            if training.as_ref().is_none_or(|(r, _)| r != run) {
+                training = Some((run.to_string(), TrainProgress::new(run, false)));
+            }
+            if let Some((_, progress)) = training.as_mut() {
+                progress.event(event);
+            }
+        }
     })?;
+    if let Some((_, progress)) = training.take() {
+        progress.finish();
+    }
     if let Some(summary) = &results.summary {
         println!("{}", summary.markdown());
     }

@@ -1,20 +1,19 @@
 //! `losslens train`: train a network with one objective, from a TOML file and/or flags.
 
 use std::path::PathBuf;
-use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
-use indicatif::{ProgressBar, ProgressStyle};
 use losslens_core::data::DatasetSource;
 use losslens_core::device;
 use losslens_core::model::Architecture;
 use losslens_core::objective::ObjectiveConfig;
-use losslens_core::train::{Decay, Event, RunDir, TrainConfig, TrainOptions, train};
+use losslens_core::train::{Decay, Event, RunDir, TrainConfig, TrainOptions, TrainPrecision, train};
 
 use losslens_core::device::DeviceChoice;
 
-use crate::common::select_device;
+use crate::common::{default_cache_dir, select_device_cached};
+use crate::progress::TrainProgress;
 
 /// Learning-rate decay after the warm-up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -94,6 +93,10 @@ pub struct TrainArgs {
     /// Seed (default 0).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Arithmetic of the training steps: auto (mixed where the GPU has f16 tensor cores, f32
+    /// elsewhere), f32, or mixed (f16 convolutions, f32 master weights, dynamic loss scaling).
+    #[arg(long, value_enum)]
+    pub precision: Option<TrainPrecision>,
     /// Device to train on.
     #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
     pub device: DeviceChoice,
@@ -131,6 +134,7 @@ impl TrainArgs {
             || self.train_limit.is_some()
             || self.image_size.is_some()
             || self.seed.is_some()
+            || self.precision.is_some()
     }
 
     /// The configuration: the file (or defaults), then the flags.
@@ -183,6 +187,9 @@ impl TrainArgs {
         if self.image_size.is_some() {
             c.image_size = self.image_size;
         }
+        if let Some(p) = self.precision {
+            c.precision = p;
+        }
         match (self.decay, self.decay_factor) {
             (Some(DecayArg::Cosine), Some(_)) => bail!("--decay-factor applies to --decay exponential"),
             (Some(DecayArg::Cosine), None) => c.decay = Decay::Cosine,
@@ -205,16 +212,6 @@ pub fn read_config(path: &std::path::Path) -> Result<TrainConfig> {
     toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
-/// The default folder for decoded-image caches.
-pub fn default_cache_dir() -> PathBuf {
-    std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .unwrap_or_else(std::env::temp_dir)
-        .join("losslens")
-        .join("datasets")
-}
-
 /// Runs `losslens train`.
 pub fn run(args: TrainArgs) -> Result<()> {
     let run_dir = RunDir::new(&args.out);
@@ -223,7 +220,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     } else {
         args.config()?
     };
-    let selected = select_device(args.device)?;
+    let selected = select_device_cached(args.device, args.cache_dir.as_deref())?;
     if args.gpus == 0 {
         bail!("--gpus must be at least 1");
     }
@@ -240,75 +237,35 @@ pub fn run(args: TrainArgs) -> Result<()> {
         cache_dir: Some(args.cache_dir.clone().unwrap_or_else(default_cache_dir)),
         replicas: device::more_gpus(args.gpus)?,
     };
-    let bar = ProgressBar::hidden();
-    let mut epoch_started = Instant::now();
     let quiet = args.json;
-    let mut observer = |event: Event| match event {
-        Event::Start {
+    let mut progress = TrainProgress::new("", quiet);
+    let mut observer = |event: Event| {
+        if let Event::Start {
             config,
             info,
-            steps_per_epoch,
             start_epoch,
-        } => {
-            if !quiet {
-                eprintln!(
-                    "training {} with {} on {} ({} images, {} held out, {} classes, {} px) on {}",
-                    config.model,
-                    config.objective,
-                    config.data,
-                    info.train_images,
-                    info.holdout_images,
-                    info.classes.len(),
-                    info.image_size,
-                    selected.name
-                );
-                if start_epoch > 0 {
-                    eprintln!("resuming after epoch {start_epoch} of {}", info.epochs);
-                }
-                bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
-            }
-            bar.set_length((steps_per_epoch * (info.epochs - start_epoch)) as u64);
-            bar.set_style(
-                ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} steps, {per_sec}, eta {eta}")
-                    .expect("static template")
-                    .progress_chars("=> "),
-            );
-            epoch_started = Instant::now();
-        }
-        Event::Step {
-            epoch,
-            step,
-            batch_size,
             ..
-        } => {
-            // The rate from the end of the epoch's first step (epochs between checkpoints
-            // report no end).
-            if step == 1 {
-                epoch_started = Instant::now();
-                bar.set_message(format!("epoch {epoch}"));
-            } else {
-                let rate = ((step - 1) * batch_size) as f64 / epoch_started.elapsed().as_secs_f64().max(1e-9);
-                bar.set_message(format!("epoch {epoch}, {rate:.0} images/s"));
-            }
-            bar.inc(1);
-        }
-        Event::Evaluating { epoch } => bar.set_message(format!("epoch {epoch}, evaluating")),
-        Event::Epoch(r) => {
-            if !quiet {
-                bar.println(format!(
-                    "epoch {:>3}: loss {:.4}, train acc {:.4}, holdout acc {}, lr {:.4}, {:.0} images/s",
-                    r.epoch,
-                    r.train_loss,
-                    r.train_accuracy,
-                    r.holdout_accuracy.map_or("-".into(), |a| format!("{a:.4}")),
-                    r.learning_rate,
-                    r.images_per_second
-                ));
+        } = &event
+        {
+            progress.println(format!(
+                "training {} with {} on {} ({} images, {} held out, {} classes, {} px) on {}",
+                config.model,
+                config.objective,
+                config.data,
+                info.train_images,
+                info.holdout_images,
+                info.classes.len(),
+                info.image_size,
+                selected.name
+            ));
+            if *start_epoch > 0 {
+                progress.println(format!("resuming after epoch {start_epoch} of {}", info.epochs));
             }
         }
+        progress.event(&event);
     };
     let summary = train(&config, &args.out, &options, &selected.device, &mut observer)?;
-    bar.finish_and_clear();
+    progress.finish();
     let info = &summary.info;
     if args.json {
         println!(

@@ -223,7 +223,7 @@ async function bench(page) {
 // matrices square and symmetric with ones on the diagonal (each network against itself).
 function consistent(dir) {
   const r = JSON.parse(fs.readFileSync(path.join(dir, "results.json"), "utf8"));
-  check("results: version 1", r.version === 1);
+  check("results: version 2", r.version === 2);
   const want = args.objectives ? String(args.objectives).split(",") : [];
   const kinds = new Set(r.runs.map((run) => run.kind));
   for (const k of want) check(`results: objective ${k} present`, kinds.has(k), [...kinds].join(", "));

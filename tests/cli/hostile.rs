@@ -32,6 +32,10 @@ fn results(objective: &str, features: Option<&str>) -> StudyResults {
                 top5: 1.0,
                 nll: 1.0,
                 ece: 0.1,
+                probability: Default::default(),
+                temperature: None,
+                nll_calibrated: None,
+                ece_calibrated: None,
             },
             transfer: vec![Transfer {
                 target: "t".into(),
@@ -44,12 +48,16 @@ fn results(objective: &str, features: Option<&str>) -> StudyResults {
                 layer: "../../penultimate".into(),
                 value: 0.3,
             }],
+            separation_distances: Vec::new(),
             sparsity: Vec::new(),
             collapse: None,
             features: features.map(str::to_string),
             finetune: Vec::new(),
         }],
         cka: Vec::new(),
+        sweeps: Vec::new(),
+        protocol: None,
+        tuning: Vec::new(),
         summary: None,
     }
 }

@@ -31,7 +31,7 @@ batch_size = 15
 warmup_epochs = 0.5
 
 [analysis]
-separation_images = 30
+separation_per_class = 10
 sparsity_images = 6
 "#,
     )
@@ -44,7 +44,7 @@ sparsity_images = 6
         "{stdout}"
     );
     let results: Value = serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
-    assert_eq!(results["version"], 1);
+    assert_eq!(results["version"], 2);
     assert_eq!(results["runs"].as_array().unwrap().len(), 2);
     let (ok, _, stderr) = losslens(&["study", s(&file), "--out", s(&out), "--device", "cpu"]);
     assert!(ok && stderr.matches("reused").count() == 2, "{stderr}");
@@ -110,7 +110,7 @@ batch_size = 20
 warmup_epochs = 0.5
 
 [analysis]
-separation_images = 40
+separation_per_class = 12
 sparsity_images = 8
 feature_images = 24
 "#,
@@ -257,7 +257,7 @@ batch_size = 20
 warmup_epochs = 0.5
 
 [analysis]
-separation_images = 40
+separation_per_class = 12
 sparsity_images = 8
 feature_images = 0
 

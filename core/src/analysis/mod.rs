@@ -10,6 +10,7 @@ pub mod separation;
 pub mod sparsity;
 pub mod spectrum;
 pub mod stats;
+pub mod streaming;
 
 pub use cka::{CkaConfig, CkaEstimator, CkaForm, CkaResult, linear_cka};
 pub use classes::Classes;
@@ -19,3 +20,4 @@ pub use separation::{Distance, Separation, class_separation};
 pub use sparsity::fraction_nonzero;
 pub use spectrum::{Spectra, Spectrum, singular_values, spectra};
 pub use stats::{MeanSd, Spearman, TTest, mean_sd, spearman, ties_with_best, welch_t_test};
+pub use streaming::StreamingSeparation;

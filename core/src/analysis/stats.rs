@@ -69,6 +69,68 @@ pub fn welch_t_test(a: &[f64], b: &[f64]) -> Result<TTest> {
     })
 }
 
+/// Two-way ANOVA of two objectives across datasets (the paper's test for the average column of
+/// Table 2): `a[d]` and `b[d]` are the seeds' values of each objective on dataset `d`, with the
+/// same number `n` of seeds in every cell. The F-test of the objective factor with datasets as
+/// the second factor: `F = SS_obj / (SS_err / df_err)` on `(1, df_err)`, where with `n ≥ 2` the
+/// error is the within-cell spread (`df_err = 2D(n − 1)`) and with one seed the interaction
+/// (`df_err = D − 1`, the additive model: a paired t-test over the datasets). Returns `t = √F`
+/// (signed: positive when `a` is higher), the degrees of freedom and the two-sided p-value.
+pub fn two_way_anova(a: &[Vec<f64>], b: &[Vec<f64>]) -> Result<TTest> {
+    let d = a.len();
+    let n = a.first().map_or(0, Vec::len);
+    if d == 0 || b.len() != d || a.iter().chain(b).any(|cell| cell.len() != n) || n == 0 {
+        return Err(Error::degenerate(
+            "two-way ANOVA",
+            "needs the same number of seeds for both objectives on every dataset",
+        ));
+    }
+    for cell in a.iter().chain(b) {
+        check_finite("two-way ANOVA", cell, 1)?;
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let cell_a: Vec<f64> = a.iter().map(|c| mean(c)).collect();
+    let cell_b: Vec<f64> = b.iter().map(|c| mean(c)).collect();
+    let (mean_a, mean_b) = (mean(&cell_a), mean(&cell_b));
+    let grand = (mean_a + mean_b) / 2.0;
+    let (df, error) = if n >= 2 {
+        let within: f64 = a
+            .iter()
+            .zip(&cell_a)
+            .chain(b.iter().zip(&cell_b))
+            .map(|(cell, m)| cell.iter().map(|y| (y - m).powi(2)).sum::<f64>())
+            .sum();
+        let df = (2 * d * (n - 1)) as f64;
+        (df, within / df)
+    } else {
+        if d < 2 {
+            return Err(Error::degenerate(
+                "two-way ANOVA",
+                "one seed on one dataset leaves no error to test against",
+            ));
+        }
+        // Interaction of objective × dataset as the error (the additive model).
+        let interaction: f64 = (0..d)
+            .map(|j| {
+                let dataset = (cell_a[j] + cell_b[j]) / 2.0;
+                (cell_a[j] - mean_a - dataset + grand).powi(2) + (cell_b[j] - mean_b - dataset + grand).powi(2)
+            })
+            .sum();
+        let df = (d - 1) as f64;
+        (df, interaction / df)
+    };
+    let ss_objective = (d * n) as f64 * ((mean_a - grand).powi(2) + (mean_b - grand).powi(2));
+    if error <= 0.0 {
+        return Err(Error::degenerate("two-way ANOVA", "the error term is zero"));
+    }
+    let t = (ss_objective / error).sqrt() * (mean_a - mean_b).signum();
+    Ok(TTest {
+        t,
+        df,
+        p: two_sided_p(t, df),
+    })
+}
+
 /// Spearman's rank correlation.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Spearman {

@@ -6,7 +6,45 @@ use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Initializer, PaddingConfig2d};
 use burn::tensor::activation::relu;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::module::conv2d;
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::{Device, FloatDType, Tensor};
+
+/// The dtype convolutions compute in: `None` keeps the input's (f32 training, inference);
+/// `Some(F16)` is mixed precision, where the product runs in f16 (tensor cores) on f16 copies
+/// of the input and the f32 master weights, and the output returns to the input's dtype, so that
+/// batch norm, the residual sums and the loss stay in f32.
+pub type ConvDtype = Option<FloatDType>;
+
+/// `conv.forward(x)`, computed in `dtype` ([`ConvDtype`]). Gradients flow back through the casts
+/// to the f32 weights.
+///
+/// # Shapes
+/// - `x`: `[batch, channels_in, height, width]` → `[batch, channels_out, height', width']`
+pub(crate) fn conv_in(conv: &Conv2d, x: Tensor<4>, dtype: ConvDtype) -> Tensor<4> {
+    let Some(dtype) = dtype else {
+        return conv.forward(x);
+    };
+    let back = x.dtype();
+    // losslens' convolutions pad explicitly ("same"-style `kernel / 2`); `Same` is resolved
+    // the way burn resolves it for odd kernels at stride 1.
+    let padding = match conv.padding {
+        PaddingConfig2d::Explicit(top, left, bottom, right) => [(top, bottom), (left, right)],
+        PaddingConfig2d::Valid => [(0, 0), (0, 0)],
+        PaddingConfig2d::Same => {
+            let [kh, kw] = conv.kernel_size;
+            [((kh - 1) / 2, kh / 2), ((kw - 1) / 2, kw / 2)]
+        }
+    };
+    let options = ConvOptions::new_with_padding(conv.stride, padding, conv.dilation, conv.groups);
+    conv2d(
+        x.cast(dtype),
+        conv.weight.val().cast(dtype),
+        conv.bias.as_ref().map(|b| b.val().cast(dtype)),
+        options,
+    )
+    .cast(back)
+}
 
 /// He-normal initialisation with fan-out, as torchvision initialises ResNet convolutions.
 pub(crate) fn conv_init() -> Initializer {
@@ -53,8 +91,8 @@ impl Downsample {
         }
     }
 
-    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.bn.forward(self.conv.forward(x))
+    fn forward(&self, x: Tensor<4>, dtype: ConvDtype) -> Tensor<4> {
+        self.bn.forward(conv_in(&self.conv, x, dtype))
     }
 }
 
@@ -154,19 +192,25 @@ impl ResidualBlock {
     /// - `x`: `[batch, channels_in, height, width]`
     /// - output: `[batch, channels_out, height / stride, width / stride]` (rounded up)
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.forward_in(x, None)
+    }
+
+    /// [`forward`](Self::forward) with the convolutions in `dtype` ([`ConvDtype`]).
+    pub fn forward_in(&self, x: Tensor<4>, dtype: ConvDtype) -> Tensor<4> {
+        let conv = |c: &Conv2d, x: Tensor<4>| conv_in(c, x, dtype);
         let (branch, downsample) = match self {
             ResidualBlock::Basic(b) => {
-                let h = relu(b.bn1.forward(b.conv1.forward(x.clone())));
-                (b.bn2.forward(b.conv2.forward(h)), &b.downsample)
+                let h = relu(b.bn1.forward(conv(&b.conv1, x.clone())));
+                (b.bn2.forward(conv(&b.conv2, h)), &b.downsample)
             }
             ResidualBlock::Bottleneck(b) => {
-                let h = relu(b.bn1.forward(b.conv1.forward(x.clone())));
-                let h = relu(b.bn2.forward(b.conv2.forward(h)));
-                (b.bn3.forward(b.conv3.forward(h)), &b.downsample)
+                let h = relu(b.bn1.forward(conv(&b.conv1, x.clone())));
+                let h = relu(b.bn2.forward(conv(&b.conv2, h)));
+                (b.bn3.forward(conv(&b.conv3, h)), &b.downsample)
             }
         };
         let shortcut = match downsample {
-            Some(d) => d.forward(x),
+            Some(d) => d.forward(x, dtype),
             None => x,
         };
         relu(branch + shortcut)

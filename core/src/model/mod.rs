@@ -17,7 +17,7 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-pub use block::BlockKind;
+pub use block::{BlockKind, ConvDtype};
 pub use head::{HEAD_INIT_STD, Head, HeadConfig};
 pub use resnet::{Activations, Layout, PENULTIMATE, ResNet};
 
@@ -220,6 +220,12 @@ impl Classifier {
     /// - output: `[batch, features]`
     pub fn features(&self, images: Tensor<4>) -> Tensor<2> {
         self.body.forward(images)
+    }
+
+    /// [`features`](Self::features) with the convolutions in `dtype` (mixed precision:
+    /// [`ConvDtype`]).
+    pub fn features_in(&self, images: Tensor<4>, dtype: ConvDtype) -> Tensor<2> {
+        self.body.forward_taps_in(images, |_| false, dtype).penultimate
     }
 
     /// Plain logits `x W + b` (objectives that transform them use [`crate::objective::Objective`]).

@@ -8,7 +8,7 @@ use burn::nn::{BatchNorm, PaddingConfig2d};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
-use crate::model::block::{BlockKind, ResidualBlock, batch_norm, conv};
+use crate::model::block::{BlockKind, ConvDtype, ResidualBlock, batch_norm, conv, conv_in};
 use crate::model::{Architecture, Stem};
 
 /// Name of the pooled penultimate-layer tap.
@@ -202,6 +202,15 @@ impl ResNet {
         }
     }
 
+    /// Names of the block taps, `block{stage}.{index}`, in network order.
+    pub fn block_names(&self) -> Vec<String> {
+        self.stages
+            .iter()
+            .enumerate()
+            .flat_map(|(s, stage)| (0..stage.blocks.len()).map(move |b| format!("block{}.{b}", s + 1)))
+            .collect()
+    }
+
     /// The pooled penultimate features.
     ///
     /// # Shapes
@@ -217,14 +226,20 @@ impl ResNet {
     /// - `images`: `[batch, channels, height, width]`
     /// - see [`Activations`] and [`Layout::tap_shapes`]
     pub fn forward_taps(&self, images: Tensor<4>, tap: impl Fn(&str) -> bool) -> Activations {
-        let mut x = relu(self.stem.bn.forward(self.stem.conv.forward(images)));
+        self.forward_taps_in(images, tap, None)
+    }
+
+    /// [`forward_taps`](Self::forward_taps) with the convolutions in `dtype` (mixed precision:
+    /// [`ConvDtype`]).
+    pub fn forward_taps_in(&self, images: Tensor<4>, tap: impl Fn(&str) -> bool, dtype: ConvDtype) -> Activations {
+        let mut x = relu(self.stem.bn.forward(conv_in(&self.stem.conv, images, dtype)));
         if let Some(pool) = &self.stem.pool {
             x = pool.forward(x);
         }
         let mut blocks = Vec::new();
         for (s, stage) in self.stages.iter().enumerate() {
             for (b, block) in stage.blocks.iter().enumerate() {
-                x = block.forward(x);
+                x = block.forward_in(x, dtype);
                 let name = format!("block{}.{b}", s + 1);
                 if tap(&name) {
                     blocks.push((name, x.clone()));

@@ -16,8 +16,10 @@ use crate::objective::softmax::SoftmaxConfig;
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogitNormConfig {
-    /// τ, the temperature, > 0: the normalised logits have norm `1/τ`. Default 0.05, the paper's
-    /// ImageNet value (Table A.1 searched 0.03–0.06).
+    /// τ, the temperature, > 0: the normalised logits have norm `1/τ`. Default 0.04, the value of
+    /// the authors' released checkpoints (`LOSS_HYPERPARAMETERS` of their code); the paper gives
+    /// only the range it searched, {0.03, 0.04, 0.05, 0.06} (Table A.1), and its holdout accuracy
+    /// peaks there too (Table C.4: 80.4 % at 0.04, 80.3 % at the others).
     #[serde(default = "LogitNormConfig::default_temperature", alias = "tau")]
     pub temperature: f64,
 }
@@ -32,7 +34,7 @@ impl Default for LogitNormConfig {
 
 impl LogitNormConfig {
     fn default_temperature() -> f64 {
-        0.05
+        0.04
     }
 
     /// Refuses τ ≤ 0.

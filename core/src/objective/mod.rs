@@ -321,6 +321,29 @@ impl Objective {
         &self.config
     }
 
+    /// How this objective's outputs become probabilities: normalised sigmoids for the sigmoid
+    /// objective, softmax for every other (Table C.3).
+    pub fn probability(&self) -> crate::probe::metrics::Probability {
+        match self.config {
+            ObjectiveConfig::Sigmoid(_) => crate::probe::metrics::Probability::NormalizedSigmoid,
+            _ => crate::probe::metrics::Probability::Softmax,
+        }
+    }
+
+    /// The classifier's weights as this objective applies them, one row per class: the raw
+    /// rows, or for cosine softmax the L²-normalised rows its logits use (the paper's Table E.2
+    /// measures these: their norms are all equal, Std/Avg ‖w‖ = 0).
+    ///
+    /// # Shapes
+    /// - returns `[classes, features]`
+    pub fn classifier_rows(&self, head: &Head) -> Tensor<2> {
+        let weight = head.weight(); // [features, classes]
+        match self.config {
+            ObjectiveConfig::CosineSoftmax(_) => functional::normalize(weight, 0).transpose(),
+            _ => weight.transpose(),
+        }
+    }
+
     /// The training loss and outputs; dropout draws a fresh mask from the device's generator.
     ///
     /// # Shapes

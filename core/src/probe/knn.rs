@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::compute::{Compute, NoPause, Pacer};
 use crate::error::{Error, Result};
 use crate::features::Layer;
-use crate::probe::metrics::{accuracy, mean_per_class_accuracy};
+use crate::probe::metrics::{Measure, accuracy, mean_per_class_accuracy};
 
 /// How neighbours vote.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -55,6 +55,9 @@ pub struct KnnConfig {
     pub vote: Vote,
     /// The tie-break. Default nearest.
     pub tie_break: TieBreak,
+    /// The leave-one-out accuracy `k` is chosen by (the target's measure). Default top-1.
+    #[serde(default)]
+    pub select_by: Measure,
 }
 
 impl Default for KnnConfig {
@@ -63,6 +66,7 @@ impl Default for KnnConfig {
             k_max: 50,
             vote: Vote::Majority,
             tie_break: TieBreak::Nearest,
+            select_by: Measure::Top1,
         }
     }
 }
@@ -346,7 +350,7 @@ pub async fn knn_probe_paced(
         .enumerate()
         .map(|(i, predictions)| GridPoint {
             k: i + 1,
-            accuracy: accuracy(predictions, train_labels),
+            accuracy: config.select_by.of(predictions, train_labels, classes),
         })
         .collect();
     let best = grid

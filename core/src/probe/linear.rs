@@ -25,7 +25,7 @@ use crate::compute::Compute;
 use crate::error::{Error, Result, invalid_setting};
 use crate::features::{FloatData, Layer};
 use crate::probe::lbfgs::{Differentiable, LbfgsConfig, Termination, minimize};
-use crate::probe::metrics::{Evaluation, accuracy, argmax_rows, evaluate, fit_temperature};
+use crate::probe::metrics::{Evaluation, Measure, argmax_rows, evaluate, fit_temperature};
 use crate::probe::split::stratified_split;
 
 /// Settings of the linear probe; defaults are the paper's protocol.
@@ -48,6 +48,10 @@ pub struct LinearProbeConfig {
     pub standardize: bool,
     /// The optimiser.
     pub optimizer: LbfgsConfig,
+    /// The accuracy λ is chosen by on the validation split (the target's measure: mean
+    /// per-class accuracy for unbalanced datasets). Default top-1.
+    #[serde(default)]
+    pub select_by: Measure,
 }
 
 impl Default for LinearProbeConfig {
@@ -61,6 +65,7 @@ impl Default for LinearProbeConfig {
             seed: 0,
             standardize: false,
             optimizer: LbfgsConfig::default(),
+            select_by: Measure::Top1,
         }
     }
 }
@@ -410,7 +415,9 @@ pub async fn linear_probe(
             let (model, mut point) =
                 fit(compute, &fit_data, lambda, params, features, classes, &config.optimizer).await?;
             let logits = val_data.logits(compute, &model).await?;
-            point.validation_accuracy = accuracy(&argmax_rows(&logits, classes), &val_labels);
+            point.validation_accuracy = config
+                .select_by
+                .of(&argmax_rows(&logits, classes), &val_labels, classes);
             progress(&point);
             if point.validation_accuracy >= best_accuracy {
                 best_accuracy = point.validation_accuracy;

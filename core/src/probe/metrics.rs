@@ -147,6 +147,118 @@ pub(crate) fn fit_temperature(logits: &[f64], classes: usize, labels: &[usize]) 
     1.0 / (0.5 * (lo + hi)).exp()
 }
 
+/// How a dataset's accuracy is measured (the dataset creators' choice): what the probes choose
+/// their hyperparameters by and report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum Measure {
+    /// Top-1 accuracy.
+    #[default]
+    Top1,
+    /// Mean per-class accuracy (unbalanced datasets such as Caltech-101).
+    MeanPerClass,
+}
+
+impl Measure {
+    /// The accuracy of `predictions` in this measure.
+    pub fn of(self, predictions: &[usize], labels: &[usize], classes: usize) -> f64 {
+        match self {
+            Measure::Top1 => accuracy(predictions, labels),
+            Measure::MeanPerClass => mean_per_class_accuracy(predictions, labels, classes),
+        }
+    }
+}
+
+/// How a network's outputs become class probabilities (the paper's Table C.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Probability {
+    /// `softmax(z / T)`.
+    #[default]
+    Softmax,
+    /// `σ(z_k / T) / Σ_j σ(z_j / T)`: a sigmoid network's per-class probabilities normalised
+    /// to sum to 1 ("we normalize the probability distribution by summing probabilities over
+    /// all classes").
+    NormalizedSigmoid,
+}
+
+impl Probability {
+    /// The log-scores whose softmax is the probability: `z / T`, or `log σ(z / T)`.
+    fn scores(self, row: &[f64], temperature: f64) -> Vec<f64> {
+        match self {
+            Probability::Softmax => row.iter().map(|&v| v / temperature).collect(),
+            // log σ(x) = −softplus(−x), computed without overflow.
+            Probability::NormalizedSigmoid => row
+                .iter()
+                .map(|&v| {
+                    let x = v / temperature;
+                    -((-x).max(0.0) + (-x.abs()).exp().ln_1p())
+                })
+                .collect(),
+        }
+    }
+
+    /// `log p_y` and the probabilities of one row.
+    fn log_likelihood(self, row: &[f64], label: usize, temperature: f64) -> (f64, Vec<f64>) {
+        let (lse, p) = log_softmax_row(&self.scores(row, temperature), 1.0);
+        let s = self.scores(&row[label..=label], temperature)[0];
+        (s - lse, p)
+    }
+
+    /// Mean negative log-likelihood of the labels at temperature `T`.
+    pub fn nll(self, logits: &[f64], classes: usize, labels: &[usize], temperature: f64) -> f64 {
+        let total: f64 = logits
+            .chunks(classes)
+            .zip(labels)
+            .map(|(row, &l)| -self.log_likelihood(row, l, temperature).0)
+            .sum();
+        total / labels.len() as f64
+    }
+
+    /// Expected calibration error at temperature `T` ([`ece`]'s binning).
+    pub fn ece(self, logits: &[f64], classes: usize, labels: &[usize], temperature: f64) -> f64 {
+        let rows: Vec<f64> = logits
+            .chunks(classes)
+            .flat_map(|row| self.scores(row, temperature))
+            .collect();
+        ece(&rows, classes, labels, 1.0)
+    }
+
+    /// The temperature minimising the NLL on a holdout (Guo et al. 2017): the exact bisection
+    /// of [`fit_temperature`] for softmax; for the normalised sigmoid, whose NLL need not be
+    /// convex in `T`, the best of 41 log-spaced temperatures in [0.01, 100] refined by a golden
+    /// section search around it.
+    pub fn fit_temperature(self, logits: &[f64], classes: usize, labels: &[usize]) -> f64 {
+        match self {
+            Probability::Softmax => fit_temperature(logits, classes, labels),
+            Probability::NormalizedSigmoid => {
+                let f = |log_t: f64| self.nll(logits, classes, labels, log_t.exp());
+                let grid: Vec<f64> = (0..41)
+                    .map(|i| (0.01f64).ln() + i as f64 * (1e4f64).ln() / 40.0)
+                    .collect();
+                let best = grid
+                    .iter()
+                    .copied()
+                    .min_by(|a, b| f(*a).total_cmp(&f(*b)))
+                    .expect("a grid");
+                let step = (1e4f64).ln() / 40.0;
+                let (mut lo, mut hi) = (best - step, best + step);
+                let ratio = (5f64.sqrt() - 1.0) / 2.0;
+                for _ in 0..60 {
+                    let (a, b) = (hi - ratio * (hi - lo), lo + ratio * (hi - lo));
+                    if f(a) <= f(b) {
+                        hi = b;
+                    } else {
+                        lo = a;
+                    }
+                }
+                (0.5 * (lo + hi)).exp()
+            }
+        }
+    }
+}
+
 /// Every metric of one set of predictions.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Evaluation {

@@ -2,7 +2,7 @@
 //! best value and those not significantly different from it in bold (Welch t-test, p < 0.05),
 //! and Spearman's ρ between class separation and mean transfer accuracy (section 3.3).
 
-use crate::analysis::stats::{MeanSd, mean_sd, spearman, ties_with_best};
+use crate::analysis::stats::{MeanSd, mean_sd, spearman, ties_with_best, two_way_anova};
 use crate::error::Result;
 use crate::study::results::{Column, RunResult, StudyResults, Summary};
 
@@ -29,7 +29,8 @@ fn column(title: String, groups: &[Vec<f64>], higher_is_better: bool) -> Result<
 
 /// Aggregates the runs of `results` per objective.
 pub fn summarize(results: &StudyResults) -> Result<Summary> {
-    let objectives = results.objectives(&[]);
+    // Table 1 and the rank correlation are over the main objectives (not sweep entries).
+    let objectives = results.main_objectives(&[]);
     let groups = |f: &dyn Fn(&RunResult) -> Option<f64>| results.per_objective(&objectives, f);
     let mut columns = vec![
         column("top-1".into(), &groups(&|r| Some(r.source.top1)), true)?,
@@ -83,6 +84,10 @@ pub fn tables(results: &StudyResults) -> Result<Vec<(&'static str, Summary)>> {
     if let Some(t4) = table4(results)? {
         out.push(("table4", t4));
     }
+    out.push(("tableC3", table_c3(results)?));
+    if let Some(e1) = table_e1(results)? {
+        out.push(("tableE1", e1));
+    }
     Ok(out)
 }
 
@@ -99,13 +104,15 @@ pub fn write_tables(results: &StudyResults, dir: &std::path::Path) -> Result<Vec
 }
 
 /// The paper's Table 2: test accuracy after fine-tuning the whole network on each target, and
-/// its average over targets; `None` unless the study fine-tunes. Bold-facing follows the rule of
-/// the other tables (a t-test per column; the paper's average column used a two-way ANOVA).
+/// its average over targets; `None` unless the study fine-tunes. Bold-facing as the paper's:
+/// Welch's t-test per target, and for the average a two-way ANOVA (objective × dataset) of each
+/// objective against the best ([`two_way_anova`]; Welch's test on the averages when the seeds
+/// differ between cells).
 pub fn table2(results: &StudyResults) -> Result<Option<Summary>> {
     if results.runs.iter().all(|r| r.finetune.is_empty()) {
         return Ok(None);
     }
-    let objectives = results.objectives(&[]);
+    let objectives = results.main_objectives(&[]);
     let groups = |f: &dyn Fn(&RunResult) -> Option<f64>| results.per_objective(&objectives, f);
     let mut columns = Vec::new();
     for t in &results.targets {
@@ -121,10 +128,116 @@ pub fn table2(results: &StudyResults) -> Result<Option<Summary>> {
     let average = groups(&|r| {
         (!r.finetune.is_empty()).then(|| r.finetune.iter().map(|f| f.accuracy).sum::<f64>() / r.finetune.len() as f64)
     });
-    columns.push(column("average fine-tuned".into(), &average, true)?);
+    let mut average_column = column("average fine-tuned".into(), &average, true)?;
+    // cells[o][d]: the seeds of objective o on target d.
+    let cells: Vec<Vec<Vec<f64>>> = objectives
+        .iter()
+        .map(|o| {
+            results
+                .targets
+                .iter()
+                .map(|t| {
+                    results
+                        .runs_of(o)
+                        .filter_map(|r| r.finetune.iter().find(|f| f.target == t.name).map(|f| f.accuracy))
+                        .collect()
+                })
+                .collect()
+        })
+        .collect();
+    if let Some(bold) = anova_bold(&cells, &average_column.values)? {
+        average_column.bold = bold;
+    }
+    columns.push(average_column);
     Ok(Some(Summary {
         objectives,
         columns,
+        r2_vs_transfer: None,
+    }))
+}
+
+/// The bold-facing of Table 2's average column: the best average, and every objective whose
+/// two-way ANOVA against it (objective × dataset) gives p ≥ [`BOLD_ALPHA`]; `None` when the
+/// seeds differ between cells (the t-test on the averages stands).
+fn anova_bold(cells: &[Vec<Vec<f64>>], averages: &[MeanSd]) -> Result<Option<Vec<bool>>> {
+    let Some(best) = (0..averages.len()).max_by(|&i, &j| averages[i].mean.total_cmp(&averages[j].mean)) else {
+        return Ok(None);
+    };
+    let mut bold = Vec::with_capacity(cells.len());
+    for (i, cell) in cells.iter().enumerate() {
+        if i == best {
+            bold.push(true);
+            continue;
+        }
+        match two_way_anova(&cells[best], cell) {
+            Ok(test) => bold.push(test.p >= BOLD_ALPHA),
+            Err(crate::error::Error::Degenerate { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(Some(bold))
+}
+
+/// The paper's Table C.3: calibration on the source test split, NLL and ECE (15 bins) in each
+/// objective's own probability model, before and after temperature scaling on the run's
+/// holdout, and the temperature; lower is better (bold as in the other tables).
+pub fn table_c3(results: &StudyResults) -> Result<Summary> {
+    let objectives = results.main_objectives(&[]);
+    let groups = |f: &dyn Fn(&RunResult) -> Option<f64>| results.per_objective(&objectives, f);
+    let mut columns = vec![
+        column("NLL".into(), &groups(&|r| Some(r.source.nll)), false)?,
+        column("ECE".into(), &groups(&|r| Some(r.source.ece)), false)?,
+    ];
+    let scaled = groups(&|r| r.source.nll_calibrated);
+    if scaled.iter().all(|g| !g.is_empty()) {
+        columns.push(column("NLL (T-scaled)".into(), &scaled, false)?);
+        columns.push(column(
+            "ECE (T-scaled)".into(),
+            &groups(&|r| r.source.ece_calibrated),
+            false,
+        )?);
+        let mut t = column("T".into(), &groups(&|r| r.source.temperature), false)?;
+        t.bold = vec![false; t.values.len()];
+        columns.push(t);
+    }
+    Ok(Summary {
+        objectives,
+        columns,
+        r2_vs_transfer: None,
+    })
+}
+
+/// The paper's Table E.1: class separation R² of the penultimate layer under the cosine
+/// distance, the mean-subtracted cosine distance and the squared Euclidean distance; `None`
+/// when the runs hold no per-distance values.
+pub fn table_e1(results: &StudyResults) -> Result<Option<Summary>> {
+    let objectives = results.main_objectives(&[]);
+    let groups = |f: &dyn Fn(&RunResult) -> Option<f64>| results.per_objective(&objectives, f);
+    let penultimate = |r: &RunResult| {
+        r.separation_distances
+            .iter()
+            .find(|l| l.layer == crate::model::PENULTIMATE)
+            .cloned()
+    };
+    let cosine = groups(&|r| penultimate(r).map(|l| l.cosine));
+    if cosine.iter().any(|g| g.is_empty()) {
+        return Ok(None);
+    }
+    Ok(Some(Summary {
+        columns: vec![
+            column("R²".into(), &cosine, true)?,
+            column(
+                "R² (mean-subtracted)".into(),
+                &groups(&|r| penultimate(r).map(|l| l.cosine_mean_subtracted)),
+                true,
+            )?,
+            column(
+                "R² (squared Euclidean)".into(),
+                &groups(&|r| penultimate(r).map(|l| l.squared_euclidean)),
+                true,
+            )?,
+        ],
+        objectives,
         r2_vs_transfer: None,
     }))
 }
@@ -140,6 +253,13 @@ pub fn table3(results: &StudyResults) -> Result<Summary> {
 pub fn table4(results: &StudyResults) -> Result<Option<Summary>> {
     let mut sweep = results.clone();
     sweep.runs.retain(|r| r.kind == "cosine-softmax");
+    // Every cosine-softmax entry, main and sweep, in order of τ.
+    sweep.sweeps.clear();
+    let temperature = |r: &RunResult| match r.objective.parse::<crate::objective::ObjectiveConfig>() {
+        Ok(crate::objective::ObjectiveConfig::CosineSoftmax(c)) => c.temperature,
+        _ => f64::INFINITY,
+    };
+    sweep.runs.sort_by(|a, b| temperature(a).total_cmp(&temperature(b)));
     sweep.summary = None;
     let mut settings: Vec<&str> = sweep.runs.iter().map(|r| r.objective.as_str()).collect();
     settings.sort_unstable();
@@ -241,10 +361,10 @@ impl Summary {
     }
 }
 
-/// How a table cell shows `v`: percent with one decimal, R² as a fraction with three; `± sd`
-/// only when there is more than one seed.
+/// How a table cell shows `v`: percent with one decimal; R², NLL and temperatures as numbers
+/// with three decimals; `± sd` only when there is more than one seed.
 pub fn format_value(title: &str, v: &MeanSd) -> String {
-    if title == "R²" {
+    if title.starts_with("R²") || title.starts_with("NLL") || title == "T" {
         if v.n > 1 {
             format!("{:.3} ± {:.3}", v.mean, v.sd)
         } else {
@@ -298,6 +418,79 @@ mod tests {
     }
 
     #[test]
+    fn sweeps_stay_out_of_table_1_and_table_4_is_sorted_by_temperature() {
+        let cosine = |t: &str, r2: f64| {
+            let mut r = run(&format!("cosine-softmax:temperature={t}"), 0, 0.7, r2, 0.7);
+            r.kind = "cosine-softmax".into();
+            r
+        };
+        let mut results = study(vec![
+            run("softmax", 0, 0.6, 0.2, 0.8),
+            cosine("0.1", 0.3),
+            cosine("0.05", 0.5),
+            cosine("0.01", 0.9),
+            run("sigmoid", 0, 0.65, 0.25, 0.75),
+        ]);
+        results.sweeps = vec![
+            "cosine-softmax:temperature=0.1".into(),
+            "cosine-softmax:temperature=0.01".into(),
+        ];
+        let t1 = summarize(&results).unwrap();
+        assert_eq!(t1.objectives, ["softmax", "cosine-softmax:temperature=0.05", "sigmoid"]);
+        let t4 = table4(&results).unwrap().unwrap();
+        assert_eq!(
+            t4.objectives,
+            [
+                "cosine-softmax:temperature=0.01",
+                "cosine-softmax:temperature=0.05",
+                "cosine-softmax:temperature=0.1"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_average_of_table_2_is_bold_by_the_two_way_anova() {
+        // b is better by 0.02 on every target, with little noise between seeds: the two-way
+        // ANOVA (objective × target) finds a different from b.
+        use crate::study::results::{Finetune, TargetInfo};
+        let tuned = |target: &str, accuracy: f64| Finetune {
+            target: target.into(),
+            accuracy,
+            learning_rate: 0.01,
+            weight_decay: 0.0,
+            validation: accuracy,
+            grid: Vec::new(),
+        };
+        let targets = ["t1", "t2", "t3"];
+        let base = [0.5, 0.8, 0.65];
+        let mut runs = Vec::new();
+        for (o, shift) in [("a", 0.0), ("b", 0.02)] {
+            for seed in 0..3u64 {
+                let mut r = run(o, seed, 0.6, 0.2, 0.8);
+                r.finetune = targets
+                    .iter()
+                    .zip(base)
+                    .map(|(t, b)| tuned(t, b + shift + 0.001 * seed as f64))
+                    .collect();
+                runs.push(r);
+            }
+        }
+        let mut results = study(runs);
+        results.targets = targets
+            .iter()
+            .map(|t| TargetInfo {
+                name: (*t).into(),
+                data: "d".into(),
+                measure: crate::study::results::Measure::Top1,
+            })
+            .collect();
+        let t2 = table2(&results).unwrap().unwrap();
+        let average = t2.columns.last().unwrap();
+        assert_eq!(average.title, "average fine-tuned");
+        assert_eq!(average.bold, [false, true]);
+    }
+
+    #[test]
     fn table_2_averages_fine_tuning_over_seeds() {
         use crate::study::results::Finetune;
         let tuned = |accuracy: f64| Finetune {
@@ -328,7 +521,7 @@ mod tests {
         assert!((t2.columns[0].values[1].mean - 0.605).abs() < 1e-12);
         assert_eq!(t2.columns[0].bold, [true, false]);
         let names: Vec<&str> = tables(&results).unwrap().iter().map(|t| t.0).collect();
-        assert_eq!(names, ["table1", "table2", "table3"]);
+        assert_eq!(names, ["table1", "table2", "table3", "tableC3"]);
     }
 
     #[test]

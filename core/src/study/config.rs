@@ -25,14 +25,50 @@ pub struct TargetConfig {
     pub measure: Measure,
 }
 
-/// How much data the analyses use.
+/// How many images of each class: a number, or `"all"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum PerClass {
+    /// At most this many of each class.
+    Count(usize),
+    /// Every image.
+    All(AllImages),
+}
+
+/// The word `all`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AllImages {
+    /// Every image.
+    All,
+}
+
+impl PerClass {
+    /// The limit per class, if any.
+    pub fn limit(self) -> Option<usize> {
+        match self {
+            PerClass::Count(n) => Some(n),
+            PerClass::All(_) => None,
+        }
+    }
+}
+
+/// How much data the analyses use, and on which split.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AnalysisConfig {
-    /// Source training images (class-stratified) for class separation. Default 2,000.
-    pub separation_images: usize,
-    /// Source training images for activation sparsity (whole maps). Default 256.
-    pub sparsity_images: usize,
+    /// Source training images per class (a class-stratified sample, the same for every run) for
+    /// class separation R² and neural collapse, or `"all"`. R² counts each example paired with
+    /// itself (eq. 11), so with `N_k` images per class it reads about `(1 − R²) / N_k` too high:
+    /// the default 256 keeps that below 0.004 for every layer. The blocks' outputs are streamed,
+    /// so memory stays bounded whatever the count.
+    pub separation_per_class: PerClass,
+    /// Also record R² of each block's spatially mean-pooled output (`pooled` in the results),
+    /// beside the paper's R² on the whole (flattened) output. Default false.
+    pub separation_pooled: bool,
+    /// Source test images (class-stratified) for activation sparsity (whole maps, streamed), as
+    /// the paper measures it on validation images; default all.
+    pub sparsity_images: Option<usize>,
     /// At most this many training images per target for the probes (class-stratified); default
     /// all.
     pub probe_train_limit: Option<usize>,
@@ -50,13 +86,66 @@ pub struct AnalysisConfig {
 impl Default for AnalysisConfig {
     fn default() -> Self {
         Self {
-            separation_images: 2000,
-            sparsity_images: 256,
+            separation_per_class: PerClass::Count(256),
+            separation_pooled: false,
+            sparsity_images: None,
             probe_train_limit: None,
             test_limit: None,
             feature_images: 500,
             batch_size: 256,
         }
+    }
+}
+
+/// An objective of a study: its configuration, and whether it belongs to a sweep rather than to
+/// the main comparison. Written like an objective, with an optional `sweep = true`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StudyObjective {
+    /// The objective.
+    pub config: ObjectiveConfig,
+    /// Part of a hyperparameter sweep (Table 4, Fig. 5b), not of the main comparison.
+    pub sweep: bool,
+}
+
+impl From<ObjectiveConfig> for StudyObjective {
+    fn from(config: ObjectiveConfig) -> Self {
+        Self { config, sweep: false }
+    }
+}
+
+impl std::ops::Deref for StudyObjective {
+    type Target = ObjectiveConfig;
+    fn deref(&self) -> &ObjectiveConfig {
+        &self.config
+    }
+}
+
+impl Serialize for StudyObjective {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut value = serde_json::to_value(self.config).map_err(serde::ser::Error::custom)?;
+        if self.sweep
+            && let Some(map) = value.as_object_mut()
+        {
+            map.insert("sweep".into(), serde_json::Value::Bool(true));
+        }
+        value.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for StudyObjective {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        let mut value = serde_json::Value::deserialize(deserializer)?;
+        let sweep = match value.as_object_mut().and_then(|m| m.remove("sweep")) {
+            None => false,
+            Some(serde_json::Value::Bool(b)) => b,
+            Some(other) => {
+                return Err(serde::de::Error::custom(format!(
+                    "`sweep` must be true or false, not {other}"
+                )));
+            }
+        };
+        let config = serde_json::from_value(value).map_err(serde::de::Error::custom)?;
+        Ok(Self { config, sweep })
     }
 }
 
@@ -73,8 +162,10 @@ pub struct StudyConfig {
     pub targets: Vec<TargetConfig>,
     /// The network.
     pub model: Architecture,
-    /// The objectives to compare (with hyperparameters).
-    pub objectives: Vec<ObjectiveConfig>,
+    /// The objectives to compare (with hyperparameters); entries marked `sweep = true` (a
+    /// hyperparameter sweep such as the cosine-softmax temperatures of Table 4) are trained and
+    /// measured like the others but kept out of Table 1, Figs. 1 and 5a and the rank correlation.
+    pub objectives: Vec<StudyObjective>,
     /// Seeds; each objective is trained once per seed. Default `[0]`.
     #[serde(default = "default_seeds")]
     pub seeds: Vec<u64>,
@@ -88,6 +179,47 @@ pub struct StudyConfig {
     /// section is present (`[finetune]` alone takes the paper's protocol).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finetune: Option<FinetuneConfig>,
+    /// The paper's protocol for the final networks (Appendix A.1): tune the number of epochs on
+    /// a holdout, then train every seed on all training images for that many. Off unless this
+    /// section is present; without it every run trains with `[train]`'s holdout and keeps its
+    /// best epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tune: Option<TuneConfig>,
+}
+
+/// Tuning the epochs of each objective on a holdout (the paper's Appendix A.1: "held out a
+/// validation set of 50,046 ImageNet training examples … After determining the hyperparameters,
+/// we trained models on the full training set").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TuneConfig {
+    /// Tuning runs per objective (seeds 1000, 1001, …, apart from the study's). Default 3, the
+    /// paper's.
+    pub seeds: usize,
+    /// Fraction of each class held out to choose the epoch. Default 50,046 / 1,281,167 (the
+    /// paper's ImageNet holdout).
+    pub holdout_fraction: f64,
+    /// Epochs of the tuning runs; the chosen epoch is the one whose holdout accuracy, averaged
+    /// over the tuning runs, is highest (the earliest of equals). Default 1.25 × the study's
+    /// epochs (the objective's Table A.1 count when unset), rounded up.
+    pub max_epochs: Option<usize>,
+}
+
+impl Default for TuneConfig {
+    fn default() -> Self {
+        Self {
+            seeds: 3,
+            holdout_fraction: 50_046.0 / 1_281_167.0,
+            max_epochs: None,
+        }
+    }
+}
+
+impl TuneConfig {
+    /// The seed of tuning run `k` (apart from any study seed a user would pick).
+    pub fn seed(k: usize) -> u64 {
+        1000 + k as u64
+    }
 }
 
 fn default_seeds() -> Vec<u64> {
@@ -110,6 +242,28 @@ impl StudyConfig {
                 self.run_config(o, seed).validate()?;
             }
         }
+        if let Some(t) = &self.tune {
+            if t.seeds == 0 {
+                return invalid_setting("tune.seeds", 0, "at least 1");
+            }
+            if !(t.holdout_fraction > 0.0 && t.holdout_fraction < 1.0) {
+                return invalid_setting("tune.holdout_fraction", t.holdout_fraction, "in (0, 1)");
+            }
+            if t.max_epochs == Some(0) {
+                return invalid_setting("tune.max_epochs", 0, "at least 1");
+            }
+            if matches!(self.train.decay, crate::train::Decay::Cosine) {
+                return invalid_setting(
+                    "tune",
+                    "with cosine decay",
+                    "exponential decay: a cosine schedule depends on the total epochs, so the accuracy at an epoch \
+                     of a longer tuning run is not what a shorter run reaches",
+                );
+            }
+            for o in &self.objectives {
+                self.tune_config(t, o, 0).validate()?;
+            }
+        }
         if let Some(f) = &self.finetune {
             f.validate()?;
             if self.targets.is_empty() {
@@ -119,12 +273,42 @@ impl StudyConfig {
         if self.analysis.batch_size == 0 {
             return invalid_setting("analysis.batch_size", 0, "at least 1");
         }
+        if self.analysis.separation_per_class == PerClass::Count(0) {
+            return invalid_setting("analysis.separation_per_class", 0, "at least 1, or \"all\"");
+        }
+        if self.analysis.sparsity_images == Some(0) {
+            return invalid_setting("analysis.sparsity_images", 0, "at least 1 (unset: all test images)");
+        }
         let mut names: Vec<&str> = self.targets.iter().map(|t| t.name.as_str()).collect();
         names.sort_unstable();
         if names.windows(2).any(|w| w[0] == w[1]) {
             return invalid_setting("targets", format!("{names:?}"), "distinct target names");
         }
         Ok(())
+    }
+
+    /// The objectives marked as a sweep, as written in tables (`cosine-softmax:temperature=0.01`).
+    pub fn sweeps(&self) -> Vec<String> {
+        self.objectives
+            .iter()
+            .filter(|o| o.sweep)
+            .map(|o| o.config.to_string())
+            .collect()
+    }
+
+    /// The training configuration of tuning run `k` of an objective (`[tune]`): its holdout,
+    /// every epoch checkpointed and evaluated, the longest epoch count.
+    pub fn tune_config(&self, tune: &TuneConfig, objective: &ObjectiveConfig, k: usize) -> TrainConfig {
+        let base = self.run_config(objective, TuneConfig::seed(k));
+        TrainConfig {
+            epochs: Some(
+                tune.max_epochs
+                    .unwrap_or_else(|| (base.epochs() as f64 * 1.25).ceil() as usize),
+            ),
+            holdout_fraction: tune.holdout_fraction,
+            checkpoints: None,
+            ..base
+        }
     }
 
     /// The training configuration of one run.

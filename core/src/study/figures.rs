@@ -25,7 +25,7 @@ pub(crate) fn by_layer(
 ) -> (Vec<String>, Vec<Series>) {
     let layers = results.layers();
     let series = results
-        .objectives(only)
+        .main_objectives(only)
         .into_iter()
         .map(|o| Series {
             values: layers
@@ -41,7 +41,8 @@ pub(crate) fn by_layer(
 /// Every figure of a study, for the objectives in `only` (all when empty); the scatter of
 /// transfer against R² uses `layer` (the penultimate layer when `None` or absent).
 pub fn figures(results: &StudyResults, only: &[String], layer: Option<&str>) -> Vec<Figure> {
-    let objectives = results.objectives(only);
+    // The main objectives: sweep entries only appear in the temperature figure.
+    let objectives = results.main_objectives(only);
     let all_layers = results.layers();
     let layer = layer
         .filter(|l| all_layers.iter().any(|x| x == l))
@@ -51,14 +52,16 @@ pub fn figures(results: &StudyResults, only: &[String], layer: Option<&str>) -> 
     let (names, series) = by_layer(results, only, |r| &r.separation);
     out.push(Figure {
         name: "r2-by-layer".into(),
-        caption: "Class separation R² (cosine) of each layer on source training images, mean over seeds (Fig. 4)"
+        caption: "Class separation R² (cosine) of each layer on source training images, every block on its whole \
+                  output, mean over seeds (Fig. 4)"
             .into(),
         svg: line_chart("Class separation R² by layer", &names, &series, "R²"),
     });
     let (names, series) = by_layer(results, only, |r| &r.sparsity);
     out.push(Figure {
         name: "sparsity-by-layer".into(),
-        caption: "Fraction of non-zero activations of each layer, mean over seeds (Fig. 3)".into(),
+        caption: "Fraction of non-zero activations of each layer on source test images, mean over seeds (Fig. 3)"
+            .into(),
         svg: line_chart("Non-zero activations by layer", &names, &series, "fraction non-zero"),
     });
     if !results.targets.is_empty() {
@@ -88,18 +91,36 @@ pub fn figures(results: &StudyResults, only: &[String], layer: Option<&str>) -> 
                 "mean linear transfer accuracy",
             ),
         });
+        // Fig. 1 plots every run, coloured by its objective.
+        let runs: Vec<Point> = results
+            .runs
+            .iter()
+            .filter_map(|r| {
+                let series = objectives.iter().position(|o| *o == r.objective)?;
+                let transfer = mean(r.transfer.iter().map(|t| t.linear))?;
+                Some(Point {
+                    label: r.objective.split(':').next().unwrap_or(&r.objective).to_string(),
+                    x: r.source.top1,
+                    y: transfer,
+                    series,
+                })
+            })
+            .collect();
         out.push(Figure {
             name: "transfer-vs-source".into(),
-            caption: "Mean linear transfer accuracy against source top-1 accuracy (Fig. 1)".into(),
+            caption: "Mean linear transfer accuracy against source top-1 accuracy, one point per run, coloured by \
+                      objective (Fig. 1)"
+                .into(),
             svg: scatter(
                 "Transfer accuracy against source accuracy",
-                &points(&|r| Some(r.source.top1)),
+                &runs,
                 "source top-1 accuracy",
                 "mean linear transfer accuracy",
             ),
         });
     }
-    if let Some(figure) = temperature_figure(results, &objectives) {
+    // Fig. 5b: every cosine-softmax entry, main and sweep.
+    if let Some(figure) = temperature_figure(results, &results.objectives(only)) {
         out.push(figure);
     }
     out.extend(finetune_figures(results, &objectives));
@@ -289,6 +310,14 @@ mod tests {
                 .any(|f| f.name == "cosine-temperature")
         );
         assert!(finetune_figures(&results, &all).is_empty());
+        // Fig. 1 has one point per run.
+        let mut runs = results.clone();
+        runs.runs.push(run("softmax", 1, 0.55, 0.1, 0.85));
+        let fig1 = figures(&runs, &[], None)
+            .into_iter()
+            .find(|f| f.name == "transfer-vs-source")
+            .unwrap();
+        assert_eq!(fig1.svg.matches("<circle").count(), 4);
         // One temperature is no sweep.
         let one = vec!["softmax".to_string(), "cosine-softmax:temperature=0.05".to_string()];
         assert!(temperature_figure(&results, &one).is_none());

@@ -67,6 +67,8 @@ impl FinetuneConfig {
             seed: base.seed,
             eval_batch_size: base.eval_batch_size,
             checkpoints: Some(self.checkpoints),
+            precision: base.precision,
+            loss_scale: base.loss_scale,
         }
     }
 }

@@ -1,7 +1,11 @@
 //! What a study measures on each trained network: accuracy and calibration on the source test
-//! split, fixed-feature transfer to every target (linear and kNN probes), and per layer class
-//! separation, sparsity and neural collapse, with every layer's features saved for CKA between
-//! the networks. Fine-tuning scores its networks with [`evaluate`] too.
+//! split (before and after temperature scaling on the run's holdout, in the objective's own
+//! probability model), fixed-feature transfer to every target (linear and kNN probes), per layer
+//! class separation R² under the three distances of Table E.1 on the whole (flattened) block
+//! outputs of class-stratified training images, activation sparsity on test images, and neural
+//! collapse, with every layer's features saved for CKA between the networks. The layers are
+//! streamed batch by batch, so memory stays bounded whatever the layer or sample size.
+//! Fine-tuning scores its networks with [`evaluate`] too.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -11,8 +15,8 @@ use burn::tensor::Device;
 use crate::analysis::classes::Classes;
 use crate::analysis::collapse::{Collapse, neural_collapse};
 use crate::analysis::minibatch_cka::{MinibatchCkaConfig, minibatch_cka};
-use crate::analysis::separation::{Distance, class_separation};
-use crate::analysis::sparsity::fraction_nonzero;
+use crate::analysis::separation::Distance;
+use crate::analysis::streaming::StreamingSeparation;
 use crate::compute::Compute;
 use crate::data::{ImageSet, Split};
 use crate::error::Result;
@@ -24,7 +28,7 @@ use crate::probe::linear::{LinearProbeConfig, linear_probe};
 use crate::probe::metrics::{Evaluation, evaluate as evaluate_logits};
 use crate::probe::split::stratified_sample;
 use crate::study::config::{StudyConfig, TargetConfig};
-use crate::study::results::{LayerCka, LayerValue, Measure, RunResult, SourceEval, Transfer};
+use crate::study::results::{LayerCka, LayerSeparation, LayerValue, Measure, RunResult, SourceEval, Transfer};
 use crate::train::TrainedModel;
 
 /// The name of the features file in each run folder.
@@ -44,9 +48,9 @@ pub(crate) struct TargetData {
 pub(crate) struct StudyData {
     /// The source test split (at most `analysis.test_limit`).
     pub source_test: ImageSet,
-    /// Source training images for class separation and neural collapse.
+    /// Source training images for class separation and neural collapse, sorted by class.
     pub separation: ImageSet,
-    /// Source training images for activation sparsity.
+    /// Source test images for activation sparsity.
     pub sparsity: ImageSet,
     /// Source training images whose features are saved with each run (CKA between runs).
     pub features: ImageSet,
@@ -63,10 +67,14 @@ impl StudyData {
             Some(limit) => stratified_subset(&set, limit, 15),
             None => set,
         };
-        let source_test = limit_test(study.source.load(Split::Test, cache_dir)?);
+        let full_test = study.source.load(Split::Test, cache_dir)?;
+        let sparsity = match analysis.sparsity_images {
+            Some(limit) => stratified_subset(&full_test, limit, 12),
+            None => full_test.clone(),
+        };
+        let source_test = limit_test(full_test);
         let source_train = study.source.load(Split::Train, cache_dir)?;
-        let separation = stratified_subset(&source_train, analysis.separation_images, 11);
-        let sparsity = stratified_subset(&source_train, analysis.sparsity_images, 12);
+        let separation = per_class_sorted(&source_train, analysis.separation_per_class.limit(), 11);
         let features = stratified_subset(&source_train, analysis.feature_images, 14);
         drop(source_train);
         let channels = source_test.channels;
@@ -102,6 +110,31 @@ fn stratified_subset(set: &ImageSet, limit: usize, seed: u64) -> ImageSet {
     set.subset(&stratified_sample(&set.labels, limit as f64 / set.len() as f64, seed))
 }
 
+/// At most `limit` images of each class (all when `None`), chosen by `seed`, sorted by class
+/// (the order the streamed analyses read them in).
+fn per_class_sorted(set: &ImageSet, limit: Option<usize>, seed: u64) -> ImageSet {
+    let mut by_class: std::collections::BTreeMap<usize, Vec<usize>> = std::collections::BTreeMap::new();
+    for (i, &label) in set.labels.iter().enumerate() {
+        by_class.entry(label).or_default().push(i);
+    }
+    let mut rng = crate::rng::SplitMix64::new(seed);
+    let mut keep = Vec::with_capacity(set.len());
+    for members in by_class.into_values() {
+        let mut chosen: Vec<usize> = match limit {
+            Some(limit) if limit < members.len() => rng
+                .permutation(members.len())
+                .into_iter()
+                .take(limit)
+                .map(|j| members[j])
+                .collect(),
+            _ => members,
+        };
+        chosen.sort_unstable();
+        keep.extend(chosen);
+    }
+    set.subset(&keep)
+}
+
 /// How one network is measured: on which device, in batches of how many images.
 pub(crate) struct Measurer<'a> {
     /// The device the networks run on.
@@ -112,13 +145,8 @@ pub(crate) struct Measurer<'a> {
     pub batch_size: usize,
 }
 
-/// Accuracy and calibration of a trained network's outputs on `set`.
-pub(crate) fn evaluate(
-    trained: &TrainedModel,
-    set: &ImageSet,
-    batch_size: usize,
-    device: &Device,
-) -> Result<Evaluation> {
+/// A trained network's outputs on `set`, `[images × classes]` row-major.
+fn outputs(trained: &TrainedModel, set: &ImageSet, batch_size: usize, device: &Device) -> Result<Vec<f64>> {
     let request = Request {
         taps: &[],
         pooling: Pooling::Mean,
@@ -126,12 +154,22 @@ pub(crate) fn evaluate(
         batch_size,
     };
     let forward = inference::forward(&trained.model, set, &trained.input, &request, device, &mut |_, _| {})?;
-    let logits: Vec<f64> = forward
+    Ok(forward
         .outputs
         .unwrap_or_default()
         .iter()
         .map(|&v| f64::from(v))
-        .collect();
+        .collect())
+}
+
+/// Accuracy and calibration (at temperature 1) of a trained network's outputs on `set`.
+pub(crate) fn evaluate(
+    trained: &TrainedModel,
+    set: &ImageSet,
+    batch_size: usize,
+    device: &Device,
+) -> Result<Evaluation> {
+    let logits = outputs(trained, set, batch_size, device)?;
     Ok(evaluate_logits(&logits, trained.info.classes.len(), &set.labels, 1.0))
 }
 
@@ -151,14 +189,35 @@ pub(crate) fn accuracy_in(
 }
 
 impl Measurer<'_> {
-    /// Accuracy and calibration on the source test split.
-    pub fn source(&self, trained: &TrainedModel, test: &ImageSet) -> Result<SourceEval> {
-        let e = evaluate(trained, test, self.batch_size, self.device)?;
+    /// Accuracy and calibration on the source test split: NLL and ECE in the objective's own
+    /// probability model at temperature 1, and at the temperature that minimises the NLL on
+    /// the run's holdout images (Table C.3; none without a holdout). `cache_dir` holds the
+    /// decoded training images the holdout is taken from.
+    pub fn source(&self, trained: &TrainedModel, test: &ImageSet, cache_dir: Option<&Path>) -> Result<SourceEval> {
+        let classes = trained.info.classes.len();
+        let probability = trained.objective.probability();
+        let logits = outputs(trained, test, self.batch_size, self.device)?;
+        let e = evaluate_logits(&logits, classes, &test.labels, 1.0);
+        let temperature = match trained.config.holdout_fraction > 0.0 {
+            true => {
+                let train = trained.config.data.load(Split::Train, cache_dir)?;
+                let (_, holdout) = crate::train::holdout_indices(&trained.config, &train.labels);
+                let holdout = train.subset(&holdout).with_channels(trained.info.model.channels)?;
+                drop(train);
+                let held = outputs(trained, &holdout, self.batch_size, self.device)?;
+                Some(probability.fit_temperature(&held, classes, &holdout.labels))
+            }
+            false => None,
+        };
         Ok(SourceEval {
             top1: e.accuracy,
             top5: e.top5_accuracy,
-            nll: e.nll,
-            ece: e.ece,
+            nll: probability.nll(&logits, classes, &test.labels, 1.0),
+            ece: probability.ece(&logits, classes, &test.labels, 1.0),
+            probability,
+            temperature,
+            nll_calibrated: temperature.map(|t| probability.nll(&logits, classes, &test.labels, t)),
+            ece_calibrated: temperature.map(|t| probability.ece(&logits, classes, &test.labels, t)),
         })
     }
 
@@ -199,7 +258,10 @@ impl Measurer<'_> {
             &train.labels,
             &test_features,
             &test.labels,
-            &LinearProbeConfig::default(),
+            &LinearProbeConfig {
+                select_by: target.config.measure,
+                ..LinearProbeConfig::default()
+            },
             &mut |_| {},
         ))?;
         let knn = pollster::block_on(knn_probe(
@@ -208,7 +270,10 @@ impl Measurer<'_> {
             &train.labels,
             &test_features,
             &test.labels,
-            &KnnConfig::default(),
+            &KnnConfig {
+                select_by: target.config.measure,
+                ..KnnConfig::default()
+            },
         ))?;
         let (linear_acc, knn_acc) = match target.config.measure {
             Measure::Top1 => (linear.accuracy, knn.accuracy),
@@ -223,47 +288,140 @@ impl Measurer<'_> {
         })
     }
 
-    /// Class separation R² (cosine) of every block and the penultimate layer, with the
-    /// neural-collapse geometry of the penultimate layer and the classifier (three or more
-    /// classes).
-    pub fn separation(&self, trained: &TrainedModel, set: &ImageSet) -> Result<(Vec<LayerValue>, Option<Collapse>)> {
+    /// Class separation R² of every block (its whole output, every spatial position flattened)
+    /// and of the pooled penultimate layer, under the three distances of Table E.1, on `set`
+    /// (sorted by class); with `pooled`, also the cosine R² of each block's spatially
+    /// mean-pooled output. Then the neural-collapse geometry of the penultimate layer and the
+    /// classifier (three or more classes). Two streamed passes: cosine and squared Euclidean
+    /// with the mean embedding, then the mean-subtracted cosine.
+    pub fn separation(&self, trained: &TrainedModel, set: &ImageSet, pooled: bool) -> Result<LayerSeparations> {
         let num_classes = trained.info.classes.len();
-        let classes = Classes::new(set.labels.clone(), Some(num_classes))?;
-        let mut separation = Vec::new();
-        let mut collapse = None;
-        for layer in self.layers(trained, set, &taps(trained), Pooling::Mean)? {
-            let s = pollster::block_on(class_separation(self.compute, &layer, &classes, Distance::Cosine))?;
-            separation.push(LayerValue {
-                layer: layer.name.clone(),
-                value: s.r2,
-            });
-            if layer.name == PENULTIMATE && num_classes >= 3 {
-                // The classifier rows `[classes, features]` (burn stores `[features, classes]`).
-                let weights = trained.model.head.weight().transpose();
-                let [rows, cols] = weights.shape().dims::<2>();
-                let values = pollster::block_on(self.compute.read(weights))?;
-                let weights = Layer::from_f64("weights", rows, cols, values);
-                collapse = Some(pollster::block_on(neural_collapse(
-                    self.compute,
-                    &layer,
-                    &classes,
-                    Some(&weights),
-                ))?);
-            }
+        let counts = class_counts(&set.labels, num_classes)?;
+        let taps = taps(trained);
+        let request = Request {
+            taps: &taps,
+            pooling: Pooling::None,
+            objective: None,
+            batch_size: self.batch_size,
+        };
+        let compute = self.compute;
+        // Pass 1.
+        let mut layers: Vec<PassOne> = Vec::new();
+        let mut penultimate: Vec<f32> = Vec::new();
+        inference::forward_each(
+            &trained.model,
+            set,
+            &trained.input,
+            &request,
+            self.device,
+            &mut |batch| {
+                for (i, (name, rows, shape)) in batch.layers.into_iter().enumerate() {
+                    if layers.len() == i {
+                        layers.push(PassOne::new(&name, &counts, &shape, pooled)?);
+                    }
+                    let layer = &mut layers[i];
+                    if name == PENULTIMATE {
+                        penultimate.extend(read_f32(rows.clone())?);
+                    }
+                    layer.add(compute, rows, &shape)?;
+                }
+                Ok(())
+            },
+        )?;
+        let mut centres = Vec::new();
+        let mut results = Vec::new();
+        for layer in layers {
+            let (centre, one) = layer.finish(compute, set.len())?;
+            centres.push(centre);
+            results.push(one);
         }
-        Ok((separation, collapse))
+        // Pass 2: the mean-subtracted cosine, with each layer's mean embedding.
+        let mut second: Vec<StreamingSeparation> = results
+            .iter()
+            .zip(centres)
+            .map(|(r, centre)| {
+                let width = centre.len();
+                StreamingSeparation::new(&r.layer, Distance::CosineMeanSubtracted, &counts, width, Some(centre))
+            })
+            .collect::<Result<_>>()?;
+        inference::forward_each(
+            &trained.model,
+            set,
+            &trained.input,
+            &request,
+            self.device,
+            &mut |batch| {
+                for (s, (_, rows, _)) in second.iter_mut().zip(batch.layers) {
+                    pollster::block_on(s.add(compute, rows))?;
+                }
+                Ok(())
+            },
+        )?;
+        for (r, s) in results.iter_mut().zip(second) {
+            r.cosine_mean_subtracted = s.finish()?.r2;
+        }
+        let collapse = if num_classes >= 3 {
+            let width = penultimate.len() / set.len().max(1);
+            let layer = Layer::from_f32(PENULTIMATE, set.len(), width, penultimate);
+            let classes = Classes::new(set.labels.clone(), Some(num_classes))?;
+            // The classifier rows as the objective applies them (normalised for cosine softmax).
+            let weights = trained.objective.classifier_rows(&trained.model.head);
+            let [rows, cols] = weights.shape().dims::<2>();
+            let values = pollster::block_on(compute.read(weights))?;
+            let weights = Layer::from_f64("weights", rows, cols, values);
+            Some(pollster::block_on(neural_collapse(
+                compute,
+                &layer,
+                &classes,
+                Some(&weights),
+            ))?)
+        } else {
+            None
+        };
+        Ok(LayerSeparations {
+            layers: results,
+            collapse,
+        })
     }
 
-    /// Fraction of non-zero activations of every block (whole maps) and the penultimate layer.
+    /// Fraction of non-zero activations of every block (whole maps) and the penultimate layer
+    /// on `set`, counted batch by batch on the device.
     pub fn sparsity(&self, trained: &TrainedModel, set: &ImageSet) -> Result<Vec<LayerValue>> {
-        let mut sparsity = Vec::new();
-        for layer in self.layers(trained, set, &taps(trained), Pooling::None)? {
-            sparsity.push(LayerValue {
-                layer: layer.name.clone(),
-                value: pollster::block_on(fraction_nonzero(self.compute, &layer))?,
-            });
-        }
-        Ok(sparsity)
+        let taps = taps(trained);
+        let request = Request {
+            taps: &taps,
+            pooling: Pooling::None,
+            objective: None,
+            batch_size: self.batch_size,
+        };
+        let mut counts: Vec<(String, f64, f64)> = Vec::new();
+        inference::forward_each(
+            &trained.model,
+            set,
+            &trained.input,
+            &request,
+            self.device,
+            &mut |batch| {
+                for (i, (name, rows, _)) in batch.layers.into_iter().enumerate() {
+                    let [b, p] = rows.dims();
+                    // Counted in f32 per batch: exact while a batch holds fewer than 2²⁴ values.
+                    let nonzero: f64 = pollster::block_on(self.compute.scalar(rows.not_equal_elem(0.0).float().sum()))?;
+                    if counts.len() == i {
+                        counts.push((name, 0.0, 0.0));
+                    }
+                    counts[i].1 += nonzero;
+                    counts[i].2 += (b * p) as f64;
+                }
+                Ok(())
+            },
+        )?;
+        Ok(counts
+            .into_iter()
+            .map(|(layer, nonzero, total)| LayerValue {
+                layer,
+                value: nonzero / total,
+            })
+            .collect())
     }
 
     /// Saves the spatially pooled features of every layer on `set` (source training images of
@@ -300,6 +458,105 @@ impl Measurer<'_> {
         FeatureFile::new(path, arrays, Some(metadata)).save(path)?;
         Ok(Some(path.to_path_buf()))
     }
+}
+
+/// Examples per class of `labels` (every class of `0..num_classes` must be there).
+fn class_counts(labels: &[usize], num_classes: usize) -> Result<Vec<usize>> {
+    let mut counts = vec![0usize; num_classes];
+    for &l in labels {
+        if l >= num_classes {
+            return Err(crate::error::Error::LabelOutOfRange {
+                label: l as i64,
+                index: 0,
+                num_classes,
+            });
+        }
+        counts[l] += 1;
+    }
+    if let Some(class) = counts.iter().position(|&c| c == 0) {
+        return Err(crate::error::Error::EmptyClass { class, num_classes });
+    }
+    Ok(counts)
+}
+
+/// Reads a tensor back as `f32`.
+fn read_f32(t: burn::tensor::Tensor<2>) -> Result<Vec<f32>> {
+    t.into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .map_err(|e| crate::error::Error::Device(format!("{e:?}")))
+}
+
+/// What the first streamed pass accumulates for one layer.
+struct PassOne {
+    name: String,
+    cosine: StreamingSeparation,
+    euclidean: StreamingSeparation,
+    pooled: Option<StreamingSeparation>,
+    /// Column sums, for the mean embedding.
+    sum: Option<burn::tensor::Tensor<2>>,
+}
+
+impl PassOne {
+    fn new(name: &str, counts: &[usize], shape: &[usize], pooled: bool) -> Result<Self> {
+        let width: usize = shape.iter().product();
+        Ok(Self {
+            name: name.to_string(),
+            cosine: StreamingSeparation::new(name, Distance::Cosine, counts, width, None)?,
+            euclidean: StreamingSeparation::new(name, Distance::SquaredEuclidean, counts, width, None)?,
+            pooled: (pooled && shape.len() == 3)
+                .then(|| StreamingSeparation::new(name, Distance::Cosine, counts, shape[0], None))
+                .transpose()?,
+            sum: None,
+        })
+    }
+
+    /// Adds a batch of flattened rows `[b, width]` whose per-example shape is `shape`.
+    fn add(&mut self, compute: &Compute, rows: burn::tensor::Tensor<2>, shape: &[usize]) -> Result<()> {
+        let part = rows.clone().sum_dim(0); // [1, width]
+        self.sum = Some(match self.sum.take() {
+            Some(s) => s + part,
+            None => part,
+        });
+        if let Some(pooled) = self.pooled.as_mut() {
+            let [b, _] = rows.dims();
+            let means = rows
+                .clone()
+                .reshape([b, shape[0], shape[1] * shape[2]])
+                .mean_dim(2)
+                .reshape([b, shape[0]]);
+            pollster::block_on(pooled.add(compute, means))?;
+        }
+        pollster::block_on(self.cosine.add(compute, rows.clone()))?;
+        pollster::block_on(self.euclidean.add(compute, rows))
+    }
+
+    /// The layer's mean embedding and its first-pass R² values.
+    fn finish(self, compute: &Compute, images: usize) -> Result<(Vec<f64>, LayerSeparation)> {
+        let sum = self.sum.expect("a layer has at least one batch");
+        let centre: Vec<f64> = pollster::block_on(compute.read(sum))?
+            .into_iter()
+            .map(|v| v / images as f64)
+            .collect();
+        Ok((
+            centre,
+            LayerSeparation {
+                layer: self.name,
+                cosine: self.cosine.finish()?.r2,
+                cosine_mean_subtracted: f64::NAN,
+                squared_euclidean: self.euclidean.finish()?.r2,
+                pooled_cosine: self.pooled.map(|p| p.finish().map(|s| s.r2)).transpose()?,
+            },
+        ))
+    }
+}
+
+/// What the per-layer separation analyses of one network found.
+pub(crate) struct LayerSeparations {
+    /// Every layer's R² under each distance.
+    pub layers: Vec<LayerSeparation>,
+    /// The neural-collapse geometry (three or more classes).
+    pub collapse: Option<Collapse>,
 }
 
 /// Every block of the network and its penultimate layer, in network order.

@@ -25,7 +25,7 @@ mod runner;
 mod store;
 
 #[cfg(all(feature = "train", not(target_arch = "wasm32")))]
-pub use config::{AnalysisConfig, FinetuneConfig, StudyConfig, TargetConfig};
+pub use config::{AnalysisConfig, FinetuneConfig, PerClass, StudyConfig, StudyObjective, TargetConfig, TuneConfig};
 #[cfg(all(feature = "train", not(target_arch = "wasm32")))]
 pub use measure::FEATURES_FILE;
 pub use results::{RESULTS_VERSION, StudyResults};

@@ -7,20 +7,18 @@ use serde::{Deserialize, Serialize};
 
 use crate::analysis::stats::MeanSd;
 use crate::error::{Error, Result};
+use crate::probe::metrics::Probability;
 
 /// Version of the `results.json` schema.
-pub const RESULTS_VERSION: u32 = 1;
+///
+/// 2: R² of every block on its whole (flattened) output and under the three distances of Table
+/// E.1 (`separation_distances`), the images each analysis used (`protocol`), sparsity on test
+/// images, calibration before and after temperature scaling (`source`), the cosine-softmax
+/// classifier's normalised rows in neural collapse, sweep entries apart from the main
+/// objectives (`sweeps`).
+pub const RESULTS_VERSION: u32 = 2;
 
-/// How a target dataset's accuracy is measured (the dataset creators' choice).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Measure {
-    /// Top-1 accuracy.
-    #[default]
-    Top1,
-    /// Mean per-class accuracy (unbalanced datasets such as Caltech-101).
-    MeanPerClass,
-}
+pub use crate::probe::metrics::Measure;
 
 /// A study's results.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -40,6 +38,18 @@ pub struct StudyResults {
     /// Linear CKA between the networks at each layer (Fig. 2), on the same source images.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cka: Vec<LayerCka>,
+    /// Objectives of the study that are a sweep of a hyperparameter (the cosine-softmax
+    /// temperatures of Table 4), not among the main objectives of Table 1, Figs. 1 and 5a and
+    /// the rank correlation.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sweeps: Vec<String>,
+    /// Which images each analysis used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<Protocol>,
+    /// The epochs chosen for each objective on a holdout (`[tune]`), with which the final runs
+    /// trained on every training image.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tuning: Vec<Tuning>,
     /// Aggregated over seeds ([`crate::study::aggregate::summarize`]); absent while empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<Summary>,
@@ -67,6 +77,15 @@ impl StudyResults {
     pub fn read(path: &std::path::Path) -> Result<StudyResults> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         Self::parse(&text, &path.display().to_string())
+    }
+
+    /// The main objectives (not sweep entries) in study order, limited to `only` when it is not
+    /// empty: the rows of Table 1 and the points of Figs. 1 and 5a.
+    pub fn main_objectives(&self, only: &[String]) -> Vec<String> {
+        self.objectives(only)
+            .into_iter()
+            .filter(|o| !self.sweeps.contains(o))
+            .collect()
     }
 
     /// The objectives of the runs in study order, limited to `only` when it is not empty.
@@ -165,6 +184,32 @@ pub struct Summary {
     pub r2_vs_transfer: Option<(f64, f64)>,
 }
 
+/// The epochs chosen for one objective on a holdout.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tuning {
+    /// The objective.
+    pub objective: String,
+    /// The chosen number of epochs.
+    pub epochs: usize,
+    /// Holdout accuracy after each epoch, averaged over the tuning runs.
+    pub holdout_accuracy: Vec<f64>,
+}
+
+/// Which images each analysis of a study used (the same for every run).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Protocol {
+    /// Class separation R² and neural collapse: source training images, class-stratified.
+    pub separation_images: usize,
+    /// Images of the smallest class in that sample (R² reads about `(1 − R²) / N_k` too high).
+    pub separation_per_class: usize,
+    /// Activation sparsity: source test images.
+    pub sparsity_images: usize,
+    /// Source test images for accuracy and calibration.
+    pub test_images: usize,
+    /// Saved features and CKA between the networks: source training images, class-stratified.
+    pub feature_images: usize,
+}
+
 /// A target dataset.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TargetInfo {
@@ -191,9 +236,14 @@ pub struct RunResult {
     pub source: SourceEval,
     /// Transfer to each target, in the study's target order.
     pub transfer: Vec<Transfer>,
-    /// Class separation R² (cosine) of each layer on source training images, network order.
+    /// Class separation R² (cosine, eq. 11) of each layer on source training images, network
+    /// order: every block on its whole output (the spatial positions flattened, as the paper's
+    /// Fig. 4), the penultimate layer on its pooled features.
     pub separation: Vec<LayerValue>,
-    /// Fraction of non-zero activations of each layer on source training images.
+    /// The same layers under each distance of Table E.1.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub separation_distances: Vec<LayerSeparation>,
+    /// Fraction of non-zero activations of each layer on source test images.
     pub sparsity: Vec<LayerValue>,
     /// Neural-collapse geometry of the penultimate layer and the classifier (Table E.2); absent
     /// for fewer than three source classes.
@@ -248,10 +298,38 @@ pub struct SourceEval {
     pub top1: f64,
     /// Top-5 accuracy (top-min(5, classes)).
     pub top5: f64,
-    /// Mean negative log-likelihood.
+    /// Mean negative log-likelihood at temperature 1, in the objective's probability model.
     pub nll: f64,
-    /// Expected calibration error (15 bins).
+    /// Expected calibration error (15 bins) at temperature 1.
     pub ece: f64,
+    /// How the outputs become probabilities (normalised sigmoids for the sigmoid objective).
+    #[serde(default)]
+    pub probability: Probability,
+    /// The temperature that minimises the NLL on the run's holdout images; none without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    /// NLL after temperature scaling.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nll_calibrated: Option<f64>,
+    /// ECE after temperature scaling.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ece_calibrated: Option<f64>,
+}
+
+/// Class separation R² of one layer under each distance of Table E.1.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LayerSeparation {
+    /// The layer.
+    pub layer: String,
+    /// Cosine distance (the paper's index; equals `separation`).
+    pub cosine: f64,
+    /// Cosine distance after subtracting the mean embedding.
+    pub cosine_mean_subtracted: f64,
+    /// Squared Euclidean distance.
+    pub squared_euclidean: f64,
+    /// Cosine distance on the block's spatially mean-pooled output (`analysis.separation_pooled`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pooled_cosine: Option<f64>,
 }
 
 /// Fixed-feature transfer to one target.
@@ -326,6 +404,10 @@ pub(crate) mod fixtures {
                 top5: 1.0,
                 nll: 0.5,
                 ece: 0.1,
+                probability: Default::default(),
+                temperature: None,
+                nll_calibrated: None,
+                ece_calibrated: None,
             },
             transfer: vec![Transfer {
                 target: "t".into(),
@@ -338,6 +420,7 @@ pub(crate) mod fixtures {
                 layer: "penultimate".into(),
                 value: r2,
             }],
+            separation_distances: Vec::new(),
             sparsity: Vec::new(),
             collapse: None,
             features: None,
@@ -358,6 +441,9 @@ pub(crate) mod fixtures {
                 measure: Measure::Top1,
             }],
             cka: Vec::new(),
+            sweeps: Vec::new(),
+            protocol: None,
+            tuning: Vec::new(),
             runs,
             summary: None,
         }

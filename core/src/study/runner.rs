@@ -13,12 +13,12 @@ use crate::compute::{Compute, Precision};
 use crate::error::{Error, Result};
 use crate::objective::ObjectiveConfig;
 use crate::study::aggregate::{summarize, write_tables};
-use crate::study::config::{FinetuneConfig, StudyConfig};
+use crate::study::config::{FinetuneConfig, StudyConfig, TuneConfig};
 use crate::study::finetune::{FinetuneTarget, Pretrained, finetune_objective};
 use crate::study::measure::{FEATURES_FILE, Measurer, StudyData, cka_between_runs};
-use crate::study::results::{RESULTS_VERSION, RunResult, StudyResults, TargetInfo};
+use crate::study::results::{LayerValue, Protocol, RESULTS_VERSION, RunResult, StudyResults, TargetInfo, Tuning};
 use crate::study::store::{Marker, Record, Saved, key_of};
-use crate::train::{RunDir, TrainConfig, TrainOptions, TrainedModel, train};
+use crate::train::{Event, RunDir, TrainConfig, TrainOptions, TrainedModel, train};
 
 /// Progress of a study.
 #[derive(Debug, Clone)]
@@ -38,6 +38,13 @@ pub enum StudyEvent<'a> {
     Reused {
         /// The run's objective and seed.
         run: &'a str,
+    },
+    /// A run's training progressed.
+    Training {
+        /// The run's objective and seed.
+        run: &'a str,
+        /// What happened.
+        event: &'a Event<'a>,
     },
 }
 
@@ -71,19 +78,32 @@ pub fn run_study(
         observer,
     };
     let mut runs = Vec::new();
+    let mut tuning = Vec::new();
     let mut index = 0;
-    for objective in &study.objectives {
+    for objective in study.objectives.iter().map(|o| &o.config) {
         let first = runs.len();
         let mut pretrained = Vec::new();
+        // The paper's protocol: the epochs tuned on a holdout, then every image for that many.
+        let tuned = match &study.tune {
+            Some(tune) => Some(context.tune(tune, objective, index + 1)?),
+            None => None,
+        };
         for &seed in &study.seeds {
             index += 1;
-            let (result, run) = context.run(objective, seed, index)?;
+            let mut config = study.run_config(objective, seed);
+            if let Some(t) = &tuned {
+                config.epochs = Some(t.epochs);
+                config.steps = None;
+                config.holdout_fraction = 0.0;
+            }
+            let (result, run) = context.run(objective, seed, config, index)?;
             runs.push(result);
             pretrained.push(run);
         }
         if let Some(finetune) = &study.finetune {
             context.finetune(finetune, objective, &pretrained, index, &mut runs[first..])?;
         }
+        tuning.extend(tuned);
     }
     if runs.iter().filter(|r| r.features.is_some()).count() >= 2 {
         context.piece(context.total, "all runs", "CKA between the networks");
@@ -103,6 +123,15 @@ pub fn run_study(
             })
             .collect(),
         cka: cka_between_runs(out, &runs, &context.compute)?,
+        sweeps: study.sweeps(),
+        tuning,
+        protocol: Some(Protocol {
+            separation_images: context.data.separation.len(),
+            separation_per_class: per_class_minimum(&context.data.separation.labels),
+            sparsity_images: context.data.sparsity.len(),
+            test_images: context.data.source_test.len(),
+            feature_images: context.data.features.len(),
+        }),
         runs,
         summary: None,
     };
@@ -114,6 +143,15 @@ pub fn run_study(
     };
     crate::atomic::write_json(&out.join("results.json"), &results)?;
     Ok(results)
+}
+
+/// Images of the smallest class among `labels`.
+fn per_class_minimum(labels: &[usize]) -> usize {
+    let mut counts = std::collections::BTreeMap::new();
+    for &l in labels {
+        *counts.entry(l).or_insert(0usize) += 1;
+    }
+    counts.into_values().min().unwrap_or(0)
 }
 
 /// `softmax-s0`, `cosine-softmax-temperature-0.05-s1`: a folder name per run.
@@ -142,8 +180,13 @@ impl StudyContext<'_, '_> {
     }
 
     /// Trains (or reuses) and measures the run of `objective` with `seed`, the `index`-th run.
-    fn run(&mut self, objective: &ObjectiveConfig, seed: u64, index: usize) -> Result<(RunResult, Pretrained)> {
-        let config = self.study.run_config(objective, seed);
+    fn run(
+        &mut self,
+        objective: &ObjectiveConfig,
+        seed: u64,
+        config: TrainConfig,
+        index: usize,
+    ) -> Result<(RunResult, Pretrained)> {
         let label = format!("{objective} seed {seed}");
         let folder = run_folder(objective, seed);
         let dir = self.out.join("runs").join(&folder);
@@ -164,7 +207,7 @@ impl StudyContext<'_, '_> {
             return Ok((result, pretrained));
         }
         self.piece(index, &label, "training");
-        let trained = self.train(&dir, &config)?;
+        let trained = self.train(&dir, &config, &label)?;
         let measurer = Measurer {
             device: self.device,
             compute: &self.compute,
@@ -176,7 +219,7 @@ impl StudyContext<'_, '_> {
             &label,
             "evaluating on the source test split",
         );
-        let source = measurer.source(&trained, &self.data.source_test)?;
+        let source = measurer.source(&trained, &self.data.source_test, self.cache_dir.as_deref())?;
         let mut transfer = Vec::new();
         for target in &self.data.targets {
             announce(
@@ -193,7 +236,7 @@ impl StudyContext<'_, '_> {
             &label,
             "class separation, sparsity and neural collapse",
         );
-        let (separation, collapse) = measurer.separation(&trained, &self.data.separation)?;
+        let layers = measurer.separation(&trained, &self.data.separation, self.study.analysis.separation_pooled)?;
         let sparsity = measurer.sparsity(&trained, &self.data.sparsity)?;
         let features = measurer.save_features(
             &trained,
@@ -208,9 +251,17 @@ impl StudyContext<'_, '_> {
             best_epoch: trained.info.best_epoch,
             source,
             transfer,
-            separation,
+            separation: layers
+                .layers
+                .iter()
+                .map(|l| LayerValue {
+                    layer: l.layer.clone(),
+                    value: l.cosine,
+                })
+                .collect(),
+            separation_distances: layers.layers,
             sparsity,
-            collapse,
+            collapse: layers.collapse,
             features: features.map(|_| format!("runs/{folder}/{FEATURES_FILE}")),
             finetune: Vec::new(),
         };
@@ -218,9 +269,58 @@ impl StudyContext<'_, '_> {
         Ok((result, pretrained))
     }
 
+    /// Trains the tuning runs of `objective` on their holdout (or reuses them) and chooses the
+    /// epoch with the highest holdout accuracy averaged over them (the earliest of equals).
+    fn tune(&mut self, tune: &TuneConfig, objective: &ObjectiveConfig, index: usize) -> Result<Tuning> {
+        let mut curves: Vec<Vec<f64>> = Vec::new();
+        for k in 0..tune.seeds {
+            let config = self.study.tune_config(tune, objective, k);
+            let label = format!("{objective} tuning run {} of {}", k + 1, tune.seeds);
+            let dir = self.out.join("runs").join(format!(
+                "{}-tune-s{}",
+                crate::study::slug(&objective.to_string()),
+                TuneConfig::seed(k)
+            ));
+            announce(
+                self.observer,
+                (index, self.total),
+                &label,
+                "training on the holdout split to choose the epochs",
+            );
+            self.train(&dir, &config, &label)?;
+            let history = RunDir::new(&dir).history()?;
+            curves.push(history.iter().map(|r| r.holdout_accuracy.unwrap_or(f64::NAN)).collect());
+        }
+        let epochs = curves.iter().map(Vec::len).min().unwrap_or(0);
+        let mean: Vec<f64> = (0..epochs)
+            .map(|e| curves.iter().map(|c| c[e]).sum::<f64>() / curves.len() as f64)
+            .collect();
+        let best = mean
+            .iter()
+            .enumerate()
+            .fold(None, |best: Option<(usize, f64)>, (e, &a)| match best {
+                Some((_, b)) if b >= a => best,
+                _ if a.is_finite() => Some((e, a)),
+                _ => best,
+            })
+            .map(|(e, _)| e + 1)
+            .ok_or_else(|| {
+                Error::degenerate(
+                    format!("tuning {objective}"),
+                    "no tuning run reported a holdout accuracy",
+                )
+            })?;
+        tracing::info!("{objective}: {best} epochs chosen on the holdout");
+        Ok(Tuning {
+            objective: objective.to_string(),
+            epochs: best,
+            holdout_accuracy: mean,
+        })
+    }
+
     /// The trained network of the run `config` in `dir`: trained (or its training resumed)
     /// unless it finished with these settings.
-    fn train(&self, dir: &Path, config: &TrainConfig) -> Result<TrainedModel> {
+    fn train(&mut self, dir: &Path, config: &TrainConfig, label: &str) -> Result<TrainedModel> {
         let run = RunDir::new(dir);
         prepare_run_dir(dir, config)?;
         let finished = run.exists() && run.info().is_ok_and(|i| i.finished);
@@ -230,7 +330,13 @@ impl StudyContext<'_, '_> {
                 cache_dir: self.cache_dir.clone(),
                 ..TrainOptions::default()
             };
-            train(config, dir, &options, self.device, &mut |_| {})?;
+            let observer = &mut *self.observer;
+            train(config, dir, &options, self.device, &mut |event| {
+                observer(StudyEvent::Training {
+                    run: label,
+                    event: &event,
+                })
+            })?;
         }
         run.load(self.device)
     }

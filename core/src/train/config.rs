@@ -38,6 +38,27 @@ impl Default for Decay {
     }
 }
 
+/// The arithmetic of training steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum TrainPrecision {
+    /// Mixed precision on a GPU with f16 tensor cores, f32 everywhere else (the CPU). Default.
+    #[default]
+    Auto,
+    /// 32-bit floats throughout.
+    F32,
+    /// Convolutions in f16 (tensor cores) on f16 copies of the f32 master weights; batch norm,
+    /// the loss, the optimiser state and the weight average in f32; dynamic loss scaling.
+    Mixed,
+}
+
+impl TrainPrecision {
+    fn is_auto(&self) -> bool {
+        *self == TrainPrecision::Auto
+    }
+}
+
 /// Everything that defines a training run. Unset options (`None`) are resolved from the data
 /// and the objective when the run starts, and the resolved values are saved with the run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -116,6 +137,22 @@ pub struct TrainConfig {
     /// unset: every epoch.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub checkpoints: Option<usize>,
+    /// Arithmetic of the training steps. Default `auto`: mixed precision where the GPU has f16
+    /// tensor cores, f32 elsewhere.
+    #[serde(default, skip_serializing_if = "TrainPrecision::is_auto")]
+    pub precision: TrainPrecision,
+    /// Loss scale a mixed-precision run starts from; it halves (and the step is skipped) when a
+    /// gradient overflows f16 and doubles after 2,000 clean steps. Default 65,536 (2¹⁶).
+    #[serde(default = "default_loss_scale", skip_serializing_if = "is_default_loss_scale")]
+    pub loss_scale: f64,
+}
+
+fn default_loss_scale() -> f64 {
+    65_536.0
+}
+
+fn is_default_loss_scale(value: &f64) -> bool {
+    *value == default_loss_scale()
 }
 
 fn yes() -> bool {
@@ -153,6 +190,8 @@ impl Default for TrainConfig {
             seed: 0,
             eval_batch_size: 256,
             checkpoints: None,
+            precision: TrainPrecision::Auto,
+            loss_scale: default_loss_scale(),
         }
     }
 }
@@ -241,6 +280,9 @@ impl TrainConfig {
         }
         if let Some(a) = &self.augmentation {
             a.validate()?;
+        }
+        if !(self.loss_scale.is_finite() && self.loss_scale >= 1.0) {
+            return invalid_setting("loss_scale", self.loss_scale, "a finite number ≥ 1");
         }
         Ok(())
     }

@@ -47,32 +47,9 @@ impl TrainData {
             full = full.with_channels(base.model.channels)?;
         }
         full.validate()?;
-        if let Some(limit) = config.data_limit
-            && limit < full.len()
-        {
-            let sample = stratified_sample(
-                &full.labels,
-                limit as f64 / full.len() as f64,
-                stream(config.seed, streams::DATA_LIMIT, 0),
-            );
-            full = full.subset(&sample);
-        }
-        let split = stratified_split(
-            &full.labels,
-            config.holdout_fraction,
-            stream(config.seed, streams::HOLDOUT, 0),
-        );
-        let mut train_idx = split.train;
-        if let Some(limit) = config.train_limit
-            && limit < train_idx.len()
-        {
-            let labels: Vec<usize> = train_idx.iter().map(|&i| full.labels[i]).collect();
-            let keep = limit as f64 / train_idx.len() as f64;
-            let sub = stratified_sample(&labels, keep, stream(config.seed, streams::TRAIN_LIMIT, 0));
-            train_idx = sub.iter().map(|&j| train_idx[j]).collect();
-        }
+        let (train_idx, holdout_idx) = split_indices(config, &full.labels);
         let train = full.subset(&train_idx);
-        let holdout = full.subset(&split.holdout);
+        let holdout = full.subset(&holdout_idx);
         if train.is_empty() {
             return Err(Error::TooFewExamples {
                 analysis: "training",
@@ -82,4 +59,38 @@ impl TrainData {
         }
         Ok(TrainData { train, holdout })
     }
+}
+
+/// Which images of a training split of `labels` a run trains on and holds out: an optional
+/// class-stratified sample (`data_limit`), a class-stratified holdout, and an optional
+/// class-stratified limit on what remains for training. Indices into the split, ascending.
+pub(crate) fn split_indices(config: &TrainConfig, labels: &[usize]) -> (Vec<usize>, Vec<usize>) {
+    let mut pool: Vec<usize> = (0..labels.len()).collect();
+    if let Some(limit) = config.data_limit
+        && limit < labels.len()
+    {
+        pool = stratified_sample(
+            labels,
+            limit as f64 / labels.len() as f64,
+            stream(config.seed, streams::DATA_LIMIT, 0),
+        );
+    }
+    let pool_labels: Vec<usize> = pool.iter().map(|&i| labels[i]).collect();
+    let split = stratified_split(
+        &pool_labels,
+        config.holdout_fraction,
+        stream(config.seed, streams::HOLDOUT, 0),
+    );
+    let mut train_idx = split.train;
+    if let Some(limit) = config.train_limit
+        && limit < train_idx.len()
+    {
+        let train_labels: Vec<usize> = train_idx.iter().map(|&i| pool_labels[i]).collect();
+        let keep = limit as f64 / train_idx.len() as f64;
+        let sub = stratified_sample(&train_labels, keep, stream(config.seed, streams::TRAIN_LIMIT, 0));
+        train_idx = sub.iter().map(|&j| train_idx[j]).collect();
+    }
+    let train = train_idx.iter().map(|&i| pool[i]).collect();
+    let holdout = split.holdout.iter().map(|&i| pool[i]).collect();
+    (train, holdout)
 }

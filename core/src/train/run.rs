@@ -24,6 +24,7 @@ use crate::inference::InputSpec;
 use crate::model::{Classifier, ModelConfig};
 use crate::objective::Objective;
 use crate::train::config::TrainConfig;
+use crate::train::mixed::LossScale;
 
 /// Version of the run folder layout.
 pub(crate) const RUN_VERSION: u32 = 1;
@@ -50,6 +51,19 @@ pub struct EpochRecord {
     pub seconds: f64,
     /// Training images per second.
     pub images_per_second: f64,
+    /// Wall-clock seconds of the first step this process ran (kernel compilation and tuning
+    /// included); only on the first epoch a process trains.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_step_seconds: Option<f64>,
+    /// `mixed` for a mixed-precision epoch (absent for f32).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precision: Option<String>,
+    /// The loss scale at the end of the epoch (mixed precision).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss_scale: Option<f64>,
+    /// Steps of the epoch skipped because a gradient overflowed (mixed precision).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped_steps: Option<u64>,
 }
 
 /// What a run folder says about itself (`run.json`).
@@ -94,6 +108,9 @@ pub(crate) struct CheckpointState {
     pub best: Option<(usize, f64)>,
     /// Every epoch's record so far.
     pub history: Vec<EpochRecord>,
+    /// The loss scale of a mixed-precision run, continued on resume.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss_scale: Option<LossScale>,
 }
 
 /// A run folder.
@@ -169,6 +186,16 @@ impl RunDir {
     /// Writes the run information.
     pub(crate) fn write_info(&self, info: &RunInfo) -> Result<()> {
         crate::atomic::write_json(&self.info_path(), info)
+    }
+
+    /// The epoch records of `metrics.jsonl`.
+    pub fn history(&self) -> Result<Vec<EpochRecord>> {
+        let path = self.metrics_path();
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).map_err(|e| Error::format(&path, e.to_string())))
+            .collect()
     }
 
     /// Writes `metrics.jsonl` from the epoch records.

@@ -16,9 +16,10 @@ use crate::error::{Error, Result, RunFolderState, invalid_setting};
 use crate::model::{Classifier, ModelConfig, Stem};
 use crate::objective::{Objective, ObjectiveConfig};
 use crate::rng::stream;
-use crate::train::config::TrainConfig;
+use crate::train::config::{TrainConfig, TrainPrecision};
 use crate::train::data::{TrainData, streams};
 use crate::train::ema::Ema;
+use crate::train::mixed::LossScale;
 use crate::train::run::{CheckpointState, RUN_VERSION, RunDir, RunInfo, load_weights};
 use crate::train::schedule::Schedule;
 
@@ -145,6 +146,8 @@ pub(crate) struct Plan {
     pub width: usize,
     /// Keep probability of the penultimate dropout, for the dropout objective.
     pub keep_prob: Option<f64>,
+    /// Mixed precision: convolutions in f16, dynamic loss scaling.
+    pub mixed: bool,
 }
 
 impl Plan {
@@ -155,7 +158,7 @@ impl Plan {
         run: &RunDir,
         data: &TrainData,
         base: Option<&RunInfo>,
-        resume: bool,
+        (resume, tensor_cores_f16): (bool, bool),
     ) -> Result<Plan> {
         let resolved = resolve_from(config, &data.train, base)?;
         let resolved = if resume {
@@ -196,6 +199,11 @@ impl Plan {
             keep_prob: match resolved.objective {
                 ObjectiveConfig::Dropout(c) if c.keep_prob < 1.0 => Some(c.keep_prob),
                 _ => None,
+            },
+            mixed: match resolved.precision {
+                TrainPrecision::Mixed => true,
+                TrainPrecision::F32 => false,
+                TrainPrecision::Auto => tensor_cores_f16,
             },
             image_size,
             model,
@@ -265,6 +273,7 @@ impl TrainState {
             ema_updates: 0,
             best: None,
             history: Vec::new(),
+            loss_scale: plan.mixed.then(|| LossScale::new(config.loss_scale)),
         };
         let mut optimizer_bytes = None;
         if let Some((dir, saved)) = checkpoint {
@@ -276,7 +285,16 @@ impl TrainState {
             info.epochs_done = saved.epoch;
             info.best_epoch = saved.best.map(|b| b.0);
             info.best_holdout_accuracy = saved.best.map(|b| b.1);
-            progress = saved;
+            progress = CheckpointState {
+                // A run resumed with mixed precision continues its scale (a run that was f32
+                // starts one).
+                loss_scale: match (plan.mixed, saved.loss_scale) {
+                    (true, Some(scale)) => Some(scale),
+                    (true, None) => Some(LossScale::new(config.loss_scale)),
+                    (false, _) => None,
+                },
+                ..saved
+            };
         }
         let autodiff = device.clone().autodiff();
         let model = model.fork(&autodiff).train();

@@ -6,15 +6,16 @@ use std::time::Instant;
 
 use burn::module::Module;
 use burn::optim::{GradientsParams, MultiGradientsParams};
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, FloatDType, Int, Tensor, TensorData};
 
 use crate::data::ImageSet;
 use crate::data::augment::{ChannelStats, Crop, batch, train_crop};
-use crate::model::Classifier;
+use crate::model::{Classifier, ConvDtype};
 use crate::objective::Objective;
 use crate::rng::{SplitMix64, stream};
 use crate::train::data::streams;
 use crate::train::event::Event;
+use crate::train::mixed::unscale_gradients;
 use crate::train::setup::{Plan, TrainState};
 
 /// What an epoch's steps add up to, still on the device (read only at checkpoints).
@@ -23,21 +24,29 @@ pub(crate) struct EpochTotals {
     pub loss_sum: Tensor<1>,
     /// Correctly classified training images.
     pub correct: Tensor<1, Int>,
+    /// Steps whose loss and accuracy count (all but those skipped for an overflow).
+    pub counted_steps: usize,
+    /// Steps skipped because a gradient overflowed (mixed precision).
+    pub skipped_steps: u64,
     /// Step size of the last step.
     pub learning_rate: f64,
     /// Wall-clock seconds of the steps.
     pub seconds: f64,
+    /// Seconds of the first step, when this epoch is the first the process runs.
+    pub first_step_seconds: Option<f64>,
 }
 
 /// Runs the steps of epoch `epoch` (from 1) on `device`, and on `replicas` too when there are
 /// any (each step's batch split between them; batch-norm statistics per device, as in
 /// PyTorch's DDP without SyncBatchNorm). The state moves through the steps (so the optimiser
 /// may update weights that nothing else holds in place) and comes back with the totals.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn run_epoch(
     mut state: TrainState,
     plan: &Plan,
     set: &ImageSet,
     epoch: usize,
+    first: bool,
     device: &Device,
     replicas: &[Device],
     observer: &mut dyn FnMut(Event),
@@ -52,12 +61,16 @@ pub(crate) fn run_epoch(
         stats: &plan.stats,
         image_size: plan.image_size,
         width: plan.width,
+        conv_dtype: plan.mixed.then_some(FloatDType::F16),
     };
     let mut totals = EpochTotals {
         loss_sum: Tensor::<1>::zeros([1], device),
         correct: Tensor::<1, Int>::zeros([1], device),
+        counted_steps: 0,
+        skipped_steps: 0,
         learning_rate: 0.0,
         seconds: 0.0,
+        first_step_seconds: None,
     };
     let batch_size = plan.batch_size;
     for s in 0..plan.steps_per_epoch {
@@ -89,10 +102,21 @@ pub(crate) fn run_epoch(
             weight: 1.0,
         };
         totals.learning_rate = plan.schedule.rate(state.progress.step);
-        let (next, loss, hits) = step(state, &context, &shard, totals.learning_rate, device, replicas);
+        let (next, outcome) = step(state, &context, &shard, totals.learning_rate, device, replicas);
         state = next;
-        totals.loss_sum = totals.loss_sum + loss;
-        totals.correct = totals.correct + hits;
+        if first && s == 0 {
+            // The first step of the process: wait for the device, so that the time holds the
+            // kernels' compilation and tuning.
+            let _ = outcome.loss.clone().into_data();
+            totals.first_step_seconds = Some(started.elapsed().as_secs_f64());
+        }
+        if outcome.applied {
+            totals.loss_sum = totals.loss_sum + outcome.loss;
+            totals.correct = totals.correct + outcome.hits;
+            totals.counted_steps += 1;
+        } else {
+            totals.skipped_steps += 1;
+        }
         if plan.config.ema_decay > 0.0 {
             state.ema.update(&state.model);
         }
@@ -108,8 +132,19 @@ pub(crate) fn run_epoch(
     (state, totals)
 }
 
-/// One optimiser step on the whole batch `batch` at step size `lr`: the new state, and the
-/// batch's loss and correct count on `device`.
+/// What one step did.
+struct StepOutcome {
+    /// The batch's mean loss (unscaled), on the main device.
+    loss: Tensor<1>,
+    /// Its correctly classified images.
+    hits: Tensor<1, Int>,
+    /// Whether the weights were updated (a mixed-precision step whose gradients overflowed is
+    /// skipped).
+    applied: bool,
+}
+
+/// One optimiser step on the whole batch `batch` at step size `lr`: the new state and what the
+/// step did.
 fn step(
     mut state: TrainState,
     context: &StepContext,
@@ -117,11 +152,34 @@ fn step(
     lr: f64,
     device: &Device,
     replicas: &[Device],
-) -> (TrainState, Tensor<1>, Tensor<1, Int>) {
+) -> (TrainState, StepOutcome) {
+    if let Some(scale) = state.progress.loss_scale {
+        // Mixed precision: the loss times the scale goes backward, the gradients come back
+        // divided by it, and a step whose gradients overflowed is skipped.
+        let (loss, hits, grads) = batch.run(&state.model, &state.autodiff, context, scale.scale);
+        let (grads, finite) = unscale_gradients(grads, &state.model, scale.scale);
+        if finite {
+            state.model = state.optimizer.step(lr, state.model, grads);
+        }
+        if let Some(s) = state.progress.loss_scale.as_mut() {
+            s.after_step(finite);
+        }
+        let outcome = StepOutcome {
+            loss,
+            hits,
+            applied: finite,
+        };
+        return (state, outcome);
+    }
     if replicas.is_empty() {
-        let (loss, hits, grads) = batch.run(&state.model, &state.autodiff, context);
+        let (loss, hits, grads) = batch.run(&state.model, &state.autodiff, context, 1.0);
         state.model = state.optimizer.step(lr, state.model, grads);
-        return (state, loss, hits);
+        let outcome = StepOutcome {
+            loss,
+            hits,
+            applied: true,
+        };
+        return (state, outcome);
     }
     // Data parallel: one shard of the batch per device, each loss weighted by its share so the
     // summed gradients are the whole batch's mean gradient; burn accumulates each parameter's
@@ -144,13 +202,18 @@ fn step(
             mask: batch.mask.map(|m| &m[lo * context.width..hi * context.width]),
             weight: (hi - lo) as f64 / n as f64,
         };
-        let (loss, hits, grads) = shard.run(&replica, &dev_ad, context);
+        let (loss, hits, grads) = shard.run(&replica, &dev_ad, context, 1.0);
         loss_sum = loss_sum + loss.to_device(device);
         correct = correct + hits.to_device(device);
         multi.grads.push((grads, dev.clone()));
     }
     state.model = state.optimizer.step_multi(lr, state.model, multi).fork(&state.autodiff);
-    (state, loss_sum, correct)
+    let outcome = StepOutcome {
+        loss: loss_sum,
+        hits: correct,
+        applied: true,
+    };
+    (state, outcome)
 }
 
 /// What every shard of every step shares.
@@ -160,6 +223,8 @@ struct StepContext<'a> {
     stats: &'a ChannelStats,
     image_size: usize,
     width: usize,
+    /// The convolutions' dtype (f16 under mixed precision).
+    conv_dtype: ConvDtype,
 }
 
 /// Part of a batch: its images, crops, dropout mask and share of the batch.
@@ -172,12 +237,13 @@ struct Shard<'a> {
 
 impl Shard<'_> {
     /// Forward and backward on `device` (an autodiff device): the shard's weighted loss and
-    /// correct count (on the inner device) and the gradients.
+    /// correct count (on the inner device) and the gradients of the loss times `scale`.
     fn run(
         &self,
         model: &Classifier,
         device: &Device,
         c: &StepContext,
+        scale: f64,
     ) -> (Tensor<1>, Tensor<1, Int>, GradientsParams) {
         let n = self.indices.len();
         let images = batch(c.set, self.indices, self.crops, c.image_size, c.stats, device);
@@ -186,9 +252,12 @@ impl Shard<'_> {
         let mask = self
             .mask
             .map(|m| Tensor::<2>::from_data(TensorData::new(m.to_vec(), [n, c.width]), device));
-        let output = c
-            .objective
-            .forward_with_mask(model.features(images), &model.head, targets.clone(), mask);
+        let output = c.objective.forward_with_mask(
+            model.features_in(images, c.conv_dtype),
+            &model.head,
+            targets.clone(),
+            mask,
+        );
         let loss = if self.weight == 1.0 {
             output.loss
         } else {
@@ -196,7 +265,12 @@ impl Shard<'_> {
         };
         let predicted = output.outputs.inner().argmax(1).reshape([n]);
         let hits = predicted.equal(targets.inner()).int().sum();
-        let grads = GradientsParams::from_grads(loss.backward(), model);
+        let scaled = if scale == 1.0 {
+            loss.clone()
+        } else {
+            loss.clone().mul_scalar(scale)
+        };
+        let grads = GradientsParams::from_grads(scaled.backward(), model);
         (loss.inner(), hits, grads)
     }
 }

@@ -69,7 +69,15 @@ pub fn train(
     let checkpoint = checkpoint_to_resume(&run, options.resume)?;
     let base = pretrained_base(config)?;
     let data = TrainData::prepare(config, base.as_ref(), options.cache_dir.as_deref())?;
-    let plan = Plan::new(config, &run, &data, base.as_ref(), options.resume)?;
+    let (_, tensor_cores_f16) = crate::device::kernel_features(device);
+    let plan = Plan::new(config, &run, &data, base.as_ref(), (options.resume, tensor_cores_f16))?;
+    if plan.mixed && !options.replicas.is_empty() {
+        return invalid_setting(
+            "precision",
+            "mixed",
+            "f32 for data-parallel training on several GPUs (mixed precision runs on one)",
+        );
+    }
     let info = plan.info(&data);
     if !options.resume {
         std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
@@ -83,13 +91,28 @@ pub fn train(
         steps_per_epoch: plan.steps_per_epoch,
         start_epoch: state.progress.epoch,
     });
-    for epoch in state.progress.epoch + 1..=plan.epochs {
-        let (next, totals) = run_epoch(state, &plan, &data.train, epoch, device, &options.replicas, observer);
+    let start = state.progress.epoch + 1;
+    // The first step's time (kernel compilation and tuning) goes into the next epoch record.
+    let mut first_step = None;
+    for epoch in start..=plan.epochs {
+        let replicas = &options.replicas;
+        let (next, mut totals) = run_epoch(
+            state,
+            &plan,
+            &data.train,
+            epoch,
+            epoch == start,
+            device,
+            replicas,
+            observer,
+        );
         state = next;
+        first_step = first_step.or(totals.first_step_seconds.take());
         if !checkpointed(epoch, plan.epochs, plan.config.checkpoints) {
             // Between checkpoints the epoch's numbers stay on the device: no sync, no files.
             continue;
         }
+        totals.first_step_seconds = first_step.take();
         let record = end_epoch(&mut state, &plan, &run, &data.holdout, totals, epoch, device, observer)?;
         observer(Event::Epoch(&record));
         if options.stop_after_epoch.is_some_and(|stop| epoch >= stop) {
@@ -117,7 +140,9 @@ fn end_epoch(
     observer: &mut dyn FnMut(Event),
 ) -> Result<EpochRecord> {
     let images = (plan.steps_per_epoch * plan.batch_size) as f64;
-    let train_loss = scalar(totals.loss_sum)? / plan.steps_per_epoch as f64;
+    // Steps skipped for an overflow (mixed precision) count in neither the loss nor the accuracy.
+    let counted = totals.counted_steps.max(1) as f64;
+    let train_loss = scalar(totals.loss_sum)? / counted;
     if !train_loss.is_finite() {
         return Err(Error::Diverged {
             epoch,
@@ -125,7 +150,7 @@ fn end_epoch(
             learning_rate: plan.config.learning_rate,
         });
     }
-    let train_accuracy = scalar_int(totals.correct)? / images;
+    let train_accuracy = scalar_int(totals.correct)? / (counted * plan.batch_size as f64);
 
     observer(Event::Evaluating { epoch });
     let evaluated = if plan.config.ema_decay > 0.0 {
@@ -170,6 +195,10 @@ fn end_epoch(
         holdout_mean_per_class_accuracy: holdout.map(|h| h.1),
         seconds: totals.seconds,
         images_per_second: images / totals.seconds.max(1e-9),
+        first_step_seconds: totals.first_step_seconds,
+        precision: plan.mixed.then(|| "mixed".to_string()),
+        loss_scale: progress.loss_scale.map(|s| s.scale),
+        skipped_steps: plan.mixed.then_some(totals.skipped_steps),
     };
     progress.history.push(record.clone());
     progress.epoch = epoch;

@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use losslens_core::study::StudyResults;
-use losslens_core::study::aggregate::{format_value, summarize, table2, table4};
+use losslens_core::study::aggregate::{format_value, summarize, table_c3, table_e1, table2, table4};
 use losslens_core::study::figures::figures;
 use losslens_core::study::results::{Summary, is_inside_path};
 
@@ -124,6 +124,21 @@ pub fn StudyView() -> impl IntoView {
                     {table4(&shown).ok().flatten().map(|t4| view! {
                         <h3>"Cosine-softmax temperature (Table 4)"</h3>
                         <SummaryTable summary=t4 id="table4" />
+                    })}
+                    {table_c3(&shown).ok().map(|c3| view! {
+                        <h3>"Calibration on the source test split (Table C.3)"</h3>
+                        <SummaryTable summary=c3 id="tableC3" />
+                    })}
+                    {table_e1(&shown).ok().flatten().map(|e1| view! {
+                        <h3>"Class separation of the penultimate layer by distance (Table E.1)"</h3>
+                        <SummaryTable summary=e1 id="tableE1" />
+                    })}
+                    {r.protocol.as_ref().map(|p| view! {
+                        <p class="help" id="protocol">{format!(
+                            "R² and neural collapse on {} source training images ({} or more per class, every block's whole \
+                             output); sparsity on {} source test images; accuracy and calibration on {} test images.",
+                            p.separation_images, p.separation_per_class, p.sparsity_images, p.test_images
+                        )}</p>
                     })}
                     <label>"layer for the R² scatter "
                         <select id="study-layer" on:change=move |ev| {
