@@ -1,4 +1,4 @@
-"""numpy baseline for `cargo run -p losslens --example bench_analyses`.
+"""numpy baseline for `scripts/bench analyses`.
 
 Loads the .npy files the Rust benchmark wrote, runs the same estimators with numpy (BLAS for the
 matrix products), and prints one JSON object: seconds per analysis (best of `repeats`) and the

@@ -1,7 +1,7 @@
-"""scikit-learn's side of bench_probes: the same protocol on the same features and split.
+"""scikit-learn's side of `scripts/bench probes`: the same protocol on the same features and split.
 
 Usage: python3 bench_probes_sklearn.py DIR  (DIR holds train.npz, test.npz and holdout.npy written
-by bench_probes). Prints one JSON object with times and accuracies.
+by `scripts/bench probes`). Prints one JSON object with times and accuracies.
 """
 
 import json

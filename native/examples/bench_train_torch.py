@@ -1,4 +1,4 @@
-"""The PyTorch side of `bench_train`: the same training step on the same network.
+"""The PyTorch side of `scripts/bench train`: the same training step on the same network.
 
 ResNet (torchvision, v1.5) with the CIFAR stem (3x3 stride-1 conv, no max-pool) for inputs under
 64 px, the last BN gamma of each residual branch zero-initialised; pad-4 random crop and flip done

@@ -1,10 +1,10 @@
 //! Training throughput: images per second of full training steps (augmentation on the device,
 //! forward, backward, SGD with Nesterov momentum and weight decay, EMA update) for a network at
 //! several batch sizes, and the same steps in PyTorch when it is installed on the machine
-//! (`bench_train_torch.py`, the identical network and optimiser), with the ratio.
+//! (`native/examples/bench_train_torch.py`, the identical network and optimiser), with the ratio.
 //!
 //! ```text
-//! scripts/bench bench_train [--model resnet18] [--batches 128,512] [--image-size 32] \
+//! scripts/bench train [--model resnet18] [--batches 128,512] [--image-size 32] \
 //!     [--steps 20] [--warmup 3] [--precision f32|mixed|both] [--device auto|cpu|gpu|cuda] \
 //!     [--breakdown] [--no-torch]
 //! ```
@@ -16,6 +16,7 @@
 
 use std::time::Instant;
 
+use crate::common::{kernel_cache, python, record, script};
 use burn::module::Module;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
@@ -42,7 +43,7 @@ struct Options {
     mixed: Vec<bool>,
 }
 
-fn options() -> Options {
+fn options(args: Vec<String>) -> Options {
     let mut o = Options {
         model: Architecture::ResNet18,
         batches: vec![128, 512],
@@ -54,7 +55,6 @@ fn options() -> Options {
         torch: true,
         mixed: vec![false],
     };
-    let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
     while i < args.len() {
         let value = || args.get(i + 1).cloned().unwrap_or_default();
@@ -100,8 +100,9 @@ fn sync(t: Tensor<1>) -> f32 {
     t.into_data().try_to_vec::<f32>().expect("f32")[0]
 }
 
-fn main() {
-    let o = options();
+/// `bench train [ARGS]`.
+pub fn run(args: Vec<String>) {
+    let o = options(args);
     kernel_cache();
     let selected = pollster::block_on(select(o.device)).expect("device");
     let device = selected.device.clone();
@@ -271,45 +272,5 @@ fn main() {
                 .unwrap_or("python3 failed")
         ),
         Err(e) => println!("# PyTorch comparison skipped: {e}"),
-    }
-}
-
-/// The Python interpreter of the baseline: `$LOSSLENS_PYTHON` (the environment that
-/// `ensure_python bench` in `scripts/env.sh` makes), else `python3` on `PATH`.
-fn python() -> std::ffi::OsString {
-    std::env::var_os("LOSSLENS_PYTHON").unwrap_or_else(|| "python3".into())
-}
-
-/// A baseline script beside the benchmarks: in `$LOSSLENS_BENCH_SCRIPTS` (a bundle copied to
-/// another machine), else in `native/examples/` of the source tree.
-fn script(name: &str) -> std::path::PathBuf {
-    std::env::var_os("LOSSLENS_BENCH_SCRIPTS")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples"))
-        .join(name)
-}
-
-/// Appends one measurement as a JSON line to `$LOSSLENS_BENCH_JSON`, when it is set
-/// (`scripts/gpu-bench` collects them into its table).
-fn record(value: serde_json::Value) {
-    if let Some(path) = std::env::var_os("LOSSLENS_BENCH_JSON") {
-        use std::io::Write;
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .expect("$LOSSLENS_BENCH_JSON");
-        writeln!(file, "{value}").expect("$LOSSLENS_BENCH_JSON");
-    }
-}
-
-/// Keeps GPU kernels in losslens' kernel cache (`$LOSSLENS_KERNEL_CACHE`, else
-/// `~/.cache/losslens/kernels`), as the command line does.
-fn kernel_cache() {
-    let dir = std::env::var_os("LOSSLENS_KERNEL_CACHE")
-        .map(std::path::PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache/losslens/kernels")));
-    if let Some(dir) = dir {
-        losslens_core::device::use_kernel_cache(&dir).expect("kernel cache");
     }
 }

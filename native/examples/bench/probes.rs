@@ -2,7 +2,7 @@
 //! protocol, in the same run, and prints times, accuracies and the speed-up.
 //!
 //! ```text
-//! cargo run -p losslens --example bench_probes -- [--device cpu|gpu] [--train 10000] [--test 2000] [--data DIR]
+//! scripts/bench probes [--device cpu|gpu] [--train 10000] [--test 2000] [--data DIR]
 //! ```
 //!
 //! Features: MNIST images from `DIR/mnist` (default `../shared/data`), 2×2-pooled to 196 values.
@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 
+use crate::common::{kernel_cache, python, record, script};
 use losslens_core::Compute;
 use losslens_core::data::idx::read_idx_set;
 use losslens_core::device::{DeviceChoice, select};
@@ -37,11 +38,12 @@ fn pooled(dir: &std::path::Path, split: &str, n: usize) -> (Vec<f32>, Vec<usize>
     (data, first.labels)
 }
 
-fn main() {
+/// `bench probes [ARGS]`.
+pub fn run(raw: Vec<String>) {
     let mut device = DeviceChoice::Cpu;
     let (mut n_train, mut n_test) = (10_000, 2_000);
     let mut data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data");
-    let mut it = std::env::args().skip(1);
+    let mut it = raw.into_iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--device" => {
@@ -159,44 +161,4 @@ fn main() {
     let iterations: usize = linear.path.iter().map(|p| p.iterations).sum();
     let evaluations: usize = linear.path.iter().map(|p| p.evaluations).sum();
     println!("losslens path: {iterations} L-BFGS iterations, {evaluations} evaluations");
-}
-
-/// The Python interpreter of the baseline: `$LOSSLENS_PYTHON` (the environment that
-/// `ensure_python bench` in `scripts/env.sh` makes), else `python3` on `PATH`.
-fn python() -> std::ffi::OsString {
-    std::env::var_os("LOSSLENS_PYTHON").unwrap_or_else(|| "python3".into())
-}
-
-/// A baseline script beside the benchmarks: in `$LOSSLENS_BENCH_SCRIPTS` (a bundle copied to
-/// another machine), else in `native/examples/` of the source tree.
-fn script(name: &str) -> std::path::PathBuf {
-    std::env::var_os("LOSSLENS_BENCH_SCRIPTS")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples"))
-        .join(name)
-}
-
-/// Appends one measurement as a JSON line to `$LOSSLENS_BENCH_JSON`, when it is set
-/// (`scripts/gpu-bench` collects them into its table).
-fn record(value: serde_json::Value) {
-    if let Some(path) = std::env::var_os("LOSSLENS_BENCH_JSON") {
-        use std::io::Write;
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .expect("$LOSSLENS_BENCH_JSON");
-        writeln!(file, "{value}").expect("$LOSSLENS_BENCH_JSON");
-    }
-}
-
-/// Keeps GPU kernels in losslens' kernel cache (`$LOSSLENS_KERNEL_CACHE`, else
-/// `~/.cache/losslens/kernels`), as the command line does.
-fn kernel_cache() {
-    let dir = std::env::var_os("LOSSLENS_KERNEL_CACHE")
-        .map(std::path::PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache/losslens/kernels")));
-    if let Some(dir) = dir {
-        losslens_core::device::use_kernel_cache(&dir).expect("kernel cache");
-    }
 }
