@@ -101,7 +101,6 @@ pub fn forward_each(
         }
     }
     let model = model.valid();
-    let crop = eval_crop(set.height, set.width, input.image_size);
     let want_block = |name: &str| taps.iter().any(|t| t == name);
     let want_penultimate = taps.iter().any(|t| t == PENULTIMATE);
     let n = set.len();
@@ -109,7 +108,13 @@ pub fn forward_each(
     while done < n {
         let end = (done + batch_size).min(n);
         let indices: Vec<usize> = (done..end).collect();
-        let crops = vec![crop; indices.len()];
+        let crops: Vec<_> = indices
+            .iter()
+            .map(|&i| {
+                let [h, w] = set.size(i);
+                eval_crop(h, w, input.image_size)
+            })
+            .collect();
         let images = batch(set, &indices, &crops, input.image_size, &input.normalization, device);
         let acts = model.body.forward_taps(images, want_block);
         let mut layers: Vec<(String, Tensor<2>, Vec<usize>)> = Vec::new();

@@ -11,20 +11,19 @@ fn crops_match_scipy() {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/augment/reference.json")).unwrap();
     let r: Value = serde_json::from_str(&text).unwrap();
     let dim = |k: &str| r[k].as_u64().unwrap() as usize;
-    let set = ImageSet {
-        height: dim("height"),
-        width: dim("width"),
-        channels: dim("channels"),
-        pixels: r["pixels"]
+    let set = ImageSet::uniform(
+        [dim("height"), dim("width")],
+        dim("channels"),
+        r["pixels"]
             .as_array()
             .unwrap()
             .iter()
             .map(|v| v.as_u64().unwrap() as u8)
             .collect(),
-        labels: vec![0],
-        classes: vec!["a".into()],
-        source: "reference".into(),
-    };
+        vec![0],
+        vec!["a".into()],
+        "reference".into(),
+    );
     // mean 0, std 1/255: the normalisation leaves pixel values as they are.
     let identity = ChannelStats {
         mean: vec![0.0; 3],

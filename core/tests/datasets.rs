@@ -37,7 +37,7 @@ fn cifar10_binary_batches() {
     std::fs::write(dir.path().join("batches.meta.txt"), names).unwrap();
 
     let t = read_cifar(dir.path(), Split::Test).unwrap();
-    assert_eq!((t.len(), t.height, t.width, t.channels), (10, 32, 32, 3));
+    assert_eq!((t.len(), t.uniform_size(), t.channels), (10, Some([32, 32]), 3));
     assert_eq!(t.classes[9], "truck");
     assert_eq!(t.labels, (0..10).collect::<Vec<_>>());
     // Planes become channels-last pixels.
@@ -70,8 +70,8 @@ fn mnist_idx_and_mismatched_counts() {
     )
     .unwrap();
     assert_eq!(
-        (test.len(), test.height, test.width, test.channels),
-        (10_000, 28, 28, 1)
+        (test.len(), test.uniform_size(), test.channels),
+        (10_000, Some([28, 28]), 1)
     );
     assert_eq!(test.classes.len(), 10);
     let rgb = test.into_rgb();
@@ -139,7 +139,8 @@ fn image_folder_bad_input() {
     assert_eq!(set.classes, vec!["cats", "dogs"]);
     assert_eq!(skipped.len(), 1);
     assert!(skipped[0].contains("broken.jpg"), "{skipped:?}");
-    assert_eq!((set.height, set.width), (16, 16));
+    // 24 × 20 images keep their aspect ratio: shorter side 16, longer side 24·16/20 = 19.2 → 19.
+    assert_eq!(set.uniform_size(), Some([16, 19]));
     assert_eq!(set.image(0)[0], 40);
     std::fs::create_dir_all(root.join("empty")).unwrap();
     let err = read_image_folder(&root, 16).unwrap_err().to_string();
@@ -157,4 +158,100 @@ fn image_folder_bad_input() {
     let (set2, manifest) = load_image_folder(&root, 16, &cache_path).unwrap();
     assert_eq!(set2, set);
     assert_eq!(manifest.skipped.len(), 1);
+}
+
+/// An ImageFolder image keeps its aspect ratio in the cache, so training crops reach its whole
+/// width (a centre-square cache would never show the periphery), while evaluation still takes the
+/// centre: for an image stored with shorter side 256, its centre 224 × 224 pixels are "resize to
+/// 256, centre-crop 224".
+#[test]
+fn training_crops_reach_the_periphery_and_evaluation_takes_the_centre() {
+    use burn::tensor::Device;
+    use losslens_core::data::augment::{Augmentation, ChannelStats, batch, eval_crop, train_crop};
+    use losslens_core::rng::SplitMix64;
+
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("wide");
+    std::fs::create_dir_all(root.join("a")).unwrap();
+    // 120 × 40: red in the left 16 columns, green in the right 16, blue between.
+    let img = image::RgbImage::from_fn(120, 40, |x, _| match x {
+        0..16 => image::Rgb([255, 0, 0]),
+        104.. => image::Rgb([0, 255, 0]),
+        _ => image::Rgb([0, 0, 255]),
+    });
+    img.save(root.join("a").join("0.png")).unwrap();
+    let (set, _) = read_image_folder(&root, 32).unwrap();
+    assert_eq!(set.size(0), [32, 96], "shorter side 32, aspect ratio 3:1 kept");
+
+    let identity = ChannelStats {
+        mean: vec![0.0; 3],
+        std: vec![1.0 / 255.0; 3],
+    };
+    let augmentation = Augmentation::for_image_size(64);
+    let mut rng = SplitMix64::new(5);
+    let n = 200;
+    let crops: Vec<_> = (0..n)
+        .map(|_| train_crop(&augmentation, 32, 96, 24, &mut rng))
+        .collect();
+    let out = batch(&set, &vec![0; n], &crops, 24, &identity, &Device::flex())
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap();
+    // [n, 3, 24, 24]: count the output pixels that are clearly red or clearly green.
+    let plane = 24 * 24;
+    let (mut red, mut green) = (0, 0);
+    for image in out.chunks_exact(3 * plane) {
+        for p in 0..plane {
+            let (r, g, b) = (image[p], image[plane + p], image[2 * plane + p]);
+            red += usize::from(r > 200.0 && g < 50.0 && b < 50.0);
+            green += usize::from(g > 200.0 && r < 50.0 && b < 50.0);
+        }
+    }
+    assert!(red > 100 && green > 100, "crops saw {red} red and {green} green pixels");
+
+    // Evaluation: the exact centre of the stored image.
+    let crop = eval_crop(32, 96, 28);
+    let centre = batch(&set, &[0], &[crop], 28, &identity, &Device::flex())
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap();
+    let stored = set.image(0);
+    for c in 0..3 {
+        for y in 0..28 {
+            for x in 0..28 {
+                let want = f32::from(stored[((y + 2) * 96 + x + 34) * 3 + c]);
+                assert_eq!(centre[(c * 28 + y) * 28 + x], want, "channel {c}, ({y}, {x})");
+            }
+        }
+    }
+    assert!(
+        stored.chunks_exact(3).skip(34).take(28).all(|p| p[2] > 200),
+        "the centre is blue"
+    );
+}
+
+/// Panoramas keep their centre 4:1 part, so one odd image cannot take the memory of many.
+#[test]
+fn very_wide_images_keep_their_centre_four_to_one() {
+    use losslens_core::data::folder::{MAX_ASPECT, stored_size};
+    assert_eq!(MAX_ASPECT, 4);
+    assert_eq!(stored_size(20, 200, 16), [16, 64]);
+    assert_eq!(stored_size(300, 30, 16), [64, 16]);
+    assert_eq!(stored_size(40, 60, 32), [32, 48]);
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("panorama");
+    std::fs::create_dir_all(root.join("a")).unwrap();
+    // 200 × 20: the outer 20 columns on each side are red; the centre 4:1 part (columns 60..140)
+    // is blue.
+    let img = image::RgbImage::from_fn(200, 20, |x, _| match x {
+        0..20 | 180.. => image::Rgb([255, 0, 0]),
+        _ => image::Rgb([0, 0, 255]),
+    });
+    img.save(root.join("a").join("0.png")).unwrap();
+    let (set, _) = read_image_folder(&root, 16).unwrap();
+    assert_eq!(set.size(0), [16, 64]);
+    assert!(
+        set.image(0).chunks_exact(3).all(|p| p[0] < 30 && p[2] > 220),
+        "only the blue centre is kept"
+    );
 }

@@ -11,8 +11,11 @@
 //! - **pad-and-crop** (32 px training): a random 32 × 32 window of the image padded by 4 black
 //!   pixels on each side, then the flip;
 //! - **evaluation**: the centre `size × size` crop when the stored image is at least that big
-//!   (stored 256 px → centre 224 px is the paper's "resize to 256, centre-crop 224"), else the
-//!   whole image resized.
+//!   (an image stored with shorter side 256 → its centre 224 px is the paper's "resize to 256,
+//!   centre-crop 224"), else the whole image resized.
+//!
+//! Images of a batch may differ in size (an ImageFolder cache keeps aspect ratios): each crop is
+//! a rectangle of its own image.
 //!
 //! Sampling follows `align_corners = false` conventions: output pixel `o` of a crop of length `L`
 //! starting at `s` reads source coordinate `s + (o + ½)·L/size − ½`; coordinates inside the
@@ -348,7 +351,8 @@ fn taps(start: f64, length: f64, out: usize, o: usize, extent: usize) -> [(usize
     [(lo, (1.0 - frac) as f32), (hi, frac as f32)]
 }
 
-/// Preprocesses images of `set` into a normalised batch on `device`.
+/// Preprocesses images of `set` into a normalised batch on `device`; `crops[j]` is a rectangle
+/// of image `indices[j]` (images may differ in size).
 ///
 /// # Shapes
 /// - output: `[indices.len(), channels, size, size]`
@@ -360,16 +364,17 @@ pub fn batch(
     normalization: &ChannelStats,
     device: &Device,
 ) -> Tensor<4> {
-    let (b, h, w, c) = (indices.len(), set.height, set.width, set.channels);
-    let hw = h * w;
+    let (b, c) = (indices.len(), set.channels);
     let out = size * size;
-    let mut pixels = Vec::with_capacity(b * hw * c);
-    for &i in indices {
-        pixels.extend(set.image(i).iter().map(|&v| f32::from(v)));
-    }
+    let values: usize = indices.iter().map(|&i| set.image(i).len()).sum();
+    // The batch's images one after the other, `[pixels, c]`; each tap indexes a pixel of it.
+    let mut pixels = Vec::with_capacity(values);
     let mut index = Vec::with_capacity(b * 4 * out);
     let mut weight = Vec::with_capacity(b * 4 * out);
-    for crop in crops {
+    for (&i, crop) in indices.iter().zip(crops) {
+        let [h, w] = set.size(i);
+        let first = (pixels.len() / c) as i64;
+        pixels.extend(set.image(i).iter().map(|&v| f32::from(v)));
         let ys: Vec<_> = (0..size).map(|o| taps(crop.top, crop.height, size, o, h)).collect();
         let xs: Vec<_> = (0..size)
             .map(|o| {
@@ -383,19 +388,23 @@ pub fn batch(
                 for x in &xs {
                     let (iy, wy) = y[ty];
                     let (ix, wx) = x[tx];
-                    index.push((iy * w + ix) as i64);
+                    index.push(first + (iy * w + ix) as i64);
                     weight.push(wy * wx);
                 }
             }
         }
     }
-    let source = Tensor::<3>::from_data(TensorData::new(pixels, [b, hw, c]), device).swap_dims(1, 2);
-    let index = Tensor::<2, Int>::from_data(TensorData::new(index, [b, 4 * out]), device)
-        .unsqueeze_dim::<3>(1)
-        .expand([b, c, 4 * out]);
-    let weight = Tensor::<3>::from_data(TensorData::new(weight, [b, 4, out]), device).unsqueeze_dim::<4>(1);
-    let sampled = source.gather(2, index).reshape([b, c, 4, out]);
-    let images = (sampled * weight).sum_dim(2).reshape([b, c, size, size]);
+    let count = pixels.len() / c;
+    let source = Tensor::<2>::from_data(TensorData::new(pixels, [count, c]), device).transpose(); // [c, pixels]
+    let index = Tensor::<1, Int>::from_data(TensorData::new(index, [b * 4 * out]), device)
+        .unsqueeze_dim::<2>(0)
+        .expand([c, b * 4 * out]);
+    let weight = Tensor::<3>::from_data(TensorData::new(weight, [b, 4, out]), device).unsqueeze_dim::<4>(0);
+    let sampled = source.gather(1, index).reshape([c, b, 4, out]);
+    let images = (sampled * weight)
+        .sum_dim(2)
+        .reshape([c, b, size, size])
+        .swap_dims(0, 1);
     let (mean, std) = (&normalization.mean, &normalization.std);
     let scale: Vec<f32> = std.iter().map(|s| (1.0 / (255.0 * s)) as f32).collect();
     let shift: Vec<f32> = mean.iter().zip(std).map(|(m, s)| (-m / s) as f32).collect();
@@ -409,15 +418,14 @@ mod tests {
     use super::*;
 
     fn set(h: usize, w: usize) -> ImageSet {
-        ImageSet {
-            height: h,
-            width: w,
-            channels: 1,
-            pixels: (0..h * w).map(|v| v as u8).collect(),
-            labels: vec![0],
-            classes: vec!["a".into()],
-            source: "test".into(),
-        }
+        ImageSet::uniform(
+            [h, w],
+            1,
+            (0..h * w).map(|v| v as u8).collect(),
+            vec![0],
+            vec!["a".into()],
+            "test".into(),
+        )
     }
 
     fn run(s: &ImageSet, crop: Crop, size: usize) -> Vec<f32> {
@@ -465,6 +473,52 @@ mod tests {
         assert!((got[1] - 0.25).abs() < 1e-6);
         assert!((got[2] - 0.75).abs() < 1e-6);
         assert!((got[15] - 3.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn images_of_different_sizes_batch_like_each_alone() {
+        let sizes = vec![[4, 6], [5, 3], [4, 4]];
+        let pixels: Vec<u8> = sizes
+            .iter()
+            .enumerate()
+            .flat_map(|(k, [h, w])| (0..h * w).map(move |v| (v * 7 + k * 50) as u8))
+            .collect();
+        let s = ImageSet::new(sizes.clone(), 1, pixels, vec![0; 3], vec!["a".into()], "test".into());
+        s.validate().unwrap();
+        let identity = ChannelStats {
+            mean: vec![0.0],
+            std: vec![1.0 / 255.0],
+        };
+        let crops: Vec<Crop> = sizes
+            .iter()
+            .enumerate()
+            .map(|(k, &[h, w])| Crop {
+                top: 0.5 * k as f64 - 1.0,
+                left: 0.0,
+                height: h as f64,
+                width: w as f64 - 1.0,
+                flip: k == 1,
+            })
+            .collect();
+        let order = [2, 0, 1];
+        let together = batch(
+            &s,
+            &order,
+            &[crops[2], crops[0], crops[1]],
+            3,
+            &identity,
+            &Device::flex(),
+        )
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap();
+        for (j, &i) in order.iter().enumerate() {
+            let alone = batch(&s, &[i], &[crops[i]], 3, &identity, &Device::flex())
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap();
+            assert_eq!(&together[j * 9..(j + 1) * 9], &alone[..], "image {i}");
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The decoded-image cache: a dataset decoded once (JPEG/PNG, CIFAR records, IDX) is kept as one
-//! safetensors file of `uint8` pixels `[count, height, width, channels]` and `int64` labels, with a
-//! JSON manifest in its metadata, so later runs and epochs never decode images again.
+//! safetensors file of `uint8` pixels (image after image, each `[height, width, channels]`), the
+//! `int64` `[height, width]` of each image and `int64` labels, with a JSON manifest in its
+//! metadata, so later runs and epochs never decode images again.
 
 use std::path::Path;
 
@@ -10,8 +11,9 @@ use serde::{Deserialize, Serialize};
 use crate::data::images::ImageSet;
 use crate::error::{Error, Result};
 
-/// Version of the cache layout; a cache of another version is rebuilt.
-pub const CACHE_VERSION: u32 = 1;
+/// Version of the cache layout; a cache of another version is rebuilt. Version 2 keeps each
+/// image's own size (version 1 held centre squares).
+pub const CACHE_VERSION: u32 = 2;
 
 const MANIFEST_KEY: &str = "losslens_dataset";
 
@@ -26,10 +28,10 @@ pub struct Manifest {
     pub classes: Vec<String>,
     /// Number of images.
     pub count: usize,
-    /// Image height.
-    pub height: usize,
-    /// Image width.
-    pub width: usize,
+    /// Pixel values of all images together.
+    pub values: usize,
+    /// The shortest side of any image (the stored size of an ImageFolder cache).
+    pub shorter_side: usize,
     /// Channels.
     pub channels: usize,
     /// Files that could not be decoded and were left out, with the reason.
@@ -43,13 +45,15 @@ pub struct Manifest {
 #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
 pub(crate) fn encode(set: &ImageSet, manifest: &Manifest) -> Result<Vec<u8>> {
     let labels: Vec<u8> = set.labels.iter().flat_map(|&l| (l as i64).to_le_bytes()).collect();
+    let sizes: Vec<u8> = set
+        .sizes()
+        .iter()
+        .flatten()
+        .flat_map(|&v| (v as i64).to_le_bytes())
+        .collect();
     let bad = |e: safetensors::SafeTensorError| Error::format("<cache>", format!("cannot encode the cache: {e}"));
-    let images = TensorView::new(
-        Dtype::U8,
-        vec![set.len(), set.height, set.width, set.channels],
-        &set.pixels,
-    )
-    .map_err(bad)?;
+    let images = TensorView::new(Dtype::U8, vec![set.pixels.len()], &set.pixels).map_err(bad)?;
+    let sizes_view = TensorView::new(Dtype::I64, vec![set.len(), 2], &sizes).map_err(bad)?;
     let labels_view = TensorView::new(Dtype::I64, vec![set.len()], &labels).map_err(bad)?;
     let info = Some(
         [(
@@ -59,7 +63,11 @@ pub(crate) fn encode(set: &ImageSet, manifest: &Manifest) -> Result<Vec<u8>> {
         .into_iter()
         .collect(),
     );
-    safetensors::serialize([("images", images), ("labels", labels_view)], info).map_err(bad)
+    safetensors::serialize(
+        [("images", images), ("sizes", sizes_view), ("labels", labels_view)],
+        info,
+    )
+    .map_err(bad)
 }
 
 /// Decodes a cache; `path` is only for messages.
@@ -77,35 +85,42 @@ pub fn decode(bytes: &[u8], path: &Path) -> Result<(ImageSet, Manifest)> {
         .ok_or_else(|| bad("no losslens dataset manifest".into()))?;
     let tensors = SafeTensors::deserialize(bytes).map_err(|e| bad(format!("corrupt dataset cache: {e}")))?;
     let images = tensors.tensor("images").map_err(|e| bad(e.to_string()))?;
+    let sizes = tensors.tensor("sizes").map_err(|e| bad(e.to_string()))?;
     let labels = tensors.tensor("labels").map_err(|e| bad(e.to_string()))?;
-    let expected = [manifest.count, manifest.height, manifest.width, manifest.channels];
     if images.dtype() != Dtype::U8
-        || images.shape() != expected
+        || images.shape() != [manifest.values]
+        || sizes.dtype() != Dtype::I64
+        || sizes.shape() != [manifest.count, 2]
         || labels.dtype() != Dtype::I64
         || labels.shape() != [manifest.count]
     {
         return Err(bad(format!(
-            "cache arrays {:?} {:?} / {:?} {:?} do not match the manifest {expected:?}",
+            "cache arrays {:?} {:?} / {:?} {:?} / {:?} {:?} do not match the manifest ({} images, {} values)",
             images.dtype(),
             images.shape(),
+            sizes.dtype(),
+            sizes.shape(),
             labels.dtype(),
-            labels.shape()
+            labels.shape(),
+            manifest.count,
+            manifest.values
         )));
     }
-    let labels: Vec<usize> = labels
-        .data()
-        .chunks_exact(8)
-        .map(|b| i64::from_le_bytes(b.try_into().expect("8 bytes")).max(0) as usize)
-        .collect();
-    let set = ImageSet {
-        height: manifest.height,
-        width: manifest.width,
-        channels: manifest.channels,
-        pixels: images.data().to_vec(),
-        labels,
-        classes: manifest.classes.clone(),
-        source: manifest.source.clone(),
+    let integers = |bytes: &[u8]| -> Vec<usize> {
+        bytes
+            .chunks_exact(8)
+            .map(|b| i64::from_le_bytes(b.try_into().expect("8 bytes")).max(0) as usize)
+            .collect()
     };
+    let sizes: Vec<[usize; 2]> = integers(sizes.data()).chunks_exact(2).map(|s| [s[0], s[1]]).collect();
+    let set = ImageSet::new(
+        sizes,
+        manifest.channels,
+        images.data().to_vec(),
+        integers(labels.data()),
+        manifest.classes.clone(),
+        manifest.source.clone(),
+    );
     set.validate()?;
     Ok((set, manifest))
 }
@@ -131,8 +146,8 @@ pub(crate) fn manifest_for(set: &ImageSet, skipped: Vec<String>, fingerprint: St
         source: set.source.clone(),
         classes: set.classes.clone(),
         count: set.len(),
-        height: set.height,
-        width: set.width,
+        values: set.pixels.len(),
+        shorter_side: set.shorter_side(),
         channels: set.channels,
         skipped,
         fingerprint,

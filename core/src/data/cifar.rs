@@ -85,15 +85,7 @@ pub fn read_cifar(dir: &Path, split: Split) -> Result<ImageSet> {
             reason: format!("label {max_label} found but only {} class names", classes.len()),
         });
     }
-    let set = ImageSet {
-        height: 32,
-        width: 32,
-        channels: 3,
-        pixels,
-        labels,
-        classes,
-        source: dir.display().to_string(),
-    };
+    let set = ImageSet::uniform([32, 32], 3, pixels, labels, classes, dir.display().to_string());
     set.validate()?;
     Ok(set)
 }

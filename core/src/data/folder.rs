@@ -1,7 +1,10 @@
 //! ImageFolder trees: `root/<class>/<image>.{jpg,jpeg,png}`, classes sorted by folder name.
 //!
-//! Every image is decoded once, resized so its shorter side is `size` pixels and centre-cropped
-//! to `size × size` RGB, and the whole set is kept in the decoded-image cache
+//! Every image is decoded once to RGB and resized so that its shorter side is `size` pixels,
+//! keeping its aspect ratio (nothing is cropped: training crops are drawn from the whole image, as
+//! "random crops of 10–100 % of the image" are; evaluation takes the centre, which for `size` 256
+//! and input 224 is "resize to 256, centre-crop 224"). A longer side beyond [`MAX_ASPECT`] times
+//! the shorter one keeps its centre part. The whole set is kept in the decoded-image cache
 //! ([`crate::data::cache`]). A file that cannot be decoded is **skipped with a warning and
 //! counted** in the manifest (one bad JPEG should not end a long run); a class folder with no
 //! decodable image, a root with no class folders, or a missing root are errors.
@@ -13,6 +16,10 @@ use image::imageops::FilterType;
 use crate::data::cache::{self, Manifest};
 use crate::data::images::ImageSet;
 use crate::error::{Error, Result};
+
+/// Longest side kept, as a multiple of the shorter side (panoramas keep their centre 4:1 part), so
+/// one odd image cannot take the memory of many.
+pub const MAX_ASPECT: usize = 4;
 
 /// File extensions read as images (case-insensitive).
 pub const IMAGE_EXTENSIONS: [&str; 3] = ["jpg", "jpeg", "png"];
@@ -97,9 +104,17 @@ pub(crate) fn fingerprint(listing: &[(String, Vec<PathBuf>)], size: usize) -> St
     format!("{h:016x}")
 }
 
-/// Decodes one image to `size × size` RGB: shorter side resized to `size` (Catmull-Rom), then
-/// the centre cropped.
-pub(crate) fn decode_image(path: &Path, size: usize) -> std::result::Result<Vec<u8>, String> {
+/// The `[height, width]` an `h × w` image is stored at: shorter side `size`, aspect ratio kept
+/// (rounded to whole pixels), longer side at most [`MAX_ASPECT`] · `size`.
+pub fn stored_size(h: usize, w: usize, size: usize) -> [usize; 2] {
+    let scale = size as f64 / h.min(w).max(1) as f64;
+    let long = |side: usize| ((side as f64 * scale).round() as usize).clamp(size, MAX_ASPECT * size);
+    if h <= w { [size, long(w)] } else { [long(h), size] }
+}
+
+/// Decodes one image to RGB at [`stored_size`]: resized with Catmull-Rom so that its shorter
+/// side is `size`; returns `([height, width], pixels)`.
+pub(crate) fn decode_image(path: &Path, size: usize) -> std::result::Result<([usize; 2], Vec<u8>), String> {
     let img = image::ImageReader::open(path)
         .map_err(|e| e.to_string())?
         .with_guessed_format()
@@ -111,23 +126,25 @@ pub(crate) fn decode_image(path: &Path, size: usize) -> std::result::Result<Vec<
     if w == 0 || h == 0 {
         return Err("empty image".into());
     }
-    let s = size as u32;
-    let img = if w == s && h == s {
+    let [sh, sw] = stored_size(h as usize, w as usize, size);
+    // A longer side past MAX_ASPECT keeps its centre part.
+    let most = MAX_ASPECT as u32;
+    let (crop_w, crop_h) = (w.min(most.saturating_mul(h)), h.min(most.saturating_mul(w)));
+    let img = if (crop_w, crop_h) == (w, h) {
         img
     } else {
-        let scale = s as f64 / w.min(h) as f64;
-        let (nw, nh) = (
-            ((w as f64 * scale).round() as u32).max(s),
-            ((h as f64 * scale).round() as u32).max(s),
-        );
-        let resized = image::imageops::resize(&img, nw, nh, FilterType::CatmullRom);
-        image::imageops::crop_imm(&resized, (nw - s) / 2, (nh - s) / 2, s, s).to_image()
+        image::imageops::crop_imm(&img, (w - crop_w) / 2, (h - crop_h) / 2, crop_w, crop_h).to_image()
     };
-    Ok(img.into_raw())
+    let img = if img.dimensions() == (sw as u32, sh as u32) {
+        img
+    } else {
+        image::imageops::resize(&img, sw as u32, sh as u32, FilterType::CatmullRom)
+    };
+    Ok(([sh, sw], img.into_raw()))
 }
 
-/// Decodes an ImageFolder tree into `size × size` RGB images, in parallel; returns the set and
-/// the skipped files (`path: reason`).
+/// Decodes an ImageFolder tree into RGB images with shorter side `size` ([`stored_size`]), in
+/// parallel; returns the set and the skipped files (`path: reason`).
 pub fn read_image_folder(root: &Path, size: usize) -> Result<(ImageSet, Vec<String>)> {
     if size == 0 {
         return Err(Error::InvalidSetting {
@@ -146,7 +163,7 @@ pub fn read_image_folder(root: &Path, size: usize) -> Result<(ImageSet, Vec<Stri
         .map_or(1, |n| n.get())
         .min(jobs.len().max(1));
     let chunk = jobs.len().div_ceil(threads);
-    type Decoded<'a> = (usize, &'a PathBuf, std::result::Result<Vec<u8>, String>);
+    type Decoded<'a> = (usize, &'a PathBuf, std::result::Result<([usize; 2], Vec<u8>), String>);
     let decoded: Vec<Decoded> = std::thread::scope(|scope| {
         let handles: Vec<_> = jobs
             .chunks(chunk.max(1))
@@ -163,13 +180,19 @@ pub fn read_image_folder(root: &Path, size: usize) -> Result<(ImageSet, Vec<Stri
             .flat_map(|h| h.join().expect("decoder thread"))
             .collect()
     });
-    let mut pixels = Vec::with_capacity(decoded.len() * size * size * 3);
+    let values = decoded
+        .iter()
+        .map(|(_, _, r)| r.as_ref().map_or(0, |(_, p)| p.len()))
+        .sum();
+    let mut pixels = Vec::with_capacity(values);
+    let mut sizes = Vec::with_capacity(decoded.len());
     let mut labels = Vec::with_capacity(decoded.len());
     let mut skipped = Vec::new();
     for (k, path, result) in decoded {
         match result {
-            Ok(p) => {
+            Ok((stored, p)) => {
                 pixels.extend_from_slice(&p);
+                sizes.push(stored);
                 labels.push(k);
             }
             Err(reason) => {
@@ -178,15 +201,14 @@ pub fn read_image_folder(root: &Path, size: usize) -> Result<(ImageSet, Vec<Stri
             }
         }
     }
-    let set = ImageSet {
-        height: size,
-        width: size,
-        channels: 3,
+    let set = ImageSet::new(
+        sizes,
+        3,
         pixels,
         labels,
-        classes: listing.into_iter().map(|(name, _)| name).collect(),
-        source: root.display().to_string(),
-    };
+        listing.into_iter().map(|(name, _)| name).collect(),
+        root.display().to_string(),
+    );
     set.validate().map_err(|e| match e {
         Error::Format { reason, .. } => Error::Format {
             path: root.into(),

@@ -128,15 +128,14 @@ pub fn read_idx_pair(images: &Path, labels: &Path) -> Result<(IdxArray, IdxArray
 pub fn read_idx_set(images: &Path, labels: &Path) -> Result<crate::data::ImageSet> {
     let (x, y) = read_idx_pair(images, labels)?;
     let max = y.data.iter().copied().max().unwrap_or(0);
-    let set = crate::data::ImageSet {
-        height: x.dims[1],
-        width: x.dims[2],
-        channels: 1,
-        pixels: x.data,
-        labels: y.data.iter().map(|&l| usize::from(l)).collect(),
-        classes: (0..=max).map(|k| k.to_string()).collect(),
-        source: images.display().to_string(),
-    };
+    let set = crate::data::ImageSet::uniform(
+        [x.dims[1], x.dims[2]],
+        1,
+        x.data,
+        y.data.iter().map(|&l| usize::from(l)).collect(),
+        (0..=max).map(|k| k.to_string()).collect(),
+        images.display().to_string(),
+    );
     set.validate()?;
     Ok(set)
 }

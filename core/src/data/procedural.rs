@@ -119,18 +119,17 @@ pub fn procedural(config: &ProceduralConfig) -> Result<ImageSet> {
             labels.push(k);
         }
     }
-    Ok(ImageSet {
-        height: s,
-        width: s,
-        channels: 3,
+    Ok(ImageSet::uniform(
+        [s, s],
+        3,
         pixels,
         labels,
-        classes: (0..config.classes).map(|k| format!("class{k:03}")).collect(),
-        source: format!(
+        (0..config.classes).map(|k| format!("class{k:03}")).collect(),
+        format!(
             "procedural(classes={}, per_class={}, size={}, seed={})",
             config.classes, config.per_class, s, config.seed
         ),
-    })
+    ))
 }
 
 #[cfg(test)]

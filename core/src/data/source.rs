@@ -20,8 +20,9 @@ use crate::error::{Error, Result, invalid_setting};
 #[serde(tag = "format", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum DatasetSource {
     /// An ImageFolder tree: `root/{train,test}/<class>/<image>` (or `root/<class>/<image>` for a
-    /// tree with a single, training split). Images are decoded once, resized on the shorter side
-    /// to `size` pixels and centre-cropped to `size × size`, and cached.
+    /// tree with a single, training split). Images are decoded once, resized so that the shorter
+    /// side is `size` pixels with the aspect ratio kept (nothing is cropped; see
+    /// [`crate::data::folder`]), and cached.
     Folder {
         /// The root folder.
         path: PathBuf,

@@ -443,15 +443,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let config = FinetuneConfig::default();
         let base = TrainConfig::default();
-        let test = ImageSet {
-            height: 1,
-            width: 1,
-            channels: 1,
-            pixels: vec![0; 3],
-            labels: vec![0, 1, 1],
-            classes: vec!["a".into(), "b".into()],
-            source: "test".into(),
-        };
+        let test = ImageSet::uniform(
+            [1, 1],
+            1,
+            vec![0; 3],
+            vec![0, 1, 1],
+            vec!["a".into(), "b".into()],
+            "test".into(),
+        );
         for (i, point) in config.grid().into_iter().enumerate() {
             for refit in [false, true] {
                 let train = config.train_config(&base, Path::new("/runs/a"), &DatasetSource::default(), point, !refit);

@@ -33,7 +33,7 @@ pub fn resolve(config: &TrainConfig, train: &ImageSet) -> Result<TrainConfig> {
 
 /// [`resolve`] with the pretrained run's information already read.
 fn resolve_from(config: &TrainConfig, train: &ImageSet, base: Option<&RunInfo>) -> Result<TrainConfig> {
-    let stored = train.height.min(train.width);
+    let stored = train.shorter_side();
     let image_size = config
         .image_size
         .or(base.map(|b| b.image_size))
@@ -174,7 +174,7 @@ impl Plan {
             resolved
         };
         let train = &data.train;
-        let image_size = resolved.image_size.unwrap_or(train.height);
+        let image_size = resolved.image_size.unwrap_or(train.shorter_side());
         let model = ModelConfig {
             architecture: resolved.model,
             stem: resolved.stem.unwrap_or(Stem::for_image_size(image_size)),

@@ -77,14 +77,9 @@ pub(crate) fn run_epoch(
         let indices = &order[s * batch_size..(s + 1) * batch_size];
         let crops: Vec<Crop> = indices
             .iter()
-            .map(|_| {
-                train_crop(
-                    &plan.augmentation,
-                    set.height,
-                    set.width,
-                    plan.image_size,
-                    &mut crop_rng,
-                )
+            .map(|&i| {
+                let [h, w] = set.size(i);
+                train_crop(&plan.augmentation, h, w, plan.image_size, &mut crop_rng)
             })
             .collect();
         // Dropout masks come from the run's own generator, not the device's, so they are the

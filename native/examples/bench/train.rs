@@ -160,7 +160,10 @@ pub fn run(args: Vec<String>) {
             let t0 = Instant::now();
             let crops: Vec<_> = indices
                 .iter()
-                .map(|_| train_crop(&augmentation, o.image_size, o.image_size, o.image_size, &mut rng))
+                .map(|&i| {
+                    let [h, w] = data.size(i);
+                    train_crop(&augmentation, h, w, o.image_size, &mut rng)
+                })
                 .collect();
             let images = batch(&data, &indices, &crops, o.image_size, &stats, &autodiff);
             let targets = Tensor::<1, Int>::from_data(TensorData::new(labels.clone(), [b]), &autodiff);
