@@ -111,19 +111,52 @@ fn tiny_study_is_complete_and_incremental() {
         assert!(run.separation.iter().all(|l| unit(l.value)), "{:?}", run.separation);
         assert!(run.sparsity.iter().all(|l| unit(l.value)), "{:?}", run.sparsity);
     }
+    // Fig. 2b: CKA between the two networks at every layer, on the 30 test images, 10 passes.
+    let protocol = results.protocol.as_ref().unwrap();
+    assert_eq!(
+        (protocol.cka_images, protocol.cka_batch_size, protocol.cka_passes),
+        (30, 30, 10)
+    );
+    assert_eq!(results.cka.len(), 4);
+    for layer in &results.cka {
+        assert_eq!(layer.images, 30);
+        assert_eq!(
+            layer.runs,
+            ["softmax s0", "cosine-softmax:loss-scaling=auto,temperature=0.05 s0"]
+        );
+        assert_eq!((layer.values[0][0], layer.values[1][1]), (1.0, 1.0));
+        assert!(
+            layer.values[0][1] > 0.0 && layer.values[0][1] < 1.0,
+            "{:?}",
+            layer.values
+        );
+    }
+    // Fig. 2a: softmax against cosine softmax (one seed each) and against the control network.
+    assert_eq!(results.cka_blocks.len(), 2);
+    assert_eq!(results.cka_blocks[0].a, "softmax s0");
+    assert!(results.cka_blocks[0].b.starts_with("cosine-softmax"));
+    assert!(
+        results.cka_blocks[1].b.starts_with("initialisation (seed 0;"),
+        "{}",
+        results.cka_blocks[1].b
+    );
+    for blocks in &results.cka_blocks {
+        assert_eq!(blocks.values.len(), 4);
+        assert!(blocks.values.iter().flatten().all(|v| v.is_finite() && *v < 1.0 + 1e-6));
+    }
     let text = std::fs::read_to_string(out.path().join("results.json")).unwrap();
     let saved: losslens_core::study::StudyResults = serde_json::from_str(&text).unwrap();
     assert_close(&saved, &results);
 
-    // Again: every run is reused, the results are the same.
-    let mut reused = 0;
-    let again = run_study(&study, out.path(), &Device::flex(), None, &mut |e| {
-        if matches!(e, StudyEvent::Reused { .. }) {
-            reused += 1;
-        }
+    // Again: every run is reused, and CKA between the networks too; the results are the same.
+    let (mut reused, mut pieces) = (0, 0);
+    let again = run_study(&study, out.path(), &Device::flex(), None, &mut |e| match e {
+        StudyEvent::Reused { .. } => reused += 1,
+        StudyEvent::Piece { .. } => pieces += 1,
+        _ => {}
     })
     .unwrap();
-    assert_eq!(reused, 2);
+    assert_eq!((reused, pieces), (2, 0));
     assert_close(&again, &results);
 
     // A different analysis size recomputes the analyses but keeps the trained networks.

@@ -247,6 +247,17 @@ function consistent(dir) {
     const ones = m.values.every((row, i) => Math.abs(row[i] - 1) < 1e-6);
     const symmetric = m.values.every((row, i) => row.every((v, j) => v === m.values[j][i] && v <= 1 + 1e-6 && Number.isFinite(v)));
     check(`results: CKA ${m.layer} square, symmetric, ones on the diagonal`, square && ones && symmetric, JSON.stringify(m.values));
+    check(`results: CKA ${m.layer} on the CKA test images`, m.images === r.protocol?.cka_images && m.images > 0, `${m.images}`);
+  }
+  // Fig. 2a: every layer of the reference network against every layer of each partner and of the
+  // control network at initialisation.
+  const blocks = r.cka_blocks ?? [];
+  check("results: Fig. 2a pairs, the control network last", blocks.length >= 2 && blocks.at(-1).b.startsWith("initialisation"),
+    blocks.map((b) => `${b.a} / ${b.b}`).join("; "));
+  for (const b of blocks) {
+    const n = b.layers.length;
+    check(`results: Fig. 2a ${b.b} all layer pairs`, n === r.cka.length && b.values.length === n &&
+      b.values.every((row) => row.length === n && row.every((v) => Number.isFinite(v) && v <= 1 + 1e-6)));
   }
 }
 

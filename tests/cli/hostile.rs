@@ -55,6 +55,7 @@ fn results(objective: &str, features: Option<&str>) -> StudyResults {
             finetune: Vec::new(),
         }],
         cka: Vec::new(),
+        cka_blocks: Vec::new(),
         sweeps: Vec::new(),
         protocol: None,
         tuning: Vec::new(),

@@ -21,6 +21,7 @@
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
+use super::products;
 use crate::compute::Compute;
 use crate::error::{Error, Result};
 use crate::features::Layer;
@@ -118,10 +119,10 @@ pub async fn linear_cka(compute: &Compute, x: &Layer, y: &Layer, config: &CkaCon
     // CKA does not change when a representation is scaled: compute on the layers scaled to a
     // largest activation of 1, so sums of fourth powers neither overflow nor underflow, and
     // report the HSIC values in the layers' own units.
-    let scales = (x.unit_scale("CKA")?, y.unit_scale("CKA")?);
-    for layer in [x, y] {
-        check_varies(compute, layer)?;
-    }
+    let [sx, sy] = unit_scales(compute, &[x, y])?[..] else {
+        unreachable!("two layers, two scales")
+    };
+    let scales = (sx, sy);
     let (hsic_xy, hsic_xx, hsic_yy) = match form {
         CkaForm::Feature => feature_space(compute, x, y, config.estimator, scales).await?,
         _ => {
@@ -162,11 +163,36 @@ pub(crate) fn center_columns(x: Tensor<2>) -> Tensor<2> {
     x - mean
 }
 
+/// The factor that brings each layer's largest activation near 1 ([`Layer::unit_scale`]), after
+/// refusing a layer with a non-finite or only zero activations and then one that does not vary
+/// across examples, in that order. The layers are scanned in parallel.
+pub(crate) fn unit_scales(compute: &Compute, layers: &[&Layer]) -> Result<Vec<f64>> {
+    let summarise = |layer: &&Layer| {
+        let max = layer.max_abs();
+        (max, layer.relative_variance_given_max(max))
+    };
+    #[cfg(not(target_arch = "wasm32"))]
+    let summaries: Vec<(f64, f64)> = {
+        use rayon::prelude::*;
+        layers.par_iter().map(summarise).collect()
+    };
+    #[cfg(target_arch = "wasm32")]
+    let summaries: Vec<(f64, f64)> = layers.iter().map(summarise).collect();
+    let scales = layers
+        .iter()
+        .zip(&summaries)
+        .map(|(layer, &(max, _))| layer.unit_scale_given_max(max, "CKA"))
+        .collect::<Result<Vec<f64>>>()?;
+    for (layer, &(_, variance)) in layers.iter().zip(&summaries) {
+        refuse_constant(compute, layer, variance)?;
+    }
+    Ok(scales)
+}
+
 /// Refuses a layer that does not vary across examples (relative to its size and the precision
-/// of the computation): CKA of a constant representation is undefined, and computing it anyway
-/// gives rounding noise.
-pub(crate) fn check_varies(compute: &Compute, layer: &Layer) -> Result<()> {
-    let variance = layer.relative_variance();
+/// of the computation), given its [`Layer::relative_variance`]: CKA of a constant representation
+/// is undefined, and computing it anyway gives rounding noise.
+fn refuse_constant(compute: &Compute, layer: &Layer, variance: f64) -> Result<()> {
     if variance.is_nan() || variance <= compute.constant_tolerance() {
         return Err(Error::degenerate(
             &layer.origin,
@@ -177,8 +203,9 @@ pub(crate) fn check_varies(compute: &Compute, layer: &Layer) -> Result<()> {
     Ok(())
 }
 
-/// `(hsic_xy, hsic_xx, hsic_yy)` in feature space, of the layers times `scales`. The cross-products `XᵀY`, `XᵀX`, `YᵀY` of the column-centered layers are accumulated
-/// over chunks of rows, so memory is bounded by the chunk size and `p × q`, whatever `n`.
+/// `(hsic_xy, hsic_xx, hsic_yy)` in feature space, of the layers times `scales`. The
+/// cross-products `XᵀY`, `XᵀX`, `YᵀY` of the column-centered layers are accumulated over chunks
+/// of rows, so memory is bounded by the chunk size and `(p + q)²`, whatever `n`.
 async fn feature_space(
     compute: &Compute,
     x: &Layer,
@@ -187,34 +214,18 @@ async fn feature_space(
     (fx, fy): (f64, f64),
 ) -> Result<(f64, f64, f64)> {
     let n = x.rows as f64;
-    let (mean_x, mean_y) = (compute.column_means_scaled(x, fx), compute.column_means_scaled(y, fy)); // [1, p], [1, q]
-    let mut products: Option<[Tensor<2>; 3]> = None;
-    let (mut sx, mut sy) = (Vec::new(), Vec::new());
-    for rows in compute.row_chunks(x.rows, x.cols + y.cols) {
-        let xc = compute.upload_rows_scaled(x, rows.start, rows.end, fx) - mean_x.clone(); // [n_c, p]
-        let yc = compute.upload_rows_scaled(y, rows.start, rows.end, fy) - mean_y.clone(); // [n_c, q]
-        let part = [
-            xc.clone().transpose().matmul(yc.clone()), // [p, q]
-            xc.clone().transpose().matmul(xc.clone()), // [p, p]
-            yc.clone().transpose().matmul(yc.clone()), // [q, q]
-        ];
-        products = Some(match products {
-            Some([a, b, c]) => {
-                let [d, e, f] = part;
-                [a + d, b + e, c + f]
-            }
-            None => part,
-        });
-        if estimator == CkaEstimator::Debiased {
-            // Row squared norms = diagonals of the Gram matrices.
-            sx.extend(compute.read(xc.square().sum_dim(1)).await?);
-            sy.extend(compute.read(yc.square().sum_dim(1)).await?);
-        }
-    }
-    let [xty, xtx, yty] = products.expect("a layer has at least one row");
-    let xty = compute.scalar(xty.square().sum()).await?;
-    let xtx = compute.scalar(xtx.square().sum()).await?;
-    let yty = compute.scalar(yty.square().sum()).await?;
+    let ((xty, xtx, yty), (sx, sy)) = if compute.is_cpu() {
+        let sums = products::centered_cross_sums(
+            compute.precision,
+            compute.chunk_elements,
+            (x, fx),
+            (y, fy),
+            estimator == CkaEstimator::Debiased,
+        );
+        (sums.sums, sums.row_norms)
+    } else {
+        device_cross_sums(compute, (x, fx), (y, fy), estimator == CkaEstimator::Debiased).await?
+    };
     Ok(match estimator {
         CkaEstimator::Biased => (xty, xtx, yty),
         CkaEstimator::Debiased => {
@@ -232,10 +243,50 @@ async fn feature_space(
     })
 }
 
+/// [`products::centered_cross_sums`] on a GPU: the cross-products accumulated on the device over
+/// chunks of rows, the row norms read back when asked for.
+#[allow(clippy::type_complexity)]
+async fn device_cross_sums(
+    compute: &Compute,
+    (x, fx): (&Layer, f64),
+    (y, fy): (&Layer, f64),
+    row_norms: bool,
+) -> Result<((f64, f64, f64), (Vec<f64>, Vec<f64>))> {
+    let (mean_x, mean_y) = (compute.column_means_scaled(x, fx), compute.column_means_scaled(y, fy)); // [1, p], [1, q]
+    let mut accumulated: Option<[Tensor<2>; 3]> = None;
+    let (mut sx, mut sy) = (Vec::new(), Vec::new());
+    for rows in compute.row_chunks(x.rows, x.cols + y.cols) {
+        let xc = compute.upload_rows_scaled(x, rows.start, rows.end, fx) - mean_x.clone(); // [n_c, p]
+        let yc = compute.upload_rows_scaled(y, rows.start, rows.end, fy) - mean_y.clone(); // [n_c, q]
+        if row_norms {
+            // Row squared norms = diagonals of the Gram matrices.
+            sx.extend(compute.read(xc.clone().square().sum_dim(1)).await?);
+            sy.extend(compute.read(yc.clone().square().sum_dim(1)).await?);
+        }
+        let part = [
+            xc.clone().transpose().matmul(yc.clone()), // [p, q]
+            xc.clone().transpose().matmul(xc),         // [p, p]
+            yc.clone().transpose().matmul(yc),         // [q, q]
+        ];
+        accumulated = Some(match accumulated {
+            Some([a, b, c]) => {
+                let [d, e, f] = part;
+                [a + d, b + e, c + f]
+            }
+            None => part,
+        });
+    }
+    let [xty, xtx, yty] = accumulated.expect("a layer has at least one row");
+    let xty = compute.scalar(xty.square().sum()).await?;
+    let xtx = compute.scalar(xtx.square().sum()).await?;
+    let yty = compute.scalar(yty.square().sum()).await?;
+    Ok(((xty, xtx, yty), (sx, sy)))
+}
+
 /// `(hsic_xy, hsic_xx, hsic_yy)` from the `n × n` Gram matrices of column-centered `x`, `y`.
 async fn gram_space(compute: &Compute, x: Tensor<2>, y: Tensor<2>, estimator: CkaEstimator) -> Result<(f64, f64, f64)> {
-    let k = center_gram(compute, x.clone().matmul(x.transpose()), estimator); // [n, n]
-    let l = center_gram(compute, y.clone().matmul(y.transpose()), estimator); // [n, n]
+    let k = center_gram(compute, products::rows_gram(compute, x).await?, estimator); // [n, n]
+    let l = center_gram(compute, products::rows_gram(compute, y).await?, estimator); // [n, n]
     let kl = compute.scalar((k.clone() * l.clone()).sum()).await?;
     let kk = compute.scalar(k.square().sum()).await?;
     let ll = compute.scalar(l.square().sum()).await?;

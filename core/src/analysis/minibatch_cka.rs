@@ -17,7 +17,8 @@
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
-use crate::analysis::cka::{center_columns, check_varies, off_diagonal_mask};
+use crate::analysis::cka::{center_columns, off_diagonal_mask, unit_scales};
+use crate::analysis::products::{self, BatchGrams};
 use crate::compute::Compute;
 use crate::error::{Error, Result};
 use crate::features::Layer;
@@ -109,16 +110,11 @@ pub async fn minibatch_cka(
     }
     // Computed on each layer scaled to a largest activation of 1 (CKA does not change), so no
     // sum of fourth powers overflows; constant layers are refused.
-    let scale_a = a.iter().map(|l| l.unit_scale("CKA")).collect::<Result<Vec<f64>>>()?;
-    let scale_b = b.iter().map(|l| l.unit_scale("CKA")).collect::<Result<Vec<f64>>>()?;
-    for layer in a.iter().chain(b) {
-        check_varies(compute, layer)?;
-    }
+    let mut scale_a = unit_scales(compute, &a.iter().chain(b).collect::<Vec<_>>())?;
+    let scale_b = scale_a.split_off(a.len());
     let order: Option<Vec<usize>> = config.shuffle_seed.map(|seed| permutation(n, seed));
-    let batches = n.div_ceil(config.batch_size);
-    let sizes: Vec<usize> = (0..batches)
-        .map(|i| n / batches + usize::from(i < n % batches))
-        .collect();
+    let sizes = batch_sizes(n, config.batch_size);
+    let batches = sizes.len();
 
     let (la, lb) = (a.len(), b.len());
     let mut sum_ab = vec![0.0f64; la * lb];
@@ -127,16 +123,32 @@ pub async fn minibatch_cka(
     let mut start = 0;
     for &m in &sizes {
         let end = start + m;
-        let mask = off_diagonal_mask(compute, m);
         let batch = |(layer, &scale): (&Layer, &f64)| match &order {
             Some(order) => compute.upload_rows_scaled(&layer.select_rows(&order[start..end]), 0, m, scale),
             None => compute.upload_rows_scaled(layer, start, end, scale),
         };
-        let (ga, sa) = stack_grams(a.iter().zip(&scale_a).map(batch), &mask, m);
-        let (gb, sb) = stack_grams(b.iter().zip(&scale_b).map(batch), &mask, m);
-        let hsic = Hsic1Terms::pairs(compute, &ga, &sa, &gb, &sb).await?;
-        let self_a = Hsic1Terms::diagonal(compute, &ga, &sa).await?;
-        let self_b = Hsic1Terms::diagonal(compute, &gb, &sb).await?;
+        let (hsic, self_a, self_b) = if compute.is_cpu() {
+            let rows: Vec<usize> = match &order {
+                Some(order) => order[start..end].to_vec(),
+                None => (start..end).collect(),
+            };
+            let ga = products::batch_grams(compute.precision, a, &scale_a, &rows);
+            let gb = products::batch_grams(compute.precision, b, &scale_b, &rows);
+            (
+                Hsic1Terms::host(&ga, Some(&gb), m),
+                Hsic1Terms::host(&ga, None, m),
+                Hsic1Terms::host(&gb, None, m),
+            )
+        } else {
+            let mask = off_diagonal_mask(compute, m);
+            let (ga, sa) = stack_grams(compute, a.iter().zip(&scale_a).map(batch), &mask).await?;
+            let (gb, sb) = stack_grams(compute, b.iter().zip(&scale_b).map(batch), &mask).await?;
+            (
+                Hsic1Terms::pairs(compute, &ga, &sa, &gb, &sb).await?,
+                Hsic1Terms::diagonal(compute, &ga, &sa).await?,
+                Hsic1Terms::diagonal(compute, &gb, &sb).await?,
+            )
+        };
         for (acc, value) in sum_ab.iter_mut().zip(hsic.finish(m)) {
             *acc += value;
         }
@@ -173,27 +185,55 @@ pub async fn minibatch_cka(
     })
 }
 
+/// The sizes of the minibatches `n` examples are split into: `⌈n/m⌉` batches whose sizes differ
+/// by at most one, larger first.
+pub(crate) fn batch_sizes(n: usize, m: usize) -> Vec<usize> {
+    let batches = n.div_ceil(m.max(1));
+    (0..batches)
+        .map(|i| n / batches + usize::from(i < n % batches))
+        .collect()
+}
+
+/// One layer's zero-diagonal Gram matrix `K̃` of a minibatch (flattened) and its row sums.
+///
+/// # Shapes
+/// - `x`: `[m, p]`; `mask`: `[m, m]` ([`off_diagonal_mask`])
+/// - returns `([1, m²], [1, m])`
+pub(crate) async fn zero_diagonal_gram(
+    compute: &Compute,
+    x: Tensor<2>,
+    mask: &Tensor<2>,
+) -> Result<(Tensor<2>, Tensor<2>)> {
+    let m = x.dims()[0];
+    // HSIC₁ is invariant to translating the features; centering them first removes the large
+    // constant part of the Gram matrix, which would otherwise cancel in f32.
+    let x = center_columns(x);
+    let k = products::rows_gram(compute, x).await? * mask.clone(); // [m, m], K̃
+    let s = k.clone().sum_dim(0); // [1, m], 1ᵀK̃ (= (K̃1)ᵀ)
+    Ok((k.reshape([1, m * m]), s))
+}
+
 /// Stacks each layer's zero-diagonal Gram matrix (flattened) and its row sums.
 ///
 /// # Shapes
 /// - each input: `[m, p_l]`
 /// - returns `([L, m²], [L, m])`
-fn stack_grams(layers: impl Iterator<Item = Tensor<2>>, mask: &Tensor<2>, m: usize) -> (Tensor<2>, Tensor<2>) {
-    let (grams, sums): (Vec<_>, Vec<_>) = layers
-        .map(|x| {
-            // HSIC₁ is invariant to translating the features; centering them first removes the
-            // large constant part of the Gram matrix, which would otherwise cancel in f32.
-            let x = center_columns(x);
-            let k = x.clone().matmul(x.transpose()) * mask.clone(); // [m, m], K̃
-            let s = k.clone().sum_dim(0); // [1, m], 1ᵀK̃ (= (K̃1)ᵀ)
-            (k.reshape([1, m * m]), s)
-        })
-        .unzip();
-    (Tensor::cat(grams, 0), Tensor::cat(sums, 0))
+async fn stack_grams(
+    compute: &Compute,
+    layers: impl Iterator<Item = Tensor<2>>,
+    mask: &Tensor<2>,
+) -> Result<(Tensor<2>, Tensor<2>)> {
+    let (mut grams, mut sums) = (Vec::new(), Vec::new());
+    for x in layers {
+        let (g, s) = zero_diagonal_gram(compute, x, mask).await?;
+        grams.push(g);
+        sums.push(s);
+    }
+    Ok((Tensor::cat(grams, 0), Tensor::cat(sums, 0)))
 }
 
 /// The three sums HSIC₁ is made of, read back for `f64` assembly on the host.
-struct Hsic1Terms {
+pub(crate) struct Hsic1Terms {
     /// `tr(K̃L̃)` per pair.
     trace: Vec<f64>,
     /// `1ᵀK̃1` per left layer.
@@ -207,8 +247,20 @@ struct Hsic1Terms {
 }
 
 impl Hsic1Terms {
-    async fn pairs(compute: &Compute, ga: &Tensor<2>, sa: &Tensor<2>, gb: &Tensor<2>, sb: &Tensor<2>) -> Result<Self> {
-        let trace = compute.read(ga.clone().matmul(gb.clone().transpose())).await?; // [La, Lb]
+    /// The terms of every pair of a left layer (row of `ga`) and a right layer (row of `gb`).
+    ///
+    /// # Shapes
+    /// - `ga`: `[La, m²]`, `sa`: `[La, m]`, `gb`: `[Lb, m²]`, `sb`: `[Lb, m]`
+    pub(crate) async fn pairs(
+        compute: &Compute,
+        ga: &Tensor<2>,
+        sa: &Tensor<2>,
+        gb: &Tensor<2>,
+        sb: &Tensor<2>,
+    ) -> Result<Self> {
+        let trace = compute
+            .read(products::product_nt(compute, ga.clone(), gb.clone()).await?)
+            .await?; // [La, Lb]
         let cross = compute.read(sa.clone().matmul(sb.clone().transpose())).await?; // [La, Lb]
         let total_left = compute.read(sa.clone().sum_dim(1)).await?;
         let total_right = compute.read(sb.clone().sum_dim(1)).await?;
@@ -219,6 +271,35 @@ impl Hsic1Terms {
             cross,
             right_len: Some(sb.dims()[0]),
         })
+    }
+
+    /// The terms from minibatch Gram matrices computed on the host: every pair of a `left` and
+    /// a `right` layer, or each `left` layer with itself (`right = None`).
+    fn host(left: &BatchGrams, right: Option<&BatchGrams>, m: usize) -> Self {
+        let trace = products::batch_traces(left, right);
+        let totals = |g: &BatchGrams| g.sums.chunks(m).map(|s| s.iter().sum()).collect::<Vec<f64>>();
+        let dot = |u: &[f64], v: &[f64]| u.iter().zip(v).map(|(a, b)| a * b).sum::<f64>();
+        let (total_left, total_right, cross) = match right {
+            Some(right) => {
+                let cross = left
+                    .sums
+                    .chunks(m)
+                    .flat_map(|u| right.sums.chunks(m).map(move |v| dot(u, v)))
+                    .collect();
+                (totals(left), totals(right), cross)
+            }
+            None => {
+                let total = totals(left);
+                (total.clone(), total, left.sums.chunks(m).map(|u| dot(u, u)).collect())
+            }
+        };
+        Self {
+            trace,
+            total_left,
+            total_right,
+            cross,
+            right_len: right.map(|r| r.layers),
+        }
     }
 
     async fn diagonal(compute: &Compute, g: &Tensor<2>, s: &Tensor<2>) -> Result<Self> {
@@ -234,8 +315,8 @@ impl Hsic1Terms {
         })
     }
 
-    /// HSIC₁ for each pair (or each layer, for the diagonal).
-    fn finish(&self, m: usize) -> Vec<f64> {
+    /// HSIC₁ for each pair, row-major (or each layer, for the diagonal).
+    pub(crate) fn finish(&self, m: usize) -> Vec<f64> {
         let m = m as f64;
         let scale = 1.0 / (m * (m - 3.0));
         (0..self.trace.len())

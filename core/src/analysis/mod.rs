@@ -6,6 +6,7 @@ pub mod classes;
 pub mod collapse;
 mod eigen;
 pub mod minibatch_cka;
+pub(crate) mod products;
 pub mod separation;
 pub mod sparsity;
 pub mod spectrum;

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::analysis::cka::center_columns;
 use crate::analysis::classes::Classes;
 use crate::analysis::eigen::eigenvalues;
+use crate::analysis::products;
 use crate::compute::Compute;
 use crate::error::Result;
 use crate::features::Layer;
@@ -67,9 +68,9 @@ pub struct Spectra {
 pub async fn singular_values(compute: &Compute, x: Tensor<2>) -> Result<Vec<f64>> {
     let [n, p] = x.dims();
     let (gram, size) = if p <= n {
-        (x.clone().transpose().matmul(x), p) // [p, p]
+        (products::columns_gram(compute, x).await?, p) // [p, p]
     } else {
-        (x.clone().matmul(x.transpose()), n) // [n, n]
+        (products::rows_gram(compute, x).await?, n) // [n, n]
     };
     let values = eigenvalues(&compute.read(gram).await?, size)?;
     Ok(values.into_iter().map(|v| v.max(0.0).sqrt()).collect())
@@ -86,7 +87,7 @@ pub(crate) async fn centered_singular_values(compute: &Compute, layer: &Layer) -
     let mut gram: Option<Tensor<2>> = None;
     for rows in compute.row_chunks(layer.rows, layer.cols) {
         let x = compute.upload_rows(layer, rows.start, rows.end) - mean.clone(); // [n_c, P]
-        let part = x.clone().transpose().matmul(x); // [P, P]
+        let part = products::columns_gram(compute, x).await?; // [P, P]
         gram = Some(match gram {
             Some(g) => g + part,
             None => part,

@@ -119,14 +119,21 @@ impl Layer {
 
     /// The largest absolute activation (NaN if any is NaN).
     pub fn max_abs(&self) -> f64 {
+        // The maximum ignores NaN (comparisons with NaN are false), so NaN is looked for
+        // separately; both loops vectorise.
         match &self.data {
-            FloatData::F32(v) => v.iter().fold(0.0f64, |m, &a| {
-                let a = f64::from(a).abs();
-                if a > m || a.is_nan() { a } else { m }
-            }),
-            FloatData::F64(v) => v
-                .iter()
-                .fold(0.0f64, |m, &a| if a.abs() > m || a.is_nan() { a.abs() } else { m }),
+            FloatData::F32(v) => {
+                if v.iter().fold(false, |nan, x| nan | x.is_nan()) {
+                    return f64::NAN;
+                }
+                f64::from(v.iter().fold(0.0f32, |m, &a| if a.abs() > m { a.abs() } else { m }))
+            }
+            FloatData::F64(v) => {
+                if v.iter().fold(false, |nan, x| nan | x.is_nan()) {
+                    return f64::NAN;
+                }
+                v.iter().fold(0.0f64, |m, &a| if a.abs() > m { a.abs() } else { m })
+            }
         }
     }
 
@@ -134,34 +141,20 @@ impl Layer {
     /// squares over the raw one, `Σ (x − x̄_col)² / Σ x²`, in `f64` on the host (0 for identical
     /// rows, 1 for rows with zero mean; NaN for an all-zero layer).
     pub fn relative_variance(&self) -> f64 {
-        let (rows, cols) = (self.rows, self.cols);
-        let value = |i: usize| -> f64 {
-            match &self.data {
-                FloatData::F32(v) => f64::from(v[i]),
-                FloatData::F64(v) => v[i],
-            }
-        };
+        self.relative_variance_given_max(self.max_abs())
+    }
+
+    /// [`Layer::relative_variance`] when [`Layer::max_abs`] is known.
+    pub(crate) fn relative_variance_given_max(&self, max_abs: f64) -> f64 {
         // Scaled by the largest activation so that squares of 1e38 neither overflow here.
-        let scale = self.max_abs();
+        let scale = max_abs;
         if !(scale > 0.0 && scale.is_finite()) {
             return f64::NAN;
         }
-        let mut mean = vec![0.0f64; cols];
-        for r in 0..rows {
-            for (c, m) in mean.iter_mut().enumerate() {
-                *m += value(r * cols + c) / scale;
-            }
+        match &self.data {
+            FloatData::F32(v) => relative_variance(v, self.cols, 1.0 / scale),
+            FloatData::F64(v) => relative_variance(v, self.cols, 1.0 / scale),
         }
-        mean.iter_mut().for_each(|m| *m /= rows as f64);
-        let (mut centered, mut raw) = (0.0f64, 0.0f64);
-        for r in 0..rows {
-            for (c, m) in mean.iter().enumerate() {
-                let x = value(r * cols + c) / scale;
-                centered += (x - m) * (x - m);
-                raw += x * x;
-            }
-        }
-        centered / raw
     }
 
     /// The power of two nearest `1 / max |x|`: the factor that brings the layer's largest
@@ -170,7 +163,11 @@ impl Layer {
     /// finite. A power of two scales every value exactly, so results do not change by a bit
     /// for layers that needed no scaling.
     pub(crate) fn unit_scale(&self, analysis: &str) -> crate::error::Result<f64> {
-        let max = self.max_abs();
+        self.unit_scale_given_max(self.max_abs(), analysis)
+    }
+
+    /// [`Layer::unit_scale`] when [`Layer::max_abs`] is known.
+    pub(crate) fn unit_scale_given_max(&self, max: f64, analysis: &str) -> crate::error::Result<f64> {
         if !max.is_finite() {
             return Err(crate::error::Error::degenerate(
                 &self.origin,
@@ -230,4 +227,26 @@ impl Layer {
             FloatData::F64(v) => v.iter().position(|x| !x.is_finite()).map(|i| (i, v[i].to_string())),
         }
     }
+}
+
+/// [`Layer::relative_variance`] of row-major values with `cols` columns, each multiplied by `factor`.
+fn relative_variance<T: Copy + Into<f64>>(values: &[T], cols: usize, factor: f64) -> f64 {
+    let rows = values.len() / cols.max(1);
+    // Per-column accumulators, so the inner loops vectorise.
+    let mut mean = vec![0.0f64; cols];
+    for row in values.chunks_exact(cols) {
+        for (m, &x) in mean.iter_mut().zip(row) {
+            *m += x.into() * factor;
+        }
+    }
+    mean.iter_mut().for_each(|m| *m /= rows as f64);
+    let (mut centered, mut raw) = (vec![0.0f64; cols], vec![0.0f64; cols]);
+    for row in values.chunks_exact(cols) {
+        for (((c, r), m), &x) in centered.iter_mut().zip(raw.iter_mut()).zip(&mean).zip(row) {
+            let x = x.into() * factor;
+            *c += (x - m) * (x - m);
+            *r += x * x;
+        }
+    }
+    centered.iter().sum::<f64>() / raw.iter().sum::<f64>()
 }

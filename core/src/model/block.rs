@@ -186,6 +186,16 @@ impl ResidualBlock {
         }
     }
 
+    /// Every batch norm of the block, in forward order (the shortcut's last).
+    pub fn batch_norms_mut(&mut self) -> Vec<&mut BatchNorm> {
+        let (mut norms, downsample): (Vec<&mut BatchNorm>, _) = match self {
+            ResidualBlock::Basic(b) => (vec![&mut b.bn1, &mut b.bn2], &mut b.downsample),
+            ResidualBlock::Bottleneck(b) => (vec![&mut b.bn1, &mut b.bn2, &mut b.bn3], &mut b.downsample),
+        };
+        norms.extend(downsample.as_mut().map(|d| &mut d.bn));
+        norms
+    }
+
     /// `relu(branch(x) + shortcut(x))`.
     ///
     /// # Shapes

@@ -211,6 +211,17 @@ impl ResNet {
             .collect()
     }
 
+    /// Every batch norm of the body, in forward order.
+    pub fn batch_norms_mut(&mut self) -> Vec<&mut BatchNorm> {
+        let mut norms = vec![&mut self.stem.bn];
+        for stage in &mut self.stages {
+            for block in &mut stage.blocks {
+                norms.extend(block.batch_norms_mut());
+            }
+        }
+        norms
+    }
+
     /// The pooled penultimate features.
     ///
     /// # Shapes

@@ -16,6 +16,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::analysis::products;
 use crate::compute::{Compute, NoPause, Pacer};
 use crate::error::{Error, Result};
 use crate::features::Layer;
@@ -215,7 +216,7 @@ pub async fn nearest_neighbors_paced(
     let device_topk = !compute.is_cpu();
     let r_tensors: Vec<_> = r_chunks
         .iter()
-        .map(|c| compute.upload_rows(&r, c.start, c.end).transpose())
+        .map(|c| compute.upload_rows(&r, c.start, c.end))
         .collect();
     let blocks = q_chunks.len() * r_chunks.len();
     let mut done = 0;
@@ -226,7 +227,7 @@ pub async fn nearest_neighbors_paced(
                 pacer.pause(done, blocks).await?;
             }
             done += 1;
-            let sims = qt.clone().matmul(rt.clone()); // [q rows, r rows]
+            let sims = products::product_nt(compute, qt.clone(), rt.clone()).await?; // [q rows, r rows]
             let width = rc.end - rc.start;
             let take = (k + usize::from(exclude_self)).min(width);
             if device_topk && take < width {

@@ -76,9 +76,19 @@ pub struct AnalysisConfig {
     /// all. For quick looks: the accuracies are then estimates from fewer images.
     pub test_limit: Option<usize>,
     /// Source training images (class-stratified, the same for every run) whose features of every
-    /// layer are saved with each run (`features.npz`) and compared across runs with CKA
-    /// (Fig. 2). Default 500; 0 skips both.
+    /// layer (spatially mean-pooled) are saved with each run (`features.npz`), for the explorer
+    /// and `losslens analyze`. Default 500; 0 saves none.
     pub feature_images: usize,
+    /// CKA between the networks (Fig. 2): examples per minibatch of the minibatch CKA (unbiased
+    /// HSIC, Nguyen et al. 2021) on each block's whole (flattened) output. Default 1,500, as the
+    /// paper. Each minibatch holds one `m × m` Gram matrix per network and layer on the device.
+    pub cka_batch_size: usize,
+    /// CKA between the networks: passes over the images, each in a new shuffled order (the paper
+    /// processed the ImageNet validation set for 10 epochs). Default 10; 0 skips Fig. 2.
+    pub cka_passes: usize,
+    /// CKA between the networks: source test images (class-stratified), default all the test
+    /// images the study evaluates on (see `test_limit`).
+    pub cka_images: Option<usize>,
     /// Images per inference batch. Default 256.
     pub batch_size: usize,
 }
@@ -92,6 +102,9 @@ impl Default for AnalysisConfig {
             probe_train_limit: None,
             test_limit: None,
             feature_images: 500,
+            cka_batch_size: 1500,
+            cka_passes: 10,
+            cka_images: None,
             batch_size: 256,
         }
     }
@@ -275,6 +288,20 @@ impl StudyConfig {
         }
         if self.analysis.separation_per_class == PerClass::Count(0) {
             return invalid_setting("analysis.separation_per_class", 0, "at least 1, or \"all\"");
+        }
+        if self.analysis.cka_batch_size < 4 {
+            return invalid_setting(
+                "analysis.cka_batch_size",
+                self.analysis.cka_batch_size,
+                "at least 4 (the unbiased HSIC divides by m − 3)",
+            );
+        }
+        if self.analysis.cka_images.is_some_and(|n| n < 4) {
+            return invalid_setting(
+                "analysis.cka_images",
+                self.analysis.cka_images.unwrap_or(0),
+                "at least 4 (unset: every test image)",
+            );
         }
         if self.analysis.sparsity_images == Some(0) {
             return invalid_setting("analysis.sparsity_images", 0, "at least 1 (unset: all test images)");

@@ -1,7 +1,8 @@
 //! The study's figures, drawn the same way in `losslens report` and the browser explorer:
 //! R² and sparsity by layer for each objective (Figs. 3, 4), transfer accuracy against class
 //! separation (Fig. 5a) and against source accuracy (Fig. 1), R² and transfer against the
-//! cosine-softmax temperature (Fig. 5b), and CKA between the networks (Fig. 2).
+//! cosine-softmax temperature (Fig. 5b), and CKA between the networks at one layer (Fig. 2b) and
+//! between every layer of two networks (Fig. 2a).
 
 use crate::figure::{Point, Series, heatmap, line_chart, scatter};
 use crate::study::results::{LayerValue, RunResult, StudyResults, mean};
@@ -127,7 +128,34 @@ pub fn figures(results: &StudyResults, only: &[String], layer: Option<&str>) -> 
     if let Some(cka) = results.cka.iter().find(|c| c.layer == layer) {
         out.push(cka_figure(results, cka, only));
     }
+    for (i, blocks) in results.cka_blocks.iter().enumerate() {
+        let objective_of = |label: &str| results.runs.iter().find(|r| r.label() == label).map(|r| &r.objective);
+        let shown = only.is_empty() || objective_of(&blocks.b).is_none_or(|o| only.contains(o));
+        if shown {
+            out.push(block_cka_figure(blocks, i));
+        }
+    }
     out
+}
+
+/// Fig. 2a for one pair of networks: CKA between every layer of `a` (rows) and every layer of
+/// `b` (columns); `index` numbers the file.
+pub fn block_cka_figure(blocks: &crate::study::results::BlockCka, index: usize) -> Figure {
+    Figure {
+        name: format!("cka-blocks-{}", index + 1),
+        caption: format!(
+            "Linear CKA between every layer of {} (rows) and every layer of {} (columns), on source test images \
+             (Fig. 2a)",
+            blocks.a, blocks.b
+        ),
+        svg: heatmap(
+            &format!("CKA: {} vs {}", blocks.a, blocks.b),
+            &blocks.layers,
+            &blocks.layers,
+            &blocks.values,
+            (0.0, 1.0),
+        ),
+    }
 }
 
 /// Fig. 5b: penultimate R² and mean linear transfer accuracy against the cosine-softmax
@@ -271,7 +299,7 @@ pub fn cka_figure(results: &StudyResults, cka: &crate::study::results::LayerCka,
     Figure {
         name: format!("cka-{}", crate::study::slug(&cka.layer)),
         caption: format!(
-            "Linear CKA between the networks at layer {} on {} source training images (Fig. 2)",
+            "Linear CKA between the networks at layer {} (its whole output) on {} source test images (Fig. 2b)",
             cka.layer, cka.images
         ),
         svg: heatmap(

@@ -14,7 +14,6 @@ use burn::tensor::Device;
 
 use crate::analysis::classes::Classes;
 use crate::analysis::collapse::{Collapse, neural_collapse};
-use crate::analysis::minibatch_cka::{MinibatchCkaConfig, minibatch_cka};
 use crate::analysis::separation::Distance;
 use crate::analysis::streaming::StreamingSeparation;
 use crate::compute::Compute;
@@ -28,7 +27,7 @@ use crate::probe::linear::{LinearProbeConfig, linear_probe};
 use crate::probe::metrics::{Evaluation, evaluate as evaluate_logits};
 use crate::probe::split::stratified_sample;
 use crate::study::config::{StudyConfig, TargetConfig};
-use crate::study::results::{LayerCka, LayerSeparation, LayerValue, Measure, RunResult, SourceEval, Transfer};
+use crate::study::results::{LayerSeparation, LayerValue, Measure, SourceEval, Transfer};
 use crate::train::TrainedModel;
 
 /// The name of the features file in each run folder.
@@ -52,8 +51,10 @@ pub(crate) struct StudyData {
     pub separation: ImageSet,
     /// Source test images for activation sparsity.
     pub sparsity: ImageSet,
-    /// Source training images whose features are saved with each run (CKA between runs).
+    /// Source training images whose features are saved with each run (for the explorer).
     pub features: ImageSet,
+    /// Source test images for CKA between the networks (Fig. 2).
+    pub cka: ImageSet,
     /// The targets, in study order.
     pub targets: Vec<TargetData>,
 }
@@ -73,6 +74,10 @@ impl StudyData {
             None => full_test.clone(),
         };
         let source_test = limit_test(full_test);
+        let cka = match analysis.cka_images {
+            Some(limit) => stratified_subset(&source_test, limit, 16),
+            None => source_test.clone(),
+        };
         let source_train = study.source.load(Split::Train, cache_dir)?;
         let separation = per_class_sorted(&source_train, analysis.separation_per_class.limit(), 11);
         let features = stratified_subset(&source_train, analysis.feature_images, 14);
@@ -97,6 +102,7 @@ impl StudyData {
             separation,
             sparsity,
             features,
+            cka,
             targets,
         })
     }
@@ -569,47 +575,4 @@ fn taps(trained: &TrainedModel) -> Vec<String> {
         .into_iter()
         .chain([PENULTIMATE.to_string()])
         .collect()
-}
-
-/// Minibatch CKA between every pair of runs at each layer, from the features saved in each run
-/// folder under `out` (the same images in the same order for every run). Symmetric, so each pair
-/// is computed once.
-pub(crate) fn cka_between_runs(out: &Path, runs: &[RunResult], compute: &Compute) -> Result<Vec<LayerCka>> {
-    let with_features: Vec<(&RunResult, &String)> =
-        runs.iter().filter_map(|r| Some((r, r.features.as_ref()?))).collect();
-    if with_features.len() < 2 {
-        return Ok(Vec::new());
-    }
-    let mut files = Vec::new();
-    for (_, features) in &with_features {
-        let mut file = FeatureFile::open(out.join(features))?;
-        files.push(file.take_layers()?);
-    }
-    let layer_names: Vec<String> = files[0].iter().map(|l| l.name.clone()).collect();
-    let n = with_features.len();
-    let config = MinibatchCkaConfig::default();
-    let mut out = Vec::new();
-    for (l, name) in layer_names.iter().enumerate() {
-        let mut values = vec![vec![f64::NAN; n]; n];
-        for i in 0..n {
-            for j in i..n {
-                let (a, b) = (&files[i][l], &files[j][l]);
-                let m = pollster::block_on(minibatch_cka(
-                    compute,
-                    std::slice::from_ref(a),
-                    std::slice::from_ref(b),
-                    &config,
-                ))?;
-                values[i][j] = m.values[0][0];
-                values[j][i] = m.values[0][0];
-            }
-        }
-        out.push(LayerCka {
-            layer: name.clone(),
-            runs: with_features.iter().map(|(r, _)| r.label()).collect(),
-            values,
-            images: files[0][l].rows,
-        });
-    }
-    Ok(out)
 }

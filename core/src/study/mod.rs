@@ -7,10 +7,14 @@
 //! - [`figures`]: the study's SVG figures;
 //! - `runner`: running a study incrementally, [`run_study`] (native, with training);
 //! - `measure`: what is measured on each trained network (native, with training);
+//! - `cka`: CKA between the networks on the blocks' whole outputs (Fig. 2; native, with
+//!   training);
 //! - `finetune`: fine-tuning every network on each target (Table 2; native, with training);
 //! - `store`: reusing finished work while the settings that produced it are unchanged.
 
 pub mod aggregate;
+#[cfg(all(feature = "train", not(target_arch = "wasm32")))]
+mod cka;
 #[cfg(all(feature = "train", not(target_arch = "wasm32")))]
 pub mod config;
 pub mod figures;

@@ -15,7 +15,8 @@ use crate::probe::metrics::Probability;
 /// E.1 (`separation_distances`), the images each analysis used (`protocol`), sparsity on test
 /// images, calibration before and after temperature scaling (`source`), the cosine-softmax
 /// classifier's normalised rows in neural collapse, sweep entries apart from the main
-/// objectives (`sweeps`).
+/// objectives (`sweeps`), CKA between the networks on source test images over the blocks' whole
+/// outputs (`cka`, Fig. 2b) and between every block of two networks (`cka_blocks`, Fig. 2a).
 pub const RESULTS_VERSION: u32 = 2;
 
 pub use crate::probe::metrics::Measure;
@@ -35,9 +36,15 @@ pub struct StudyResults {
     pub targets: Vec<TargetInfo>,
     /// One entry per (objective, seed).
     pub runs: Vec<RunResult>,
-    /// Linear CKA between the networks at each layer (Fig. 2), on the same source images.
+    /// Linear CKA between the networks of the main objectives at each layer (Fig. 2b), on the
+    /// same source test images.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cka: Vec<LayerCka>,
+    /// Linear CKA between every block of one network and every block of another (Fig. 2a): the
+    /// reference network (softmax) against a network of each main objective, another softmax
+    /// network and a network at initialisation.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cka_blocks: Vec<BlockCka>,
     /// Objectives of the study that are a sweep of a hyperparameter (the cosine-softmax
     /// temperatures of Table 4), not among the main objectives of Table 1, Figs. 1 and 5a and
     /// the rank correlation.
@@ -206,8 +213,18 @@ pub struct Protocol {
     pub sparsity_images: usize,
     /// Source test images for accuracy and calibration.
     pub test_images: usize,
-    /// Saved features and CKA between the networks: source training images, class-stratified.
+    /// Saved features (`features.npz`, for the explorer): source training images,
+    /// class-stratified.
     pub feature_images: usize,
+    /// CKA between the networks: source test images (class-stratified).
+    #[serde(default)]
+    pub cka_images: usize,
+    /// CKA between the networks: examples per minibatch (the largest).
+    #[serde(default)]
+    pub cka_batch_size: usize,
+    /// CKA between the networks: passes over the images, each shuffled anew.
+    #[serde(default)]
+    pub cka_passes: usize,
 }
 
 /// A target dataset.
@@ -285,10 +302,24 @@ pub struct LayerCka {
     /// The runs ([`RunResult::label`]), rows and columns in this order.
     pub runs: Vec<String>,
     /// `values[i][j]`: minibatch CKA (unbiased HSIC, Nguyen et al. 2021) between run `i` and
-    /// run `j` at this layer.
+    /// run `j` at this layer, on its whole (flattened) output.
     pub values: Vec<Vec<f64>>,
-    /// Images compared.
+    /// Source test images compared.
     pub images: usize,
+}
+
+/// Linear CKA between every block of network `a` (rows) and every block of network `b`
+/// (columns), on the same source test images as [`LayerCka`] (Fig. 2a).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BlockCka {
+    /// The first network ([`RunResult::label`]).
+    pub a: String,
+    /// The second network: a run label, or `initialisation (…)` for the control network.
+    pub b: String,
+    /// The layers of both, in network order (rows and columns).
+    pub layers: Vec<String>,
+    /// `values[i][j]`: minibatch CKA between layer `i` of `a` and layer `j` of `b`.
+    pub values: Vec<Vec<f64>>,
 }
 
 /// Source test split evaluation.
@@ -441,6 +472,7 @@ pub(crate) mod fixtures {
                 measure: Measure::Top1,
             }],
             cka: Vec::new(),
+            cka_blocks: Vec::new(),
             sweeps: Vec::new(),
             protocol: None,
             tuning: Vec::new(),

@@ -13,9 +13,10 @@ use crate::compute::{Compute, Precision};
 use crate::error::{Error, Result};
 use crate::objective::ObjectiveConfig;
 use crate::study::aggregate::{summarize, write_tables};
+use crate::study::cka::study_cka;
 use crate::study::config::{FinetuneConfig, StudyConfig, TuneConfig};
 use crate::study::finetune::{FinetuneTarget, Pretrained, finetune_objective};
-use crate::study::measure::{FEATURES_FILE, Measurer, StudyData, cka_between_runs};
+use crate::study::measure::{FEATURES_FILE, Measurer, StudyData};
 use crate::study::results::{LayerValue, Protocol, RESULTS_VERSION, RunResult, StudyResults, TargetInfo, Tuning};
 use crate::study::store::{Marker, Record, Saved, key_of};
 use crate::train::{Event, RunDir, TrainConfig, TrainOptions, TrainedModel, train};
@@ -105,9 +106,7 @@ pub fn run_study(
         }
         tuning.extend(tuned);
     }
-    if runs.iter().filter(|r| r.features.is_some()).count() >= 2 {
-        context.piece(context.total, "all runs", "CKA between the networks");
-    }
+    let (cka, cka_blocks, cka_batch_size) = context.cka(&runs)?;
     let results = StudyResults {
         version: RESULTS_VERSION,
         name: study.name.clone(),
@@ -122,7 +121,8 @@ pub fn run_study(
                 measure: t.measure,
             })
             .collect(),
-        cka: cka_between_runs(out, &runs, &context.compute)?,
+        cka,
+        cka_blocks,
         sweeps: study.sweeps(),
         tuning,
         protocol: Some(Protocol {
@@ -131,6 +131,9 @@ pub fn run_study(
             sparsity_images: context.data.sparsity.len(),
             test_images: context.data.source_test.len(),
             feature_images: context.data.features.len(),
+            cka_images: context.data.cka.len(),
+            cka_batch_size,
+            cka_passes: study.analysis.cka_passes,
         }),
         runs,
         summary: None,
@@ -267,6 +270,49 @@ impl StudyContext<'_, '_> {
         };
         record.write(&Measured { result: result.clone() })?;
         Ok((result, pretrained))
+    }
+
+    /// CKA between the networks of the main objectives (Fig. 2b) and between the blocks of the
+    /// reference network and its partners (Fig. 2a); see [`crate::study::cka`].
+    fn cka(
+        &mut self,
+        runs: &[RunResult],
+    ) -> Result<(
+        Vec<crate::study::results::LayerCka>,
+        Vec<crate::study::results::BlockCka>,
+        usize,
+    )> {
+        let mains: Vec<String> = self
+            .study
+            .objectives
+            .iter()
+            .filter(|o| !o.sweep)
+            .map(|o| o.config.to_string())
+            .collect();
+        let main_runs: Vec<&RunResult> = runs.iter().filter(|r| mains.contains(&r.objective)).collect();
+        let passes = self.study.analysis.cka_passes;
+        if passes == 0 || main_runs.len() < 2 {
+            return Ok((Vec::new(), Vec::new(), 0));
+        }
+        let total = self.total;
+        let observer = &mut *self.observer;
+        let mut progress = |done: usize, all: usize| {
+            let per_pass = (all / passes).max(1);
+            if done % per_pass == 1 || per_pass == 1 {
+                let what = format!("CKA between the networks, pass {} of {passes}", done / per_pass + 1);
+                announce(observer, (total, total), "all runs", &what);
+            }
+        };
+        study_cka(
+            self.study,
+            self.out,
+            &main_runs,
+            &self.data.cka,
+            &self.data.separation,
+            &self.compute,
+            self.device,
+            &mut progress,
+        )
     }
 
     /// Trains the tuning runs of `objective` on their holdout (or reuses them) and chooses the

@@ -1,6 +1,7 @@
 //! Training a classifier with the paper's recipe (Appendix A.1) and the run folder it writes.
 //!
 //! - [`config`]: [`TrainConfig`], every setting with its default;
+//! - [`batch_norm`]: a network's initial weights, and its batch-norm statistics measured on images;
 //! - `schedule`: warm-up then exponential or cosine decay;
 //! - [`ema`]: the exponential moving average of the weights used for evaluation;
 //! - [`mixed`]: mixed precision: loss scaling and unscaling the gradients;
@@ -10,6 +11,7 @@
 //!   (`data`), resolving its settings and starting or resuming its state (`setup`), and running an
 //!   epoch of optimiser steps (`step`), reporting its progress as [`Event`]s (`event`).
 
+pub mod batch_norm;
 pub mod config;
 mod data;
 pub mod ema;

@@ -15,9 +15,9 @@ use crate::data::augment::{Augmentation, ChannelStats, Normalization};
 use crate::error::{Error, Result, RunFolderState, invalid_setting};
 use crate::model::{Classifier, ModelConfig, Stem};
 use crate::objective::{Objective, ObjectiveConfig};
-use crate::rng::stream;
+use crate::train::batch_norm::initial_network;
 use crate::train::config::{TrainConfig, TrainPrecision};
-use crate::train::data::{TrainData, streams};
+use crate::train::data::TrainData;
 use crate::train::ema::Ema;
 use crate::train::mixed::LossScale;
 use crate::train::run::{CheckpointState, RUN_VERSION, RunDir, RunInfo, load_weights};
@@ -260,8 +260,7 @@ impl TrainState {
         device: &Device,
     ) -> Result<TrainState> {
         let config = &plan.config;
-        device.seed(stream(config.seed, streams::INIT, 0));
-        let mut model = plan.model.init(device)?;
+        let mut model = initial_network(&plan.model, config.seed, device)?;
         if let Some(path) = &config.pretrained {
             model.body = pretrained_body(path, &plan.model, device)?;
         }
