@@ -83,6 +83,7 @@ fn tiny_study_is_complete_and_incremental() {
         analysis: AnalysisConfig {
             separation_per_class: losslens_core::study::PerClass::Count(20),
             sparsity_images: Some(12),
+            calibration_images: Some(5),
             ..AnalysisConfig::default()
         },
         finetune: None,
@@ -104,6 +105,14 @@ fn tiny_study_is_complete_and_incremental() {
     for run in &results.runs {
         assert!(unit(run.source.top1) && unit(run.source.top5) && unit(run.source.ece));
         assert!(run.source.nll.is_finite() && run.source.nll >= 0.0);
+        // The temperature is fitted on a class-stratified sample of about 5 of the run's 9
+        // holdout images (each class rounded, at least one).
+        let fitted = run
+            .source
+            .temperature_images
+            .expect("a holdout to fit the temperature on");
+        assert!((4..9).contains(&fitted), "{fitted} holdout images");
+        assert!(run.source.temperature.is_some_and(|t| t > 0.0));
         assert_eq!(run.transfer.len(), 1);
         assert!(unit(run.transfer[0].linear) && unit(run.transfer[0].knn));
         let layers: Vec<&str> = run.separation.iter().map(|l| l.layer.as_str()).collect();

@@ -36,6 +36,7 @@ fn results(objective: &str, features: Option<&str>) -> StudyResults {
                 temperature: None,
                 nll_calibrated: None,
                 ece_calibrated: None,
+                temperature_images: None,
             },
             transfer: vec![Transfer {
                 target: "t".into(),

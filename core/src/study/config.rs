@@ -89,6 +89,10 @@ pub struct AnalysisConfig {
     /// CKA between the networks: source test images (class-stratified), default all the test
     /// images the study evaluates on (see `test_limit`).
     pub cka_images: Option<usize>,
+    /// Calibration (Table C.3): at most this many of a run's holdout images (class-stratified)
+    /// to fit the temperature on; default all. One parameter is fitted, so a thousand images pin
+    /// it well.
+    pub calibration_images: Option<usize>,
     /// Images per inference batch. Default 256.
     pub batch_size: usize,
 }
@@ -105,6 +109,7 @@ impl Default for AnalysisConfig {
             cka_batch_size: 1500,
             cka_passes: 10,
             cka_images: None,
+            calibration_images: None,
             batch_size: 256,
         }
     }
@@ -301,6 +306,13 @@ impl StudyConfig {
                 "analysis.cka_images",
                 self.analysis.cka_images.unwrap_or(0),
                 "at least 4 (unset: every test image)",
+            );
+        }
+        if self.analysis.calibration_images == Some(0) {
+            return invalid_setting(
+                "analysis.calibration_images",
+                0,
+                "at least 1 (unset: every holdout image)",
             );
         }
         if self.analysis.sparsity_images == Some(0) {

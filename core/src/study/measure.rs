@@ -197,9 +197,16 @@ pub(crate) fn accuracy_in(
 impl Measurer<'_> {
     /// Accuracy and calibration on the source test split: NLL and ECE in the objective's own
     /// probability model at temperature 1, and at the temperature that minimises the NLL on
-    /// the run's holdout images (Table C.3; none without a holdout). `cache_dir` holds the
-    /// decoded training images the holdout is taken from.
-    pub fn source(&self, trained: &TrainedModel, test: &ImageSet, cache_dir: Option<&Path>) -> Result<SourceEval> {
+    /// the run's holdout images (Table C.3; none without a holdout), or on a class-stratified
+    /// sample of at most `calibration_images` of them. `cache_dir` holds the decoded training
+    /// images the holdout is taken from.
+    pub fn source(
+        &self,
+        trained: &TrainedModel,
+        test: &ImageSet,
+        calibration_images: Option<usize>,
+        cache_dir: Option<&Path>,
+    ) -> Result<SourceEval> {
         let classes = trained.info.classes.len();
         let probability = trained.objective.probability();
         let logits = outputs(trained, test, self.batch_size, self.device)?;
@@ -208,13 +215,21 @@ impl Measurer<'_> {
             true => {
                 let train = trained.config.data.load(Split::Train, cache_dir)?;
                 let (_, holdout) = crate::train::holdout_indices(&trained.config, &train.labels);
-                let holdout = train.subset(&holdout).with_channels(trained.info.model.channels)?;
+                let mut holdout = train.subset(&holdout);
                 drop(train);
+                if let Some(limit) = calibration_images {
+                    holdout = stratified_subset(&holdout, limit, 17);
+                }
+                let holdout = holdout.with_channels(trained.info.model.channels)?;
                 let held = outputs(trained, &holdout, self.batch_size, self.device)?;
-                Some(probability.fit_temperature(&held, classes, &holdout.labels))
+                Some((
+                    probability.fit_temperature(&held, classes, &holdout.labels),
+                    holdout.len(),
+                ))
             }
             false => None,
         };
+        let (temperature, temperature_images) = (temperature.map(|t| t.0), temperature.map(|t| t.1));
         Ok(SourceEval {
             top1: e.accuracy,
             top5: e.top5_accuracy,
@@ -224,6 +239,7 @@ impl Measurer<'_> {
             temperature,
             nll_calibrated: temperature.map(|t| probability.nll(&logits, classes, &test.labels, t)),
             ece_calibrated: temperature.map(|t| probability.ece(&logits, classes, &test.labels, t)),
+            temperature_images,
         })
     }
 

@@ -345,6 +345,9 @@ pub struct SourceEval {
     /// ECE after temperature scaling.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ece_calibrated: Option<f64>,
+    /// Holdout images the temperature was fitted on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature_images: Option<usize>,
 }
 
 /// Class separation R² of one layer under each distance of Table E.1.
@@ -439,6 +442,7 @@ pub(crate) mod fixtures {
                 temperature: None,
                 nll_calibrated: None,
                 ece_calibrated: None,
+                temperature_images: None,
             },
             transfer: vec![Transfer {
                 target: "t".into(),

@@ -222,7 +222,12 @@ impl StudyContext<'_, '_> {
             &label,
             "evaluating on the source test split",
         );
-        let source = measurer.source(&trained, &self.data.source_test, self.cache_dir.as_deref())?;
+        let source = measurer.source(
+            &trained,
+            &self.data.source_test,
+            self.study.analysis.calibration_images,
+            self.cache_dir.as_deref(),
+        )?;
         let mut transfer = Vec::new();
         for target in &self.data.targets {
             announce(
