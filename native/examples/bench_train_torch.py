@@ -17,9 +17,37 @@ import torch.nn.functional as F
 import torchvision
 
 
+def small(classes=10):
+    """losslens' `small` network: a 3x3 stem of 32 channels, then one basic block per stage at
+    32, 64 and 128 channels (strides 1, 2, 2; 1x1 projection shortcuts), mean pool, linear head."""
+    from torchvision.models.resnet import BasicBlock
+
+    def block(inplanes, planes, stride):
+        down = None
+        if stride != 1 or inplanes != planes:
+            down = torch.nn.Sequential(
+                torch.nn.Conv2d(inplanes, planes, 1, stride, bias=False), torch.nn.BatchNorm2d(planes)
+            )
+        b = BasicBlock(inplanes, planes, stride, down)
+        torch.nn.init.zeros_(b.bn2.weight)
+        return b
+
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(3, 32, 3, 1, 1, bias=False),
+        torch.nn.BatchNorm2d(32),
+        torch.nn.ReLU(inplace=True),
+        block(32, 32, 1),
+        block(32, 64, 2),
+        block(64, 128, 2),
+        torch.nn.AdaptiveAvgPool2d(1),
+        torch.nn.Flatten(),
+        torch.nn.Linear(128, classes),
+    )
+
+
 def network(name, image_size, classes=10):
     if name == "small":
-        raise SystemExit("the PyTorch comparison covers resnet18/34/50")
+        return small(classes)
     net = getattr(torchvision.models, name)(num_classes=classes, zero_init_residual=True)
     if image_size < 64:
         net.conv1 = torch.nn.Conv2d(3, 64, 3, 1, 1, bias=False)
