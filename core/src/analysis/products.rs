@@ -581,8 +581,8 @@ mod tests {
         for (ours, burn) in cases {
             assert_eq!(ours.dims(), burn.dims());
             let (x, y) = (
-                ours.into_data().to_vec::<f32>().unwrap(),
-                burn.into_data().to_vec::<f32>().unwrap(),
+                ours.into_data().try_to_vec::<f32>().unwrap(),
+                burn.into_data().try_to_vec::<f32>().unwrap(),
             );
             for (u, v) in x.iter().zip(&y) {
                 assert!((u - v).abs() <= 1e-4 * (1.0 + v.abs()), "{u} vs {v}");
