@@ -105,14 +105,15 @@ fn cross_sums<T: HostFloat>(
         zt.clear();
         zt.resize(rows * width, T::zero_impl());
         let (zx, zy) = zt.split_at_mut(p * rows);
-        let write_x = || write_centered_transposed(zx, rows, x, start..end, fx, &mean_x);
-        let write_y = || write_centered_transposed(zy, rows, y, start..end, fy, &mean_y);
         #[cfg(not(target_arch = "wasm32"))]
-        rayon::join(write_x, write_y);
+        rayon::join(
+            || write_centered_transposed(zx, rows, x, start..end, fx, &mean_x),
+            || write_centered_transposed(zy, rows, y, start..end, fy, &mean_y),
+        );
         #[cfg(target_arch = "wasm32")]
         {
-            write_x();
-            write_y();
+            write_centered_transposed(zx, rows, x, start..end, fx, &mean_x);
+            write_centered_transposed(zy, rows, y, start..end, fy, &mean_y);
         }
         if row_norms {
             for (norms, features) in [(&mut nx, 0..p), (&mut ny, p..width)] {
