@@ -255,3 +255,39 @@ fn knn_leave_one_out_matches_scikit_learn_for_every_k() {
         assert!(result.accuracy > 0.7);
     }
 }
+
+/// Assignment accuracy (Table F.1) against scipy's `linear_sum_assignment` on replicated target
+/// classes (`assignment/make_assignment_reference.py`): the same replication and the same number
+/// of correctly mapped examples, for square, wide, narrow and 100-to-10 class sets.
+#[test]
+fn assignment_accuracy_matches_scipy() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/assignment/reference.json");
+    let reference: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let numbers = |v: &Value| -> Vec<usize> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_u64().unwrap() as usize)
+            .collect()
+    };
+    for case in reference["cases"].as_array().unwrap() {
+        let (s, t) = (
+            case["source_classes"].as_u64().unwrap() as usize,
+            case["target_classes"].as_u64().unwrap() as usize,
+        );
+        let (predictions, labels) = (numbers(&case["predictions"]), numbers(&case["labels"]));
+        let fitted = losslens_core::probe::fit_assignment(&predictions, &labels, s, t).unwrap();
+        let correct = (fitted.fit_accuracy * labels.len() as f64).round() as u64;
+        assert_eq!(
+            (fitted.replication, correct),
+            (
+                case["replication"].as_u64().unwrap() as usize,
+                case["correct"].as_u64().unwrap()
+            ),
+            "{s} source classes, {t} target classes"
+        );
+        assert!((fitted.fit_accuracy - case["accuracy"].as_f64().unwrap()).abs() < 1e-12);
+        // Scoring the examples it was fitted on gives the fit accuracy back.
+        assert_eq!(fitted.accuracy(&predictions, &labels).unwrap(), fitted.fit_accuracy);
+    }
+}

@@ -84,6 +84,8 @@ fn tiny_study_is_complete_and_incremental() {
             separation_per_class: losslens_core::study::PerClass::Count(20),
             sparsity_images: Some(12),
             calibration_images: Some(5),
+            relearn_head: true,
+            assignment: true,
             ..AnalysisConfig::default()
         },
         finetune: None,
@@ -113,6 +115,13 @@ fn tiny_study_is_complete_and_incremental() {
             .expect("a holdout to fit the temperature on");
         assert!((4..9).contains(&fitted), "{fitted} holdout images");
         assert!(run.source.temperature.is_some_and(|t| t > 0.0));
+        // Fig. 6: the head relearned on 80 % of the 30 test images, both heads scored on 20 %.
+        let head = run.source.relearned_head.as_ref().expect("the head relearned");
+        assert_eq!((head.fit_images, head.eval_images), (24, 6));
+        assert!(unit(head.original) && unit(head.relearned) && head.lambda > 0.0);
+        // Table F.1: the source head's predictions on the target, mapped to its classes.
+        let assigned = run.transfer[0].assignment.as_ref().expect("assignment accuracy");
+        assert!(unit(assigned.accuracy) && unit(assigned.fit_accuracy) && assigned.replication >= 1);
         assert_eq!(run.transfer.len(), 1);
         assert!(unit(run.transfer[0].linear) && unit(run.transfer[0].knn));
         let layers: Vec<&str> = run.separation.iter().map(|l| l.layer.as_str()).collect();

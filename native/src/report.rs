@@ -225,6 +225,14 @@ pub fn write_site(dir: &Path, out: &Path, explorer: Explorer) -> Result<Site> {
             "tableE1",
             "Class separation of the penultimate layer by distance (Table E.1)",
         ),
+        (
+            "table6",
+            "Relearning the source head from 80 % of the test images, scored on the rest (Fig. 6)",
+        ),
+        (
+            "tableF1",
+            "Class overlap: the source head's predictions mapped to each target's classes (Table F.1)",
+        ),
     ] {
         if let Some((_, table)) = tables.iter().find(|(n, _)| *n == name) {
             body.push_str(&format!("<h2>{heading}</h2>"));

@@ -235,6 +235,12 @@ function consistent(dir) {
     check(`results: ${name} R² in [0, 1]`, run.separation.length > 0 && run.separation.every((l) => unit(l.value)));
     check(`results: ${name} sparsity in [0, 1]`, run.sparsity.every((l) => unit(l.value)));
     check(`results: ${name} features saved`, run.features && fs.existsSync(path.join(dir, run.features)), run.features);
+    const head = run.source.relearned_head;
+    check(`results: ${name} head relearned on 80 % of the test images (Fig. 6)`,
+      head && unit(head.original) && unit(head.relearned) && head.fit_images > 3 * head.eval_images, JSON.stringify(head));
+    check(`results: ${name} assignment accuracy on every target (Table F.1)`,
+      run.transfer.every((t) => t.assignment && unit(t.assignment.accuracy) && unit(t.assignment.fit_accuracy) && t.assignment.replication >= 1),
+      JSON.stringify(run.transfer.map((t) => t.assignment)));
     const tuned = run.finetune ?? [];
     check(`results: ${name} fine-tuned on every target, accuracy in [0, 1]`,
       tuned.length === r.targets.length && tuned.every((f) => unit(f.accuracy) && f.grid.length > 0 && f.grid.every((p) => p.validation === null || unit(p.validation))),
@@ -274,6 +280,10 @@ async function site(dir) {
     check("report: summary table rows", rows > 0, `${rows} rows`);
     const tunedRows = await page.$$eval("#table2 tbody tr", (r) => r.length);
     check("report: fine-tuning table (Table 2) rows", tunedRows === rows, `${tunedRows} rows`);
+    for (const [id, what] of [["#table6", "relearned head (Fig. 6)"], ["#tableF1", "assignment accuracy (Table F.1)"]]) {
+      const n = await page.$$eval(`${id} tbody tr`, (r) => r.length);
+      check(`report: ${what} rows`, n === rows, `${n} rows`);
+    }
     const figures = await page.$$eval(".figures figure svg", (f) => f.length);
     check("report: figures drawn", figures >= 4, `${figures} figures`);
     check("report: static copy replaced by the app", (await page.$("#static")) === null);

@@ -37,6 +37,7 @@ fn results(objective: &str, features: Option<&str>) -> StudyResults {
                 nll_calibrated: None,
                 ece_calibrated: None,
                 temperature_images: None,
+                relearned_head: None,
             },
             transfer: vec![Transfer {
                 target: "t".into(),
@@ -44,6 +45,7 @@ fn results(objective: &str, features: Option<&str>) -> StudyResults {
                 lambda: 1.0,
                 knn: 0.4,
                 k: 3,
+                assignment: None,
             }],
             separation: vec![LayerValue {
                 layer: "../../penultimate".into(),

@@ -2,12 +2,14 @@
 //! regression, L-BFGS, a validated λ path), the kNN probe (cosine similarity, leave-one-out `k`)
 //! and their metrics (top-1/top-5/mean per-class accuracy, NLL, ECE, temperature scaling).
 
+pub mod assignment;
 pub mod knn;
 pub mod lbfgs;
 pub mod linear;
 pub mod metrics;
 pub mod split;
 
+pub use assignment::{Assignment, fit_assignment, matching_matrix};
 pub use knn::{
     KnnConfig, KnnResult, TieBreak, Vote, knn_probe, knn_probe_paced, nearest_neighbors, nearest_neighbors_paced,
 };

@@ -88,6 +88,12 @@ pub fn tables(results: &StudyResults) -> Result<Vec<(&'static str, Summary)>> {
     if let Some(e1) = table_e1(results)? {
         out.push(("tableE1", e1));
     }
+    if let Some(t6) = table6(results)? {
+        out.push(("table6", t6));
+    }
+    if let Some(f1) = table_f1(results)? {
+        out.push(("tableF1", f1));
+    }
     Ok(out)
 }
 
@@ -205,6 +211,65 @@ pub fn table_c3(results: &StudyResults) -> Result<Summary> {
         columns,
         r2_vs_transfer: None,
     })
+}
+
+/// The paper's Fig. 6 as a table: the penultimate layer's R², the accuracy of the network's own
+/// head and of a head relearned from the penultimate features of 80 % of the source test images,
+/// both on the other 20 %; `None` unless the study relearned the heads.
+pub fn table6(results: &StudyResults) -> Result<Option<Summary>> {
+    let objectives = results.main_objectives(&[]);
+    let groups = |f: &dyn Fn(&RunResult) -> Option<f64>| results.per_objective(&objectives, f);
+    let relearned = groups(&|r| r.source.relearned_head.as_ref().map(|h| h.relearned));
+    if relearned.iter().any(|g| g.is_empty()) {
+        return Ok(None);
+    }
+    Ok(Some(Summary {
+        columns: vec![
+            column("R²".into(), &groups(&|r| r.penultimate_r2()), true)?,
+            column(
+                "own head".into(),
+                &groups(&|r| r.source.relearned_head.as_ref().map(|h| h.original)),
+                true,
+            )?,
+            column("relearned head".into(), &relearned, true)?,
+        ],
+        objectives,
+        r2_vs_transfer: None,
+    }))
+}
+
+/// The paper's Table F.1 per objective: for each target, the assignment accuracy of the
+/// network's own head (its predictions mapped to the target's classes) beside linear transfer
+/// accuracy; `None` unless the study measured assignment accuracy.
+pub fn table_f1(results: &StudyResults) -> Result<Option<Summary>> {
+    let objectives = results.main_objectives(&[]);
+    let groups = |f: &dyn Fn(&RunResult) -> Option<f64>| results.per_objective(&objectives, f);
+    let mut columns = Vec::new();
+    for (t, target) in results.targets.iter().enumerate() {
+        let assigned = groups(&|r| {
+            r.transfer
+                .get(t)
+                .and_then(|x| x.assignment.as_ref())
+                .map(|a| a.accuracy)
+        });
+        if assigned.iter().any(|g| g.is_empty()) {
+            continue;
+        }
+        columns.push(column(format!("{} assignment", target.name), &assigned, true)?);
+        columns.push(column(
+            format!("{} linear", target.name),
+            &groups(&|r| r.transfer.get(t).map(|x| x.linear)),
+            true,
+        )?);
+    }
+    if columns.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(Summary {
+        columns,
+        objectives,
+        r2_vs_transfer: None,
+    }))
 }
 
 /// The paper's Table E.1: class separation R² of the penultimate layer under the cosine

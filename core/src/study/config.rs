@@ -93,6 +93,14 @@ pub struct AnalysisConfig {
     /// to fit the temperature on; default all. One parameter is fitted, so a thousand images pin
     /// it well.
     pub calibration_images: Option<usize>,
+    /// Relearning the source head (Fig. 6): split the source test images 80/20 (stratified),
+    /// fit a linear probe on the penultimate features of the 80 % and compare it with the
+    /// network's own head on the 20 %. Default off.
+    pub relearn_head: bool,
+    /// Class-overlap assignment accuracy (Table F.1): map the source network's own predictions
+    /// on each target to the target's classes by the best assignment (fitted on the target's
+    /// training images, scored on its test images). Default off.
+    pub assignment: bool,
     /// Images per inference batch. Default 256.
     pub batch_size: usize,
 }
@@ -110,6 +118,8 @@ impl Default for AnalysisConfig {
             cka_passes: 10,
             cka_images: None,
             calibration_images: None,
+            relearn_head: false,
+            assignment: false,
             batch_size: 256,
         }
     }

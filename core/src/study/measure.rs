@@ -22,12 +22,16 @@ use crate::error::Result;
 use crate::features::{Array, FeatureFile, FloatData, LABELS, Layer};
 use crate::inference::{self, Pooling, Request};
 use crate::model::PENULTIMATE;
+use crate::probe::assignment::fit_assignment;
 use crate::probe::knn::{KnnConfig, knn_probe};
 use crate::probe::linear::{LinearProbeConfig, linear_probe};
+use crate::probe::metrics::argmax_rows;
 use crate::probe::metrics::{Evaluation, evaluate as evaluate_logits};
-use crate::probe::split::stratified_sample;
+use crate::probe::split::{stratified_sample, stratified_split};
 use crate::study::config::{StudyConfig, TargetConfig};
-use crate::study::results::{LayerSeparation, LayerValue, Measure, SourceEval, Transfer};
+use crate::study::results::{
+    AssignmentAccuracy, HeadRelearning, LayerSeparation, LayerValue, Measure, SourceEval, Transfer,
+};
 use crate::train::TrainedModel;
 
 /// The name of the features file in each run folder.
@@ -205,11 +209,19 @@ impl Measurer<'_> {
         trained: &TrainedModel,
         test: &ImageSet,
         calibration_images: Option<usize>,
+        relearn_head: bool,
         cache_dir: Option<&Path>,
     ) -> Result<SourceEval> {
         let classes = trained.info.classes.len();
         let probability = trained.objective.probability();
-        let logits = outputs(trained, test, self.batch_size, self.device)?;
+        let (logits, relearned_head) = if relearn_head {
+            let (features, logits) = self.penultimate(trained, test, true)?;
+            let logits = logits.unwrap_or_default();
+            let relearned = self.relearn_head(&features, &logits, classes, &test.labels)?;
+            (logits, Some(relearned))
+        } else {
+            (outputs(trained, test, self.batch_size, self.device)?, None)
+        };
         let e = evaluate_logits(&logits, classes, &test.labels, 1.0);
         let temperature = match trained.config.holdout_fraction > 0.0 {
             true => {
@@ -240,15 +252,69 @@ impl Measurer<'_> {
             nll_calibrated: temperature.map(|t| probability.nll(&logits, classes, &test.labels, t)),
             ece_calibrated: temperature.map(|t| probability.ece(&logits, classes, &test.labels, t)),
             temperature_images,
+            relearned_head,
+        })
+    }
+
+    /// Fig. 6: a linear probe (the linear-probe protocol: λ chosen on a validation part, then
+    /// refitted) on the penultimate features of a class-stratified 80 % of the source test
+    /// images, against the network's own head (`logits`), both scored on the other 20 %.
+    fn relearn_head(
+        &self,
+        features: &Layer,
+        logits: &[f64],
+        classes: usize,
+        labels: &[usize],
+    ) -> Result<HeadRelearning> {
+        let split = stratified_split(labels, 0.2, 18);
+        let pick = |rows: &[usize]| rows.iter().map(|&i| labels[i]).collect::<Vec<usize>>();
+        let (fit_labels, eval_labels) = (pick(&split.train), pick(&split.holdout));
+        let own = argmax_rows(logits, classes);
+        let original =
+            split.holdout.iter().filter(|&&i| own[i] == labels[i]).count() as f64 / split.holdout.len().max(1) as f64;
+        let probe = pollster::block_on(linear_probe(
+            self.compute,
+            &features.select_rows(&split.train),
+            &fit_labels,
+            &features.select_rows(&split.holdout),
+            &eval_labels,
+            &LinearProbeConfig::default(),
+            &mut |_| {},
+        ))?;
+        Ok(HeadRelearning {
+            original,
+            relearned: probe.accuracy,
+            lambda: probe.lambda,
+            fit_images: split.train.len(),
+            eval_images: split.holdout.len(),
         })
     }
 
     /// The network's taps on `set`: one layer per tap, `[images, features]`.
     fn layers(&self, trained: &TrainedModel, set: &ImageSet, taps: &[String], pooling: Pooling) -> Result<Vec<Layer>> {
+        Ok(self.layers_and_outputs(trained, set, taps, pooling, false)?.0)
+    }
+
+    /// The network's penultimate features on `set` (`[images, features]`) and, with `outputs`,
+    /// its own outputs (`[images × classes]` row-major), from one pass.
+    fn penultimate(&self, trained: &TrainedModel, set: &ImageSet, outputs: bool) -> Result<(Layer, Option<Vec<f64>>)> {
+        let (mut layers, logits) =
+            self.layers_and_outputs(trained, set, &[PENULTIMATE.to_string()], Pooling::Mean, outputs)?;
+        Ok((layers.remove(0), logits))
+    }
+
+    fn layers_and_outputs(
+        &self,
+        trained: &TrainedModel,
+        set: &ImageSet,
+        taps: &[String],
+        pooling: Pooling,
+        outputs: bool,
+    ) -> Result<(Vec<Layer>, Option<Vec<f64>>)> {
         let request = Request {
             taps,
             pooling,
-            objective: None,
+            objective: outputs.then_some(&trained.objective),
             batch_size: self.batch_size,
         };
         let forward = inference::forward(
@@ -259,21 +325,35 @@ impl Measurer<'_> {
             self.device,
             &mut |_, _| {},
         )?;
-        Ok(forward
+        let logits = forward.outputs.map(|o| o.iter().map(|&v| f64::from(v)).collect());
+        let layers = forward
             .layers
             .into_iter()
             .map(|(name, shape, values)| Layer::from_f32(name, set.len(), shape.iter().product(), values))
-            .collect())
+            .collect();
+        Ok((layers, logits))
     }
 
-    /// Linear and kNN probes of the penultimate features on one target, in its measure.
-    pub fn transfer(&self, trained: &TrainedModel, target: &TargetData) -> Result<Transfer> {
-        let taps = [PENULTIMATE.to_string()];
-        let penultimate =
-            |set: &ImageSet| -> Result<Layer> { Ok(self.layers(trained, set, &taps, Pooling::Mean)?.remove(0)) };
+    /// Linear and kNN probes of the penultimate features on one target, in its measure; with
+    /// `assignment`, also the class-overlap assignment accuracy of the network's own head
+    /// (Table F.1; fitted on the target's training images, scored on its test images).
+    pub fn transfer(&self, trained: &TrainedModel, target: &TargetData, assignment: bool) -> Result<Transfer> {
         let (train, test) = (&target.train, &target.test);
-        let train_features = penultimate(train)?;
-        let test_features = penultimate(test)?;
+        let (train_features, train_logits) = self.penultimate(trained, train, assignment)?;
+        let (test_features, test_logits) = self.penultimate(trained, test, assignment)?;
+        let assignment = match (train_logits, test_logits) {
+            (Some(fit), Some(scored)) => {
+                let sources = trained.info.classes.len();
+                let targets = train.classes.len().max(test.classes.len());
+                let mapping = fit_assignment(&argmax_rows(&fit, sources), &train.labels, sources, targets)?;
+                Some(AssignmentAccuracy {
+                    accuracy: mapping.accuracy(&argmax_rows(&scored, sources), &test.labels)?,
+                    fit_accuracy: mapping.fit_accuracy,
+                    replication: mapping.replication,
+                })
+            }
+            _ => None,
+        };
         let linear = pollster::block_on(linear_probe(
             self.compute,
             &train_features,
@@ -307,6 +387,7 @@ impl Measurer<'_> {
             lambda: linear.lambda,
             knn: knn_acc,
             k: knn.k,
+            assignment,
         })
     }
 

@@ -348,6 +348,26 @@ pub struct SourceEval {
     /// Holdout images the temperature was fitted on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub temperature_images: Option<usize>,
+    /// The source head relearned from the penultimate features of part of the test split
+    /// (Fig. 6), when the study asks for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relearned_head: Option<HeadRelearning>,
+}
+
+/// The network's own head against a linear probe fitted on the penultimate features of 80 %
+/// of the source test images (class-stratified), both scored on the other 20 % (Fig. 6).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HeadRelearning {
+    /// Top-1 accuracy of the network's own head on the scoring part.
+    pub original: f64,
+    /// Top-1 accuracy of the relearned head on the scoring part.
+    pub relearned: f64,
+    /// The L² strength chosen for the relearned head.
+    pub lambda: f64,
+    /// Images the head was relearned on.
+    pub fit_images: usize,
+    /// Images both heads were scored on.
+    pub eval_images: usize,
 }
 
 /// Class separation R² of one layer under each distance of Table E.1.
@@ -379,6 +399,21 @@ pub struct Transfer {
     pub knn: f64,
     /// The selected k.
     pub k: usize,
+    /// Class-overlap assignment accuracy (Table F.1), when the study asks for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignment: Option<AssignmentAccuracy>,
+}
+
+/// The source network's own predictions on a target, mapped to the target's classes by the
+/// assignment that classifies the most training images correctly (Table F.1).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AssignmentAccuracy {
+    /// Accuracy of the mapping on the target's test images, a fraction (top-1).
+    pub accuracy: f64,
+    /// Accuracy of the mapping on the training images it was fitted on.
+    pub fit_accuracy: f64,
+    /// Source classes per target class at most (the replication of the paper).
+    pub replication: usize,
 }
 
 /// A number for one layer.
@@ -443,6 +478,7 @@ pub(crate) mod fixtures {
                 nll_calibrated: None,
                 ece_calibrated: None,
                 temperature_images: None,
+                relearned_head: None,
             },
             transfer: vec![Transfer {
                 target: "t".into(),
@@ -450,6 +486,7 @@ pub(crate) mod fixtures {
                 lambda: 1.0,
                 knn: linear - 0.1,
                 k: 5,
+                assignment: None,
             }],
             separation: vec![LayerValue {
                 layer: "penultimate".into(),

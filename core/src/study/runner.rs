@@ -226,6 +226,7 @@ impl StudyContext<'_, '_> {
             &trained,
             &self.data.source_test,
             self.study.analysis.calibration_images,
+            self.study.analysis.relearn_head,
             self.cache_dir.as_deref(),
         )?;
         let mut transfer = Vec::new();
@@ -236,7 +237,7 @@ impl StudyContext<'_, '_> {
                 &label,
                 &format!("probing {}", target.config.name),
             );
-            transfer.push(measurer.transfer(&trained, target)?);
+            transfer.push(measurer.transfer(&trained, target, self.study.analysis.assignment)?);
         }
         announce(
             self.observer,

@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use losslens_core::study::StudyResults;
-use losslens_core::study::aggregate::{format_value, summarize, table_c3, table_e1, table2, table4};
+use losslens_core::study::aggregate::{format_value, summarize, table_c3, table_e1, table_f1, table2, table4, table6};
 use losslens_core::study::figures::figures;
 use losslens_core::study::results::{Summary, is_inside_path};
 
@@ -132,6 +132,14 @@ pub fn StudyView() -> impl IntoView {
                     {table_e1(&shown).ok().flatten().map(|e1| view! {
                         <h3>"Class separation of the penultimate layer by distance (Table E.1)"</h3>
                         <SummaryTable summary=e1 id="tableE1" />
+                    })}
+                    {table6(&shown).ok().flatten().map(|t6| view! {
+                        <h3>"Relearning the source head from 80 % of the test images, scored on the rest (Fig. 6)"</h3>
+                        <SummaryTable summary=t6 id="table6" />
+                    })}
+                    {table_f1(&shown).ok().flatten().map(|f1| view! {
+                        <h3>"Class overlap: the source head's predictions mapped to each target's classes (Table F.1)"</h3>
+                        <SummaryTable summary=f1 id="tableF1" />
                     })}
                     {r.protocol.as_ref().map(|p| view! {
                         <p class="help" id="protocol">{format!(
