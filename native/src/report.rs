@@ -283,10 +283,47 @@ pub fn write_site(dir: &Path, out: &Path, explorer: Explorer) -> Result<Site> {
     let index_path = out.join("index.html");
     write(&index_path, &index)?;
     write(&out.join("style.css"), STYLE_CSS)?;
+    precompress(out)?;
     Ok(Site {
         index: index_path,
         explorer,
     })
+}
+
+/// File types a static host sends compressed.
+const COMPRESSIBLE: [&str; 6] = ["wasm", "js", "html", "css", "json", "svg"];
+
+/// Writes a gzip copy (`NAME.gz`, best compression) beside every page, script, module, style
+/// sheet, figure and `results.json` of the site, so that a host serving pre-compressed files
+/// (nginx `gzip_static on`, Caddy `file_server { precompressed gzip }`, most CDNs) sends the
+/// explorer's WebAssembly module at a fraction of its size without compressing it per request.
+/// Copies from an earlier report are replaced; saved features (`.npz`, already compressed) are
+/// left as they are.
+fn precompress(dir: &Path) -> Result<()> {
+    use std::io::Write;
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let entry = entry?;
+        let path = entry.path();
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            precompress(&path)?;
+            continue;
+        }
+        let compressible = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| COMPRESSIBLE.contains(&e));
+        if !kind.is_file() || !compressible {
+            continue;
+        }
+        let raw = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        encoder.write_all(&raw)?;
+        let mut name = path.file_name().unwrap_or_default().to_os_string();
+        name.push(".gz");
+        losslens_core::atomic::write(&path.with_file_name(name), &encoder.finish()?)?;
+    }
+    Ok(())
 }
 
 /// `rel` (a path from a results file) resolved inside `dir`: relative, without `..`, and still

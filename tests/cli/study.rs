@@ -192,6 +192,25 @@ feature_images = 24
     ] {
         assert!(site.join(f).is_file(), "{f}");
     }
+    // Pre-compressed copies for static hosts: the same bytes after gunzip.
+    for f in [
+        "index.html",
+        "results.json",
+        "pkg/losslens_web_bg.wasm",
+        "pkg/losslens_web.js",
+    ] {
+        let packed = std::fs::read(site.join(format!("{f}.gz"))).unwrap_or_else(|e| panic!("{f}.gz: {e}"));
+        let mut unpacked = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&packed[..]), &mut unpacked).unwrap();
+        assert_eq!(unpacked, std::fs::read(site.join(f)).unwrap(), "{f}.gz");
+    }
+    assert!(
+        !std::fs::read_dir(site.join("features")).unwrap().any(|e| e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .ends_with(".gz"))
+    );
     let report = read(&site);
     for run in report["runs"].as_array().unwrap() {
         let features = run["features"].as_str().unwrap();
