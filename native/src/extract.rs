@@ -1,13 +1,14 @@
 //! `losslens extract`: the per-block and penultimate features of a trained run on a dataset
-//! split, written as `.npz` or `.safetensors` with labels and metadata.
+//! split, written as `.npz` or `.safetensors` with labels, the classifier's weights (`weights`,
+//! `[classes, features]`) and metadata.
 
 use std::path::PathBuf;
 
-use anyhow::{Result, bail};
+use anyhow::{Result, anyhow, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use losslens_core::data::{DatasetSource, Split};
-use losslens_core::features::{Array, ArrayData, FeatureFile, LABELS};
+use losslens_core::features::{Array, ArrayData, FeatureFile, LABELS, WEIGHTS};
 use losslens_core::inference::{self, Pooling, Request};
 use losslens_core::model::PENULTIMATE;
 use losslens_core::train::RunDir;
@@ -126,6 +127,19 @@ pub fn run(args: ExtractArgs) -> Result<()> {
         arrays.push((name, Array::new(full, ArrayData::F32(values))));
     }
     arrays.push((LABELS.to_string(), Array::from_labels(&set.labels)));
+    // The classifier as the objective applies it (rows L²-normalised for cosine softmax), so
+    // `analyze collapse` and `analyze spectrum` find it in the file.
+    let weights = trained.objective.classifier_rows(&trained.model.head); // [classes, features]
+    let [classes, width] = weights.dims();
+    let weights = weights
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .map_err(|e| anyhow!("reading the classifier weights: {e:?}"))?;
+    arrays.push((
+        WEIGHTS.to_string(),
+        Array::new(vec![classes, width], ArrayData::F32(weights)),
+    ));
     let mut metadata = trained.feature_metadata((source.to_string(), split), &set, images, shapes, pooling);
     metadata.run = Some(args.run.clone());
     FeatureFile::new(&args.out, arrays, Some(serde_json::to_value(metadata)?)).save(&args.out)?;

@@ -168,6 +168,20 @@ fn train_kill_resume_and_extract() {
         "--json",
     ]);
     assert!(r2["r2"].as_f64().is_some(), "{r2}");
+    // The classifier rides along: neural collapse and spectra take it from the file.
+    assert_eq!(file.array("weights").unwrap().shape, [3, 128]);
+    let collapse = json(&[
+        "analyze",
+        "collapse",
+        s(&fa),
+        "--layer",
+        "penultimate",
+        "--device",
+        "cpu",
+        "--json",
+    ]);
+    assert!(collapse["equinorm_weights"].as_f64().is_some(), "{collapse}");
+    assert!(collapse["self_duality"].as_f64().is_some(), "{collapse}");
 
     // Bad input.
     fails_with(&args, &["already holds a run", "--resume"]);
