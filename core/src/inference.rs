@@ -32,6 +32,24 @@ pub struct InputSpec {
     pub normalization: ChannelStats,
 }
 
+impl InputSpec {
+    /// The evaluation input of images `indices` of `set`: each image's evaluation crop
+    /// ([`eval_crop`]), resized to the input size and normalised, on `device`.
+    ///
+    /// # Shapes
+    /// - returns `[indices.len(), channels, image_size, image_size]`
+    pub fn eval_batch(&self, set: &ImageSet, indices: &[usize], device: &Device) -> Tensor<4> {
+        let crops: Vec<_> = indices
+            .iter()
+            .map(|&i| {
+                let [h, w] = set.size(i);
+                eval_crop(h, w, self.image_size)
+            })
+            .collect();
+        batch(set, indices, &crops, self.image_size, &self.normalization, device)
+    }
+}
+
 /// What a pass over a dataset produced.
 #[derive(Debug, Clone, Default)]
 pub struct Forward {
@@ -108,14 +126,7 @@ pub fn forward_each(
     while done < n {
         let end = (done + batch_size).min(n);
         let indices: Vec<usize> = (done..end).collect();
-        let crops: Vec<_> = indices
-            .iter()
-            .map(|&i| {
-                let [h, w] = set.size(i);
-                eval_crop(h, w, input.image_size)
-            })
-            .collect();
-        let images = batch(set, &indices, &crops, input.image_size, &input.normalization, device);
+        let images = input.eval_batch(set, &indices, device);
         let acts = model.body.forward_taps(images, want_block);
         let mut layers: Vec<(String, Tensor<2>, Vec<usize>)> = Vec::new();
         for (name, x) in acts.blocks {

@@ -28,7 +28,7 @@ use crate::probe::linear::{LinearProbeConfig, linear_probe};
 use crate::probe::metrics::argmax_rows;
 use crate::probe::metrics::{Evaluation, evaluate as evaluate_logits};
 use crate::probe::split::{stratified_sample, stratified_split};
-use crate::study::config::{StudyConfig, TargetConfig};
+use crate::study::config::{AnalysisConfig, StudyConfig, TargetConfig};
 use crate::study::results::{
     AssignmentAccuracy, HeadRelearning, LayerSeparation, LayerValue, Measure, SourceEval, Transfer,
 };
@@ -202,19 +202,18 @@ impl Measurer<'_> {
     /// Accuracy and calibration on the source test split: NLL and ECE in the objective's own
     /// probability model at temperature 1, and at the temperature that minimises the NLL on
     /// the run's holdout images (Table C.3; none without a holdout), or on a class-stratified
-    /// sample of at most `calibration_images` of them. `cache_dir` holds the decoded training
-    /// images the holdout is taken from.
+    /// sample of at most `analysis.calibration_images` of them; with `analysis.relearn_head`,
+    /// also Fig. 6. `cache_dir` holds the decoded training images the holdout is taken from.
     pub fn source(
         &self,
         trained: &TrainedModel,
         test: &ImageSet,
-        calibration_images: Option<usize>,
-        relearn_head: bool,
+        analysis: &AnalysisConfig,
         cache_dir: Option<&Path>,
     ) -> Result<SourceEval> {
         let classes = trained.info.classes.len();
         let probability = trained.objective.probability();
-        let (logits, relearned_head) = if relearn_head {
+        let (logits, relearned_head) = if analysis.relearn_head {
             let (features, logits) = self.penultimate(trained, test, true)?;
             let logits = logits.unwrap_or_default();
             let relearned = self.relearn_head(&features, &logits, classes, &test.labels)?;
@@ -229,7 +228,7 @@ impl Measurer<'_> {
                 let (_, holdout) = crate::train::holdout_indices(&trained.config, &train.labels);
                 let mut holdout = train.subset(&holdout);
                 drop(train);
-                if let Some(limit) = calibration_images {
+                if let Some(limit) = analysis.calibration_images {
                     holdout = stratified_subset(&holdout, limit, 17);
                 }
                 let holdout = holdout.with_channels(trained.info.model.channels)?;

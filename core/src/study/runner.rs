@@ -225,8 +225,7 @@ impl StudyContext<'_, '_> {
         let source = measurer.source(
             &trained,
             &self.data.source_test,
-            self.study.analysis.calibration_images,
-            self.study.analysis.relearn_head,
+            &self.study.analysis,
             self.cache_dir.as_deref(),
         )?;
         let mut transfer = Vec::new();

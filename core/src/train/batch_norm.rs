@@ -7,7 +7,6 @@ use burn::module::Module;
 use burn::tensor::Device;
 
 use crate::data::ImageSet;
-use crate::data::augment::{batch, eval_crop};
 use crate::error::{Error, Result, invalid_setting};
 use crate::inference::InputSpec;
 use crate::model::{Classifier, ModelConfig};
@@ -59,14 +58,7 @@ pub fn estimate_batch_norm(
         for bn in model.body.batch_norms_mut() {
             bn.momentum = 1.0 / (k + 1) as f64;
         }
-        let crops: Vec<_> = indices
-            .iter()
-            .map(|&i| {
-                let [h, w] = set.size(i);
-                eval_crop(h, w, input.image_size)
-            })
-            .collect();
-        let images = batch(set, indices, &crops, input.image_size, &input.normalization, &autodiff);
+        let images = input.eval_batch(set, indices, &autodiff);
         // The forward pass updates the running statistics; nothing is trained.
         let _ = model.body.forward(images);
     }
@@ -109,8 +101,7 @@ mod tests {
         // mean over every image and position.
         let estimated = estimate_batch_norm(model, &set, &input, 6, 1, &device).unwrap();
         let all: Vec<usize> = (0..set.len()).collect();
-        let crops: Vec<_> = all.iter().map(|_| eval_crop(16, 16, 16)).collect();
-        let images = batch(&set, &all, &crops, 16, &input.normalization, &device);
+        let images = input.eval_batch(&set, &all, &device);
         let conv: Tensor<4> = stem_conv.forward(images); // [24, 32, 16, 16]
         let want = conv.mean_dim(3).mean_dim(2).mean_dim(0).reshape([32]);
         let got = estimated.body.stem.bn.running_mean.value();
