@@ -221,7 +221,7 @@ async fn feature_space(
             (x, fx),
             (y, fy),
             estimator == CkaEstimator::Debiased,
-        );
+        )?;
         (sums.sums, sums.row_norms)
     } else {
         device_cross_sums(compute, (x, fx), (y, fy), estimator == CkaEstimator::Debiased).await?

@@ -132,8 +132,8 @@ pub async fn minibatch_cka(
                 Some(order) => order[start..end].to_vec(),
                 None => (start..end).collect(),
             };
-            let ga = products::batch_grams(compute.precision, a, &scale_a, &rows);
-            let gb = products::batch_grams(compute.precision, b, &scale_b, &rows);
+            let ga = products::batch_grams(compute.precision, a, &scale_a, &rows)?;
+            let gb = products::batch_grams(compute.precision, b, &scale_b, &rows)?;
             (
                 Hsic1Terms::host(&ga, Some(&gb), m),
                 Hsic1Terms::host(&ga, None, m),

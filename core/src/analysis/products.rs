@@ -69,10 +69,23 @@ pub(crate) fn centered_cross_sums(
     (x, fx): (&Layer, f64),
     (y, fy): (&Layer, f64),
     row_norms: bool,
-) -> CrossSums {
-    match precision {
+) -> Result<CrossSums> {
+    // The (p + q)² cross-products and one chunk of Zᵀ, before anything is allocated.
+    let width = (x.cols + y.cols) as u128;
+    let rows = (chunk_elements as u128 / width.max(1)).clamp(1, x.rows.max(1) as u128);
+    let bytes = (width * width + rows * width) * element_bytes(precision);
+    crate::input::check_memory("CKA form", "feature (cross-products of the layers' widths)", bytes)?;
+    Ok(match precision {
         Precision::F32 => cross_sums::<f32>(chunk_elements, (x, fx), (y, fy), row_norms),
         Precision::F64 => cross_sums::<f64>(chunk_elements, (x, fx), (y, fy), row_norms),
+    })
+}
+
+/// Bytes of one value in `precision`.
+fn element_bytes(precision: Precision) -> u128 {
+    match precision {
+        Precision::F32 => 4,
+        Precision::F64 => 8,
     }
 }
 
@@ -231,11 +244,20 @@ pub(crate) struct BatchGrams {
 }
 
 /// [`BatchGrams`] of rows `rows` of each layer times its scale, in `precision`.
-pub(crate) fn batch_grams(precision: Precision, layers: &[Layer], scales: &[f64], rows: &[usize]) -> BatchGrams {
-    match precision {
+pub(crate) fn batch_grams(
+    precision: Precision,
+    layers: &[Layer],
+    scales: &[f64],
+    rows: &[usize],
+) -> Result<BatchGrams> {
+    // Every layer's triangle and one m × m product, before anything is allocated.
+    let m = rows.len() as u128;
+    let bytes = (layers.len() as u128 * m * m.saturating_sub(1) / 2 + m * m) * element_bytes(precision);
+    crate::input::check_memory("batch_size", rows.len(), bytes)?;
+    Ok(match precision {
         Precision::F32 => batch_grams_in::<f32>(layers, scales, rows),
         Precision::F64 => batch_grams_in::<f64>(layers, scales, rows),
-    }
+    })
 }
 
 fn batch_grams_in<T: HostFloat>(layers: &[Layer], scales: &[f64], rows: &[usize]) -> BatchGrams
@@ -551,6 +573,16 @@ mod tests {
             &product(&a, 37, 23, &a, 37, 23, false, true),
             &naive(&a, 37, 23, &a, 37, 23, false)
         ));
+    }
+
+    #[test]
+    fn memory_for_the_cross_products_is_checked_before_allocating() {
+        // Two one-row layers 300,000 wide: (p + q)² f32 cross-products would need 1.3 TiB.
+        let wide = |name: &str| Layer::from_f32(name, 1, 300_000, vec![1.0; 300_000]);
+        let err = centered_cross_sums(Precision::F32, 1 << 20, (&wide("x"), 1.0), (&wide("y"), 1.0), false)
+            .err()
+            .expect("refused");
+        assert!(err.to_string().contains("CKA form"), "{err}");
     }
 
     #[test]
