@@ -138,7 +138,122 @@ fn unknown_names_and_fields_are_refused() {
 fn kinds_have_names_and_titles() {
     for kind in ObjectiveKind::ALL {
         assert_eq!(kind.name().parse::<ObjectiveKind>().unwrap(), kind);
-        assert_eq!(ObjectiveConfig::default_for(kind).kind(), kind);
+        assert_eq!(ObjectiveConfig::default_for(kind).kind(), Some(kind));
         assert!(!kind.title().is_empty());
+    }
+}
+
+#[test]
+fn combinations_round_trip_through_text_json_and_toml() {
+    let specs = [
+        "cosine-softmax+dropout",
+        "label-smoothing+logit-penalty:alpha=0.2,beta=1e-4",
+        "sigmoid+extra-l2",
+        "logit-norm+sigmoid:tau=0.03",
+        "cosine-softmax+label-smoothing+dropout:temperature=0.045,keep-prob=0.9,alpha=0.1",
+        "squared-error+dropout+extra-l2+logit-penalty",
+    ];
+    for spec in specs {
+        let config: ObjectiveConfig = spec.parse().unwrap();
+        assert_eq!(config.kind(), None, "{spec} is a combination");
+        let text = config.to_string();
+        assert_eq!(text.parse::<ObjectiveConfig>().unwrap(), config, "{text}");
+        let json = serde_json::to_string(&config).unwrap();
+        assert_eq!(
+            serde_json::from_str::<ObjectiveConfig>(&json).unwrap(),
+            config,
+            "{json}"
+        );
+        #[derive(serde::Serialize, serde::Deserialize)]
+        struct Study {
+            objectives: Vec<ObjectiveConfig>,
+        }
+        let toml_text = toml::to_string(&Study {
+            objectives: vec![config],
+        })
+        .unwrap();
+        let back: Study = toml::from_str(&toml_text).unwrap();
+        assert_eq!(back.objectives, [config], "{toml_text}");
+    }
+    // As a study file writes it: the terms' fields in one table.
+    let study: toml::Table =
+        toml::from_str(r#"o = { kind = "cosine-softmax+dropout", temperature = 0.06, keep_prob = 0.8 }"#).unwrap();
+    let config: ObjectiveConfig = study["o"].clone().try_into().unwrap();
+    assert_eq!(
+        config.to_string(),
+        "cosine-softmax+dropout:keep-prob=0.8,loss-scaling=auto,temperature=0.06"
+    );
+    assert_eq!(config.title(), "Cosine softmax + Dropout");
+}
+
+#[test]
+fn combinations_have_one_canonical_form() {
+    let parse = |s: &str| s.parse::<ObjectiveConfig>().unwrap();
+    // Terms in any order, with spaces; softmax is the default loss, so naming it adds nothing.
+    assert_eq!(parse("dropout + cosine-softmax"), parse("cosine-softmax+dropout"));
+    assert_eq!(
+        parse("logit-penalty+label-smoothing").name(),
+        "label-smoothing+logit-penalty"
+    );
+    assert_eq!(parse("softmax+dropout"), parse("dropout"));
+    assert_eq!(
+        parse("softmax+cosine-softmax").kind(),
+        Some(ObjectiveKind::CosineSoftmax)
+    );
+    assert_eq!(parse("softmax+dropout").to_string(), "dropout:keep-prob=0.7");
+    let combined = parse("sigmoid+logit-norm+extra-l2");
+    assert_eq!(combined.name(), "logit-norm+sigmoid+extra-l2");
+    let kinds: Vec<_> = combined.terms().iter().map(|t| t.kind().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        [ObjectiveKind::LogitNorm, ObjectiveKind::Sigmoid, ObjectiveKind::ExtraL2]
+    );
+}
+
+#[test]
+fn combinations_that_make_no_sense_are_refused_with_the_reason() {
+    refused("softmax+sigmoid", &["at most one loss", "softmax", "sigmoid"]);
+    refused("label-smoothing+squared-error", &["at most one loss"]);
+    refused("logit-norm+cosine-softmax", &["at most one normalisation"]);
+    refused("dropout+dropout", &["at most once", "dropout"]);
+    refused("logit-norm+logit-penalty", &["logit penalty", "constant"]);
+    refused("cosine-softmax+extra-l2", &["extra L²", "normalises W"]);
+    // Hyperparameters of each term are still checked, and a field no term takes is refused.
+    refused("sigmoid+dropout:keep-prob=0", &["keep_prob", "(0, 1]"]);
+    refused("sigmoid+dropout:alpha=0.1", &["alpha", "keep_prob"]);
+    refused("sigmoid+nothing", &["nothing", "cosine-softmax"]);
+    let json = serde_json::json!({"kind": "sigmoid+logit-penalty", "beta": 0.1, "temperature": 0.2});
+    let err = serde_json::from_value::<ObjectiveConfig>(json).unwrap_err().to_string();
+    assert!(err.contains("temperature"), "{err}");
+}
+
+#[test]
+fn fields_are_the_names_each_objective_serialises() {
+    for kind in ObjectiveKind::ALL {
+        let json = serde_json::to_value(ObjectiveConfig::default_for(kind)).unwrap();
+        let written: Vec<&str> = json
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .filter(|k| *k != "kind")
+            .collect();
+        for field in &written {
+            assert!(
+                kind.fields().contains(field),
+                "{kind} writes `{field}` but does not list it"
+            );
+        }
+        for field in kind.fields() {
+            let mut spec = serde_json::Map::new();
+            spec.insert("kind".into(), kind.name().into());
+            spec.insert(field.to_string(), serde_json::Value::Null);
+            let spec = serde_json::Value::Object(spec);
+            let err = serde_json::from_value::<ObjectiveConfig>(spec).unwrap_err().to_string();
+            assert!(
+                !err.contains("unknown field"),
+                "{kind} lists `{field}` but refuses it: {err}"
+            );
+        }
     }
 }

@@ -240,6 +240,17 @@ fn outputs_are_what_accuracy_is_measured_on() {
         let n = row.iter().map(|v| v * v).sum::<f64>().sqrt();
         assert!((n - 10.0).abs() < 1e-4, "logit-norm outputs have norm 1/τ, got {n}");
     }
+    // Combinations: the sigmoid loss shifts whatever logits it is given; dropout stays off.
+    assert_all_close(
+        &outputs("sigmoid+dropout:keep-prob=0.5"),
+        &shifted,
+        1e-6,
+        "sigmoid+dropout",
+    );
+    for row in outputs("logit-norm+sigmoid:temperature=0.1").chunks(2) {
+        let n = row.iter().map(|v| (v + 2f64.ln()).powi(2)).sum::<f64>().sqrt();
+        assert!((n - 10.0).abs() < 1e-4, "shifted normalised logits, norm {n}");
+    }
     for (i, v) in outputs("cosine-softmax:temperature=0.5").iter().enumerate() {
         let b = [0.25, -0.25][i % 2];
         assert!((v - b).abs() <= 2.0 + 1e-5, "cosine outputs lie in b ± 1/τ, got {v}");

@@ -26,7 +26,7 @@ pub fn objectives(args: ObjectivesArgs) -> Result<()> {
     if args.json {
         let list: Vec<_> = defaults
             .iter()
-            .map(|c| json!({"name": c.kind().name(), "title": c.kind().title(), "spec": c.to_string(), "config": c}))
+            .map(|c| json!({"name": c.name(), "title": c.title(), "spec": c.to_string(), "config": c}))
             .collect();
         print_json(&json!({ "objectives": list }));
         return Ok(());
@@ -34,13 +34,14 @@ pub fn objectives(args: ObjectivesArgs) -> Result<()> {
     let mut table = Table::new(["objective", "paper name", "defaults (override as name:key=value,...)"]);
     for c in &defaults {
         let params: Vec<String> = c.hyperparameters().iter().map(|(k, v)| format!("{k}={v}")).collect();
-        table.row([
-            c.kind().name().to_string(),
-            c.kind().title().to_string(),
-            params.join(", "),
-        ]);
+        table.row([c.name(), c.title(), params.join(", ")]);
     }
     println!("{}", table.render());
+    println!(
+        "Combine them with `+` (Table C.4): one loss (softmax, label-smoothing, sigmoid, squared-error), at most \
+         one normalisation (logit-norm, cosine-softmax) and any of dropout, extra-l2, logit-penalty, e.g. \
+         cosine-softmax+dropout:keep-prob=0.8 or label-smoothing+logit-penalty."
+    );
     Ok(())
 }
 

@@ -37,7 +37,7 @@ pub fn demo_study(quick: bool) -> Result<StudyConfig> {
         study.name = "demo-quick".into();
         study
             .objectives
-            .retain(|o| matches!(o.config.kind().name(), "softmax" | "logit-norm" | "cosine-softmax"));
+            .retain(|o| matches!(o.config.name().as_str(), "softmax" | "logit-norm" | "cosine-softmax"));
         study.train.epochs = Some(1);
     }
     Ok(study)

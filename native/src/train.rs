@@ -43,7 +43,8 @@ pub struct TrainArgs {
     /// Network: resnet18, resnet34, resnet50, small.
     #[arg(long)]
     pub model: Option<Architecture>,
-    /// Objective, e.g. softmax or cosine-softmax:temperature=0.05 (see `losslens objectives`).
+    /// Objective, e.g. softmax, cosine-softmax:temperature=0.05 or a combination such as
+    /// cosine-softmax+dropout (see `losslens objectives`).
     #[arg(long)]
     pub objective: Option<ObjectiveConfig>,
     /// Epochs (default: the objective's epochs in the paper's Table A.1).

@@ -59,6 +59,23 @@ fn objectives_and_models_are_listed() {
     assert!(names.contains(&"cosine-softmax") && names.contains(&"squared-error"));
     let (ok, table, _) = losslens(&["objectives"]);
     assert!(ok && table.contains("label-smoothing") && table.contains("alpha=0.1"));
+    assert!(
+        table.contains("cosine-softmax+dropout"),
+        "combinations are explained: {table}"
+    );
+    // A combination that makes no sense is refused before anything is read or written.
+    fails_with(
+        &[
+            "train",
+            "--objective",
+            "softmax+sigmoid",
+            "--out",
+            "/nonexistent/run",
+            "--device",
+            "cpu",
+        ],
+        &["softmax+sigmoid", "at most one loss"],
+    );
 
     let resnet50 = json(&["model", "resnet50", "--json"]);
     assert_eq!(resnet50["trainable_parameters"], 25_557_032);

@@ -53,7 +53,15 @@ impl ExtraL2Config {
     /// - `weight`: the final layer's weight, any 2-D layout
     /// - output: `[1]`
     pub fn loss(&self, logits: Tensor<2>, targets: Tensor<1, Int>, weight: Tensor<2>) -> Tensor<1> {
-        let penalty = weight.powi_scalar(2).sum().mul_scalar(self.lambda / 2.0);
-        SoftmaxConfig {}.loss(logits, targets) + penalty
+        SoftmaxConfig {}.loss(logits, targets) + self.penalty(weight)
+    }
+
+    /// The penalty alone, `λ ‖W‖²_F / 2` (what a combination adds to its loss).
+    ///
+    /// # Shapes
+    /// - `weight`: the final layer's weight, any 2-D layout
+    /// - output: `[1]`
+    pub fn penalty(&self, weight: Tensor<2>) -> Tensor<1> {
+        weight.powi_scalar(2).sum().mul_scalar(self.lambda / 2.0)
     }
 }

@@ -52,12 +52,17 @@ impl LogitPenaltyConfig {
     /// - `targets`: `[batch]`
     /// - output: `[1]`
     pub fn loss(&self, logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
-        let penalty = logits
-            .clone()
-            .powi_scalar(2)
-            .sum_dim(1)
-            .mean()
-            .mul_scalar(self.beta / 2.0);
+        let penalty = self.penalty(logits.clone());
         SoftmaxConfig {}.loss(logits, targets) + penalty
+    }
+
+    /// The penalty alone, `β ‖z‖² / 2` averaged over the batch (what a combination adds to its
+    /// loss).
+    ///
+    /// # Shapes
+    /// - `logits`: `[batch, classes]`
+    /// - output: `[1]`
+    pub fn penalty(&self, logits: Tensor<2>) -> Tensor<1> {
+        logits.powi_scalar(2).sum_dim(1).mean().mul_scalar(self.beta / 2.0)
     }
 }

@@ -9,7 +9,12 @@
 //! All objectives share one [`Head`] (a linear layer initialised `N(0, 0.01²)`, bias 0); they
 //! differ in how they turn it into logits (cosine softmax normalises it), what they do to the
 //! features first (dropout) and what they penalise. The body of the network never changes.
+//!
+//! Objectives combine (the paper's Table C.4): `cosine-softmax+label-smoothing`,
+//! `sigmoid+dropout`, `label-smoothing+logit-penalty` (see [`combined`]). Every objective, single
+//! or combined, computes its loss from its [`CombinedConfig`] parts.
 
+pub mod combined;
 pub mod cosine_softmax;
 pub mod dropout;
 pub mod extra_l2;
@@ -27,6 +32,7 @@ use std::str::FromStr;
 use burn::tensor::{Int, Tensor};
 use serde::{Deserialize, Serialize};
 
+pub use combined::{CombinedConfig, LogitLoss, Normalization};
 pub use cosine_softmax::{CosineSoftmaxConfig, LossScaling};
 pub use dropout::DropoutConfig;
 pub use extra_l2::ExtraL2Config;
@@ -107,6 +113,21 @@ impl ObjectiveKind {
             ObjectiveKind::SquaredError => "Squared error",
         }
     }
+
+    /// The hyperparameters this objective takes in a table, as written there (snake_case, with
+    /// their aliases); a combination hands each of its fields to the term that takes it.
+    pub fn fields(self) -> &'static [&'static str] {
+        match self {
+            ObjectiveKind::Softmax | ObjectiveKind::Sigmoid => &[],
+            ObjectiveKind::LabelSmoothing => &["alpha"],
+            ObjectiveKind::ExtraL2 => &["lambda"],
+            ObjectiveKind::Dropout => &["keep_prob", "rho"],
+            ObjectiveKind::LogitPenalty => &["beta"],
+            ObjectiveKind::LogitNorm => &["temperature", "tau"],
+            ObjectiveKind::CosineSoftmax => &["temperature", "tau", "loss_scaling"],
+            ObjectiveKind::SquaredError => &["kappa", "m", "scale"],
+        }
+    }
 }
 
 impl fmt::Display for ObjectiveKind {
@@ -139,8 +160,10 @@ fn unknown_objective(name: &str) -> Error {
 /// In TOML: `kind = "label-smoothing"` and `alpha = 0.1` in one table; fields left out take
 /// their defaults, unknown fields are refused. On the command line ([`FromStr`]):
 /// `label-smoothing`, `label-smoothing:alpha=0.12`, `cosine-softmax:temperature=0.02,loss-scaling=never`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
+/// A combination joins names with `+` and takes every term's fields in the same table or list:
+/// `kind = "cosine-softmax+dropout"` with `temperature = 0.05` and `keep_prob = 0.8`, or
+/// `cosine-softmax+dropout:temperature=0.05,keep-prob=0.8`.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum ObjectiveConfig {
     /// Softmax cross-entropy.
     Softmax(SoftmaxConfig),
@@ -160,9 +183,152 @@ pub enum ObjectiveConfig {
     CosineSoftmax(CosineSoftmaxConfig),
     /// Squared error.
     SquaredError(SquaredErrorConfig),
+    /// A combination of several of the above (Table C.4); holds two or more parts that differ
+    /// from the defaults (built by [`CombinedConfig::into_objective`], which gives a single
+    /// objective where the parts are one).
+    Combined(CombinedConfig),
+}
+
+/// The serialised form of a single objective: `{"kind": "label-smoothing", "alpha": 0.1}`.
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+enum Single {
+    Softmax(SoftmaxConfig),
+    LabelSmoothing(LabelSmoothingConfig),
+    Sigmoid(SigmoidConfig),
+    ExtraL2(ExtraL2Config),
+    Dropout(DropoutConfig),
+    LogitPenalty(LogitPenaltyConfig),
+    LogitNorm(LogitNormConfig),
+    CosineSoftmax(CosineSoftmaxConfig),
+    SquaredError(SquaredErrorConfig),
+}
+
+impl From<Single> for ObjectiveConfig {
+    fn from(single: Single) -> Self {
+        match single {
+            Single::Softmax(c) => Self::Softmax(c),
+            Single::LabelSmoothing(c) => Self::LabelSmoothing(c),
+            Single::Sigmoid(c) => Self::Sigmoid(c),
+            Single::ExtraL2(c) => Self::ExtraL2(c),
+            Single::Dropout(c) => Self::Dropout(c),
+            Single::LogitPenalty(c) => Self::LogitPenalty(c),
+            Single::LogitNorm(c) => Self::LogitNorm(c),
+            Single::CosineSoftmax(c) => Self::CosineSoftmax(c),
+            Single::SquaredError(c) => Self::SquaredError(c),
+        }
+    }
+}
+
+impl Single {
+    /// `None` for a combination.
+    fn of(config: &ObjectiveConfig) -> Option<Self> {
+        Some(match *config {
+            ObjectiveConfig::Softmax(c) => Single::Softmax(c),
+            ObjectiveConfig::LabelSmoothing(c) => Single::LabelSmoothing(c),
+            ObjectiveConfig::Sigmoid(c) => Single::Sigmoid(c),
+            ObjectiveConfig::ExtraL2(c) => Single::ExtraL2(c),
+            ObjectiveConfig::Dropout(c) => Single::Dropout(c),
+            ObjectiveConfig::LogitPenalty(c) => Single::LogitPenalty(c),
+            ObjectiveConfig::LogitNorm(c) => Single::LogitNorm(c),
+            ObjectiveConfig::CosineSoftmax(c) => Single::CosineSoftmax(c),
+            ObjectiveConfig::SquaredError(c) => Single::SquaredError(c),
+            ObjectiveConfig::Combined(_) => return None,
+        })
+    }
+}
+
+/// `{"kind": NAME, fields...}`: a single objective as its own table; a combination with
+/// `kind = "a+b"` and every term's fields (which never share a name) in the one table.
+impl Serialize for ObjectiveConfig {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::{Error as _, SerializeMap};
+        let Self::Combined(combined) = self else {
+            return Single::of(self).expect("a single objective").serialize(serializer);
+        };
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("kind", &combined.name())?;
+        for term in combined.terms() {
+            let fields = serde_json::to_value(Single::of(&term).expect("terms are single objectives"))
+                .map_err(S::Error::custom)?;
+            for (key, value) in fields.as_object().into_iter().flatten() {
+                if key != "kind" {
+                    map.serialize_entry(key, value)?;
+                }
+            }
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for ObjectiveConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(deserializer)?;
+        ObjectiveConfig::from_table(value).map_err(serde::de::Error::custom)
+    }
 }
 
 impl ObjectiveConfig {
+    /// Reads `{"kind": ..., fields...}`; a combination's fields go to the term that takes them
+    /// ([`ObjectiveKind::fields`]) and the terms are combined ([`CombinedConfig::from_terms`],
+    /// which validates them).
+    fn from_table(value: serde_json::Value) -> Result<Self> {
+        let invalid = |kind: &str, allowed: String| Error::InvalidSetting {
+            name: "objective",
+            value: format!("`{kind}`"),
+            allowed,
+        };
+        let serde_json::Value::Object(mut table) = value else {
+            return Err(invalid(
+                &value.to_string(),
+                "a table with `kind` and its settings".into(),
+            ));
+        };
+        let kind = match table.remove("kind") {
+            Some(serde_json::Value::String(kind)) => kind,
+            other => {
+                let shown = other.map_or("nothing".to_string(), |v| v.to_string());
+                return Err(invalid(
+                    &shown,
+                    "`kind` naming the objective, e.g. `kind = \"softmax\"`".into(),
+                ));
+            }
+        };
+        let single = |table: serde_json::Map<String, serde_json::Value>| -> Result<ObjectiveConfig> {
+            serde_json::from_value::<Single>(serde_json::Value::Object(table))
+                .map(ObjectiveConfig::from)
+                .map_err(|e| invalid(&kind, e.to_string()))
+        };
+        let names: Vec<&str> = kind.split('+').map(str::trim).collect();
+        if let [name] = names.as_slice() {
+            let kind: ObjectiveKind = name.parse()?;
+            table.insert("kind".into(), kind.name().into());
+            return single(table);
+        }
+        let kinds: Vec<ObjectiveKind> = names.iter().map(|n| n.parse()).collect::<Result<_>>()?;
+        let mut tables: Vec<serde_json::Map<String, serde_json::Value>> = kinds
+            .iter()
+            .map(|k| serde_json::Map::from_iter([("kind".to_string(), k.name().into())]))
+            .collect();
+        for (key, value) in table {
+            // A field two terms take (τ of two normalisations) goes to the first; combining
+            // them is refused below with the reason.
+            let Some(owner) = kinds.iter().position(|k| k.fields().contains(&key.as_str())) else {
+                let known: Vec<&str> = kinds.iter().flat_map(|k| k.fields().iter().copied()).collect();
+                return Err(invalid(
+                    &kind,
+                    format!(
+                        "the fields of its terms ({}); `{key}` is none of them",
+                        known.join(", ")
+                    ),
+                ));
+            };
+            tables[owner].insert(key, value);
+        }
+        let terms: Vec<ObjectiveConfig> = tables.into_iter().map(single).collect::<Result<_>>()?;
+        Ok(CombinedConfig::from_terms(&terms)?.into_objective())
+    }
+
     /// The objective with the paper's default hyperparameters.
     pub fn default_for(kind: ObjectiveKind) -> Self {
         match kind {
@@ -192,9 +358,9 @@ impl ObjectiveConfig {
             .collect()
     }
 
-    /// Which objective this is.
-    pub fn kind(&self) -> ObjectiveKind {
-        match self {
+    /// Which of the nine objectives this is; `None` for a combination.
+    pub fn kind(&self) -> Option<ObjectiveKind> {
+        Some(match self {
             Self::Softmax(_) => ObjectiveKind::Softmax,
             Self::LabelSmoothing(_) => ObjectiveKind::LabelSmoothing,
             Self::Sigmoid(_) => ObjectiveKind::Sigmoid,
@@ -204,6 +370,40 @@ impl ObjectiveConfig {
             Self::LogitNorm(_) => ObjectiveKind::LogitNorm,
             Self::CosineSoftmax(_) => ObjectiveKind::CosineSoftmax,
             Self::SquaredError(_) => ObjectiveKind::SquaredError,
+            Self::Combined(_) => return None,
+        })
+    }
+
+    /// The single objectives it is made of: itself, or a combination's terms in canonical order.
+    pub fn terms(&self) -> Vec<ObjectiveConfig> {
+        match self {
+            Self::Combined(c) => c.terms(),
+            single => vec![*single],
+        }
+    }
+
+    /// The kebab-case name used in configs and on the command line (`softmax`,
+    /// `cosine-softmax+dropout`).
+    pub fn name(&self) -> String {
+        match self.kind() {
+            Some(kind) => kind.name().to_string(),
+            None => self.terms().iter().map(|t| t.name()).collect::<Vec<_>>().join("+"),
+        }
+    }
+
+    /// The name the paper's tables use (`Cosine softmax + Dropout` for a combination).
+    pub fn title(&self) -> String {
+        match self.kind() {
+            Some(kind) => kind.title().to_string(),
+            None => self.terms().iter().map(|t| t.title()).collect::<Vec<_>>().join(" + "),
+        }
+    }
+
+    /// Its parts: how it forms the logits, their loss, its regularisers.
+    pub fn parts(&self) -> CombinedConfig {
+        match self {
+            Self::Combined(c) => *c,
+            single => CombinedConfig::default().with(*single),
         }
     }
 
@@ -219,6 +419,7 @@ impl ObjectiveConfig {
             Self::LogitNorm(c) => c.validate(),
             Self::CosineSoftmax(c) => c.validate(),
             Self::SquaredError(c) => c.validate(),
+            Self::Combined(c) => c.validate(),
         }
     }
 
@@ -243,14 +444,17 @@ impl ObjectiveConfig {
     /// Validates and returns the objective ready to compute losses.
     pub fn init(&self) -> Result<Objective> {
         self.validate()?;
-        Ok(Objective { config: *self })
+        Ok(Objective {
+            config: *self,
+            parts: self.parts(),
+        })
     }
 }
 
 /// `kind` or `kind:name=value,name=value` — the same string [`FromStr`] reads.
 impl fmt::Display for ObjectiveConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.kind().name())?;
+        f.write_str(&self.name())?;
         let params = self.hyperparameters();
         if !params.is_empty() {
             let joined: Vec<String> = params.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -263,16 +467,20 @@ impl fmt::Display for ObjectiveConfig {
 impl FromStr for ObjectiveConfig {
     type Err = Error;
 
-    /// Parses `kind` or `kind:name=value,...` (names in kebab- or snake-case) and validates it.
+    /// Parses `kind` or `kind:name=value,...` (names in kebab- or snake-case), where `kind` may
+    /// join several objectives with `+`, and validates it.
     fn from_str(s: &str) -> Result<Self> {
         let s = s.trim();
         let (name, params) = match s.split_once(':') {
             Some((name, params)) => (name.trim(), params.trim()),
             None => (s, ""),
         };
-        let kind: ObjectiveKind = name.parse()?;
+        let kinds: Vec<ObjectiveKind> = name.split('+').map(|n| n.trim().parse()).collect::<Result<_>>()?;
         let mut map = serde_json::Map::new();
-        map.insert("kind".into(), kind.name().into());
+        map.insert(
+            "kind".into(),
+            kinds.iter().map(|k| k.name()).collect::<Vec<_>>().join("+").into(),
+        );
         for pair in params.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (key, value) = pair.split_once('=').ok_or_else(|| Error::InvalidSetting {
                 name: "objective",
@@ -288,12 +496,18 @@ impl FromStr for ObjectiveConfig {
             };
             map.insert(key.trim().replace('-', "_"), json);
         }
-        let config: ObjectiveConfig =
-            serde_json::from_value(serde_json::Value::Object(map)).map_err(|e| Error::InvalidSetting {
+        let config = ObjectiveConfig::from_table(serde_json::Value::Object(map)).map_err(|e| match e {
+            Error::InvalidSetting {
+                name: "objective",
+                allowed,
+                ..
+            } => Error::InvalidSetting {
                 name: "objective",
                 value: format!("`{s}`"),
-                allowed: e.to_string(),
-            })?;
+                allowed,
+            },
+            other => other,
+        })?;
         config.validate()?;
         Ok(config)
     }
@@ -313,6 +527,7 @@ pub struct ObjectiveOutput {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Objective {
     config: ObjectiveConfig,
+    parts: CombinedConfig,
 }
 
 impl Objective {
@@ -321,25 +536,31 @@ impl Objective {
         &self.config
     }
 
-    /// How this objective's outputs become probabilities: normalised sigmoids for the sigmoid
-    /// objective, softmax for every other (Table C.3).
+    /// How this objective's outputs become probabilities: normalised sigmoids with the sigmoid
+    /// loss, softmax with every other (Table C.3).
     pub fn probability(&self) -> crate::probe::metrics::Probability {
-        match self.config {
-            ObjectiveConfig::Sigmoid(_) => crate::probe::metrics::Probability::NormalizedSigmoid,
+        match self.parts.loss {
+            LogitLoss::Sigmoid => crate::probe::metrics::Probability::NormalizedSigmoid,
             _ => crate::probe::metrics::Probability::Softmax,
         }
     }
 
+    /// The probability ρ of keeping a penultimate feature in training, where the objective
+    /// uses dropout with ρ < 1.
+    pub fn keep_prob(&self) -> Option<f64> {
+        self.parts.dropout.map(|d| d.keep_prob).filter(|&keep| keep < 1.0)
+    }
+
     /// The classifier's weights as this objective applies them, one row per class: the raw
-    /// rows, or for cosine softmax the L²-normalised rows its logits use (the paper's Table E.2
-    /// measures these: their norms are all equal, Std/Avg ‖w‖ = 0).
+    /// rows, or for the cosine classifier the L²-normalised rows its logits use (the paper's
+    /// Table E.2 measures these: their norms are all equal, Std/Avg ‖w‖ = 0).
     ///
     /// # Shapes
     /// - returns `[classes, features]`
     pub fn classifier_rows(&self, head: &Head) -> Tensor<2> {
         let weight = head.weight(); // [features, classes]
-        match self.config {
-            ObjectiveConfig::CosineSoftmax(_) => functional::normalize(weight, 0).transpose(),
+        match self.parts.normalization {
+            Some(Normalization::Cosine(_)) => functional::normalize(weight, 0).transpose(),
             _ => weight.transpose(),
         }
     }
@@ -350,15 +571,15 @@ impl Objective {
     /// - `features`: `[batch, features]` (the penultimate layer)
     /// - `targets`: `[batch]`, class indices below the head's number of classes
     pub fn forward(&self, features: Tensor<2>, head: &Head, targets: Tensor<1, Int>) -> ObjectiveOutput {
-        let mask = match &self.config {
-            ObjectiveConfig::Dropout(c) if c.keep_prob < 1.0 => Some(c.sample_mask(&features)),
+        let mask = match self.parts.dropout {
+            Some(c) if c.keep_prob < 1.0 => Some(c.sample_mask(&features)),
             _ => None,
         };
         self.forward_with_mask(features, head, targets, mask)
     }
 
     /// [`Objective::forward`] with a given dropout keep-mask (0s and 1s, `[batch, features]`);
-    /// objectives other than dropout ignore it.
+    /// objectives without dropout ignore it.
     pub fn forward_with_mask(
         &self,
         features: Tensor<2>,
@@ -366,75 +587,7 @@ impl Objective {
         targets: Tensor<1, Int>,
         mask: Option<Tensor<2>>,
     ) -> ObjectiveOutput {
-        match &self.config {
-            ObjectiveConfig::Softmax(c) => {
-                let z = head.forward(features);
-                ObjectiveOutput {
-                    loss: c.loss(z.clone(), targets),
-                    outputs: z,
-                }
-            }
-            ObjectiveConfig::LabelSmoothing(c) => {
-                let z = head.forward(features);
-                ObjectiveOutput {
-                    loss: c.loss(z.clone(), targets),
-                    outputs: z,
-                }
-            }
-            ObjectiveConfig::Sigmoid(c) => {
-                let z = head.forward(features);
-                ObjectiveOutput {
-                    loss: c.loss(z.clone(), targets),
-                    outputs: c.outputs(z),
-                }
-            }
-            ObjectiveConfig::ExtraL2(c) => {
-                let z = head.forward(features);
-                ObjectiveOutput {
-                    loss: c.loss(z.clone(), targets, head.weight()),
-                    outputs: z,
-                }
-            }
-            ObjectiveConfig::Dropout(c) => {
-                let x = match mask {
-                    Some(mask) => c.apply(features, mask),
-                    None => features,
-                };
-                let z = head.forward(x);
-                ObjectiveOutput {
-                    loss: SoftmaxConfig {}.loss(z.clone(), targets),
-                    outputs: z,
-                }
-            }
-            ObjectiveConfig::LogitPenalty(c) => {
-                let z = head.forward(features);
-                ObjectiveOutput {
-                    loss: c.loss(z.clone(), targets),
-                    outputs: z,
-                }
-            }
-            ObjectiveConfig::LogitNorm(c) => {
-                let z = c.outputs(head.forward(features));
-                ObjectiveOutput {
-                    loss: SoftmaxConfig {}.loss(z.clone(), targets),
-                    outputs: z,
-                }
-            }
-            ObjectiveConfig::CosineSoftmax(c) => {
-                let z = c.logits(features, head.weight(), head.bias());
-                ObjectiveOutput {
-                    loss: c.loss(z.clone(), targets),
-                    outputs: z,
-                }
-            }
-            ObjectiveConfig::SquaredError(c) => {
-                let z = head.forward(features);
-                ObjectiveOutput {
-                    loss: c.loss(z.clone(), targets),
-                    outputs: z,
-                }
-            }
-        }
+        self.parts.forward_with_mask(features, head, targets, mask)
     }
 
     /// The evaluation outputs (no dropout): the logits accuracy, NLL and calibration use.
@@ -443,11 +596,6 @@ impl Objective {
     /// - `features`: `[batch, features]`
     /// - output: `[batch, classes]`
     pub fn outputs(&self, features: Tensor<2>, head: &Head) -> Tensor<2> {
-        match &self.config {
-            ObjectiveConfig::Sigmoid(c) => c.outputs(head.forward(features)),
-            ObjectiveConfig::LogitNorm(c) => c.outputs(head.forward(features)),
-            ObjectiveConfig::CosineSoftmax(c) => c.logits(features, head.weight(), head.bias()),
-            _ => head.forward(features),
-        }
+        self.parts.outputs(features, head)
     }
 }

@@ -254,7 +254,7 @@ impl StudyContext<'_, '_> {
         )?;
         let result = RunResult {
             objective: objective.to_string(),
-            kind: objective.kind().name().to_string(),
+            kind: objective.name(),
             seed,
             best_epoch: trained.info.best_epoch,
             source,

@@ -23,7 +23,7 @@ mod setup;
 mod step;
 mod trainer;
 
-pub use config::{Decay, TrainConfig, TrainPrecision, paper_epochs};
+pub use config::{Decay, TrainConfig, TrainPrecision, paper_epochs, paper_epochs_of};
 pub use event::Event;
 pub use run::{EpochRecord, RunDir, RunInfo, TrainedModel};
 pub use setup::resolve;

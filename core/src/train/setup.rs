@@ -14,7 +14,7 @@ use crate::data::ImageSet;
 use crate::data::augment::{Augmentation, ChannelStats, Normalization};
 use crate::error::{Error, Result, RunFolderState, invalid_setting};
 use crate::model::{Classifier, ModelConfig, Stem};
-use crate::objective::{Objective, ObjectiveConfig};
+use crate::objective::Objective;
 use crate::train::batch_norm::initial_network;
 use crate::train::config::{TrainConfig, TrainPrecision};
 use crate::train::data::TrainData;
@@ -184,8 +184,9 @@ impl Plan {
         let batch_size = resolved.batch_size.min(train.len());
         let steps_per_epoch = train.len() / batch_size;
         let epochs = resolved.epochs();
+        let objective = resolved.objective.init()?;
         Ok(Plan {
-            objective: resolved.objective.init()?,
+            objective,
             augmentation: resolved.augmentation.unwrap_or(Augmentation::None),
             stats: resolved.normalization.resolve(train)?,
             schedule: Schedule {
@@ -196,10 +197,7 @@ impl Plan {
                 decay: resolved.decay,
             },
             width: model.layout().features(),
-            keep_prob: match resolved.objective {
-                ObjectiveConfig::Dropout(c) if c.keep_prob < 1.0 => Some(c.keep_prob),
-                _ => None,
-            },
+            keep_prob: objective.keep_prob(),
             mixed: match resolved.precision {
                 TrainPrecision::Mixed => true,
                 TrainPrecision::F32 => false,

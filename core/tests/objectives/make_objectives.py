@@ -1,4 +1,5 @@
-"""Reference values for the nine objectives (core/src/objective): losses and gradients.
+"""Reference values for the nine objectives and their combinations (core/src/objective): losses
+and gradients.
 
 An independent numpy implementation in float64: each loss written from the paper's equations
 (with the conventions of SPEC section 2: the /2 of the L2 penalties, squared error without 1/K,
@@ -139,6 +140,26 @@ def squared_error(kappa, m, scale):
     return f
 
 
+def with_logit_penalty(loss_of_logits, beta):
+    """A loss of the logits plus the logit penalty beta |z|^2 / 2, averaged over the batch."""
+
+    def f(z):
+        loss, g = loss_of_logits(z)
+        return loss + beta / 2 * (z * z).sum(axis=1).mean(), g + beta * z / B
+
+    return f
+
+
+def normalized(loss_of_logits, tau):
+    """A loss of the logit-normalised logits z / (tau |z|)."""
+
+    def f(z):
+        loss, g = loss_of_logits(normalize(z, 1) / tau)
+        return loss, norm_backward(z, g, 1) / tau
+
+    return f
+
+
 LOGIT_CASES = [
     ("softmax", {}, softmax_loss),
     ("label-smoothing", {"alpha": 0.1}, label_smoothing(0.1)),
@@ -168,15 +189,22 @@ def through_linear(loss_of_logits, extra_l2=0.0, keep=None):
     return f
 
 
-def cosine(tau, factor):
+def cosine(tau, factor, loss_of_logits=softmax_loss, keep=None, beta=0.0):
+    """The cosine classifier: factor * loss(z) + beta |z|^2 / 2 with z = cos(W_k, x~) / tau + b_k,
+    x~ the features after the dropout mask (when keep is given)."""
+
     def f(x, w, b):
-        xh, wh = normalize(x, 1), normalize(w, 0)
+        xt = x * mask() / keep if keep is not None else x
+        xh, wh = normalize(xt, 1), normalize(w, 0)
         z = xh @ wh / tau + b
-        loss, g = ce(z, onehot())
+        loss, g = loss_of_logits(z)
         loss, g = loss * factor, g * factor
+        loss, g = loss + beta / 2 * (z * z).sum(axis=1).mean(), g + beta * z / B
         dxh = g @ wh.T / tau
         dwh = xh.T @ g / tau
-        return loss, norm_backward(x, dxh, 1), norm_backward(w, dwh, 0), g.sum(axis=0)
+        dxt = norm_backward(xt, dxh, 1)
+        dx = dxt * mask() / keep if keep is not None else dxt
+        return loss, dx, norm_backward(w, dwh, 0), g.sum(axis=0)
 
     return f
 
@@ -190,6 +218,39 @@ HEAD_CASES = [
     ("cosine-softmax", {"temperature": 0.02}, cosine(0.02, 0.02)),  # auto: scaled by tau
     ("cosine-softmax", {"temperature": 0.02, "loss_scaling": "never"}, cosine(0.02, 1.0)),
     ("cosine-softmax", {"temperature": 0.1, "loss_scaling": "always"}, cosine(0.1, 0.1)),
+    # Combinations (Table C.4): one loss, at most one normalisation, any regularisers.
+    (
+        "cosine-softmax+dropout",
+        {"temperature": 0.05, "keep_prob": 0.7},
+        cosine(0.05, 1.0, keep=0.7),
+    ),
+    (
+        "cosine-softmax+label-smoothing",
+        {"temperature": 0.02, "alpha": 0.1},
+        cosine(0.02, 0.02, loss_of_logits=label_smoothing(0.1)),  # auto: scaled by tau
+    ),
+    (
+        "cosine-softmax+sigmoid+logit-penalty",
+        {"temperature": 0.1, "beta": 0.01},
+        cosine(0.1, 1.0, loss_of_logits=sigmoid_loss, beta=0.01),
+    ),
+    (
+        "label-smoothing+logit-penalty",
+        {"alpha": 0.1, "beta": 0.25},
+        through_linear(with_logit_penalty(label_smoothing(0.1), 0.25)),
+    ),
+    ("sigmoid+extra-l2", {"lambda": 0.5}, through_linear(sigmoid_loss, extra_l2=0.5)),
+    ("logit-norm+sigmoid", {"temperature": 0.5}, through_linear(normalized(sigmoid_loss, 0.5))),
+    (
+        "logit-norm+label-smoothing+dropout",
+        {"temperature": 0.05, "alpha": 0.1, "keep_prob": 0.7},
+        through_linear(normalized(label_smoothing(0.1), 0.05), keep=0.7),
+    ),
+    (
+        "squared-error+dropout+logit-penalty",
+        {"kappa": 9.0, "m": 60.0, "scale": 10.0, "keep_prob": 0.7, "beta": 0.1},
+        through_linear(with_logit_penalty(squared_error(9.0, 60.0, 10.0), 0.1), keep=0.7),
+    ),
 ]
 
 
@@ -260,7 +321,7 @@ def main():
             )
     for name, params, f in HEAD_CASES:
         for key, x in FEATURES.items():
-            if key == "huge" and name != "cosine-softmax":
+            if key == "huge" and not name.startswith("cosine-softmax"):
                 continue  # huge features are the cosine head's extreme case
             loss, dx, dw, db = f(x, weight(), bias())
             assert np.isfinite(loss) and np.isfinite(dx).all() and np.isfinite(dw).all(), (name, key)
