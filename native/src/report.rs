@@ -233,6 +233,10 @@ pub fn write_site(dir: &Path, out: &Path, explorer: Explorer) -> Result<Site> {
             "tableF1",
             "Class overlap: the source head's predictions mapped to each target's classes (Table F.1)",
         ),
+        (
+            "tableC4",
+            "Combining losses, normalisations and regularisers: source top-1 (Table C.4)",
+        ),
     ] {
         if let Some((_, table)) = tables.iter().find(|(n, _)| *n == name) {
             body.push_str(&format!("<h2>{heading}</h2>"));

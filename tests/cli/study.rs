@@ -19,7 +19,7 @@ fn study_runs_from_a_file_and_ships_valid_study_files() {
 name = "tiny"
 model = "small"
 source = { format = "procedural", classes = 3, per_class = 30, size = 12, seed = 1, test_per_class = 6 }
-objectives = [{ kind = "softmax" }, { kind = "logit-norm" }]
+objectives = [{ kind = "softmax" }, { kind = "logit-norm" }, { kind = "sigmoid+dropout", keep_prob = 0.8 }]
 
 [[targets]]
 name = "other"
@@ -45,9 +45,18 @@ sparsity_images = 6
     );
     let results: Value = serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
     assert_eq!(results["version"], 2);
-    assert_eq!(results["runs"].as_array().unwrap().len(), 2);
+    assert_eq!(results["runs"].as_array().unwrap().len(), 3);
+    assert_eq!(results["runs"][2]["objective"], "sigmoid+dropout:keep-prob=0.8");
+    // A combination puts the Table C.4 grid beside the other tables.
+    let c4 = std::fs::read_to_string(out.join("tableC4.md")).unwrap();
+    assert!(
+        c4.contains("| normalisation and regularisers | top-1 softmax | top-1 sigmoid |")
+            && c4.contains("| dropout:keep-prob=0.8 | — |")
+            && c4.contains("| logit-norm:temperature=0.04 |"),
+        "{c4}"
+    );
     let (ok, _, stderr) = losslens(&["study", s(&file), "--out", s(&out), "--device", "cpu"]);
-    assert!(ok && stderr.matches("reused").count() == 2, "{stderr}");
+    assert!(ok && stderr.matches("reused").count() == 3, "{stderr}");
 
     std::fs::write(&file, "name = \"x\"\nmodel = \"small\"\nsource = { format = \"procedural\", classes = 3, per_class = 3, size = 8, seed = 0 }\nobjectives = []\n").unwrap();
     fails_with(&["study", s(&file), "--out", s(&out)], &["objectives"]);

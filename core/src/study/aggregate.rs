@@ -70,6 +70,7 @@ pub fn summarize(results: &StudyResults) -> Result<Summary> {
         objectives,
         columns,
         r2_vs_transfer,
+        row_header: None,
     })
 }
 
@@ -93,6 +94,9 @@ pub fn tables(results: &StudyResults) -> Result<Vec<(&'static str, Summary)>> {
     }
     if let Some(f1) = table_f1(results)? {
         out.push(("tableF1", f1));
+    }
+    if let Some(c4) = table_c4(results) {
+        out.push(("tableC4", c4));
     }
     Ok(out)
 }
@@ -159,6 +163,7 @@ pub fn table2(results: &StudyResults) -> Result<Option<Summary>> {
         objectives,
         columns,
         r2_vs_transfer: None,
+        row_header: None,
     }))
 }
 
@@ -210,6 +215,7 @@ pub fn table_c3(results: &StudyResults) -> Result<Summary> {
         objectives,
         columns,
         r2_vs_transfer: None,
+        row_header: None,
     })
 }
 
@@ -235,6 +241,7 @@ pub fn table6(results: &StudyResults) -> Result<Option<Summary>> {
         ],
         objectives,
         r2_vs_transfer: None,
+        row_header: None,
     }))
 }
 
@@ -269,6 +276,7 @@ pub fn table_f1(results: &StudyResults) -> Result<Option<Summary>> {
         columns,
         objectives,
         r2_vs_transfer: None,
+        row_header: None,
     }))
 }
 
@@ -304,7 +312,86 @@ pub fn table_e1(results: &StudyResults) -> Result<Option<Summary>> {
         ],
         objectives,
         r2_vs_transfer: None,
+        row_header: None,
     }))
+}
+
+/// The paper's Table C.4 as a grid: source top-1 of every objective of the study (main and
+/// sweep), one column per loss of the logits (softmax, label smoothing, sigmoid, squared error,
+/// with their settings) and one row per rest of the objective (its normalisation and
+/// regularisers; `baseline` for none), mean ± sd over seeds, `—` where the study has no such
+/// combination; no bold-facing (the paper's has none). `None` unless the study has a combined
+/// objective.
+pub fn table_c4(results: &StudyResults) -> Option<Summary> {
+    use crate::objective::{CombinedConfig, LogitLoss, ObjectiveConfig};
+    let objectives = results.objectives(&[]);
+    let parsed: Vec<(String, ObjectiveConfig)> = objectives
+        .iter()
+        .filter_map(|o| o.parse::<ObjectiveConfig>().ok().map(|c| (o.clone(), c)))
+        .collect();
+    if !parsed.iter().any(|(_, c)| c.kind().is_none()) {
+        return None;
+    }
+    let loss_of = |c: &ObjectiveConfig| {
+        let loss = CombinedConfig {
+            loss: c.parts().loss,
+            ..CombinedConfig::default()
+        };
+        loss.into_objective().to_string()
+    };
+    let rest_of = |c: &ObjectiveConfig| {
+        let rest = CombinedConfig {
+            loss: LogitLoss::Softmax,
+            ..c.parts()
+        }
+        .into_objective();
+        match rest {
+            ObjectiveConfig::Softmax(_) => "baseline".to_string(),
+            other => other.to_string(),
+        }
+    };
+    let mut rows: Vec<String> = vec!["baseline".into()];
+    let mut losses: Vec<String> = vec!["softmax".into()];
+    for (_, c) in &parsed {
+        let (row, loss) = (rest_of(c), loss_of(c));
+        if !rows.contains(&row) {
+            rows.push(row);
+        }
+        if !losses.contains(&loss) {
+            losses.push(loss);
+        }
+    }
+    let columns = losses
+        .iter()
+        .map(|loss| {
+            let values = rows
+                .iter()
+                .map(|row| {
+                    let top1: Vec<f64> = parsed
+                        .iter()
+                        .filter(|(_, c)| rest_of(c) == *row && loss_of(c) == *loss)
+                        .flat_map(|(o, _)| results.runs_of(o).map(|r| r.source.top1))
+                        .collect();
+                    mean_sd(&top1).unwrap_or(MeanSd {
+                        mean: 0.0,
+                        sd: 0.0,
+                        n: 0,
+                    })
+                })
+                .collect::<Vec<_>>();
+            Column {
+                title: format!("top-1 {loss}"),
+                bold: vec![false; values.len()],
+                values,
+            }
+        })
+        .collect();
+    Some(Summary {
+        objectives: rows,
+        columns,
+        r2_vs_transfer: None,
+        row_header: Some("normalisation and regularisers".into()),
+    })
 }
 
 /// The paper's Table 3: source top-1 and penultimate R² per objective.
@@ -338,6 +425,11 @@ pub fn table4(results: &StudyResults) -> Result<Option<Summary>> {
 }
 
 impl Summary {
+    /// The header of the first column: `objective` unless the rows are something else.
+    pub fn row_header(&self) -> &str {
+        self.row_header.as_deref().unwrap_or("objective")
+    }
+
     /// The same rows with only the columns whose title `keep` accepts (bold-facing unchanged;
     /// no correlation line).
     pub fn select(&self, keep: impl Fn(&str) -> bool) -> Summary {
@@ -345,13 +437,14 @@ impl Summary {
             objectives: self.objectives.clone(),
             columns: self.columns.iter().filter(|c| keep(&c.title)).cloned().collect(),
             r2_vs_transfer: None,
+            row_header: self.row_header.clone(),
         }
     }
 
     /// The table in Markdown: `mean ± sd` in percent (R² as a fraction), bold where the rule
     /// says.
     pub fn markdown(&self) -> String {
-        let mut out = String::from("| objective |");
+        let mut out = format!("| {} |", self.row_header());
         for c in &self.columns {
             out.push_str(&format!(" {} |", c.title));
         }
@@ -381,7 +474,10 @@ impl Summary {
     /// The table as an HTML `<table>` (the static report page), bold where the rule says.
     pub fn html(&self) -> String {
         let esc = crate::figure::escape;
-        let mut out = String::from("<table class=\"numbers\"><thead><tr><th>objective</th>");
+        let mut out = format!(
+            "<table class=\"numbers\"><thead><tr><th>{}</th>",
+            esc(self.row_header())
+        );
         for c in &self.columns {
             out.push_str(&format!("<th>{}</th>", esc(&c.title)));
         }
@@ -409,7 +505,7 @@ impl Summary {
 
     /// The table as CSV: `objective`, then `<column>_mean`, `<column>_sd`, `<column>_bold`.
     pub fn csv(&self) -> String {
-        let mut out = String::from("objective");
+        let mut out = self.row_header().replace(',', ";");
         for c in &self.columns {
             let t = c.title.replace(',', ";");
             out.push_str(&format!(",{t} mean,{t} sd,{t} bold"));
@@ -418,7 +514,11 @@ impl Summary {
             out.push_str(&format!("\n\"{}\"", o.replace('"', "\"\"")));
             for c in &self.columns {
                 let v = &c.values[i];
-                out.push_str(&format!(",{},{},{}", v.mean, v.sd, c.bold[i]));
+                if v.n == 0 {
+                    out.push_str(",,,false");
+                } else {
+                    out.push_str(&format!(",{},{},{}", v.mean, v.sd, c.bold[i]));
+                }
             }
         }
         out.push('\n');
@@ -427,9 +527,11 @@ impl Summary {
 }
 
 /// How a table cell shows `v`: percent with one decimal; R², NLL and temperatures as numbers
-/// with three decimals; `± sd` only when there is more than one seed.
+/// with three decimals; `± sd` only when there is more than one seed; `—` for an empty cell.
 pub fn format_value(title: &str, v: &MeanSd) -> String {
-    if title.starts_with("R²") || title.starts_with("NLL") || title == "T" {
+    if v.n == 0 {
+        "—".into()
+    } else if title.starts_with("R²") || title.starts_with("NLL") || title == "T" {
         if v.n > 1 {
             format!("{:.3} ± {:.3}", v.mean, v.sd)
         } else {
@@ -446,6 +548,61 @@ pub fn format_value(title: &str, v: &MeanSd) -> String {
 mod tests {
     use super::*;
     use crate::study::results::fixtures::{run, study};
+
+    #[test]
+    fn table_c4_lays_combinations_out_as_losses_by_regularisers() {
+        let specs = [
+            "softmax",
+            "sigmoid",
+            "dropout:keep-prob=0.8",
+            "sigmoid+dropout:keep-prob=0.8",
+            "label-smoothing+logit-penalty:alpha=0.1,beta=0.0001",
+        ];
+        let mut runs = Vec::new();
+        for (i, spec) in specs.iter().enumerate() {
+            let objective = spec.parse::<crate::objective::ObjectiveConfig>().unwrap().to_string();
+            for seed in 0..2 {
+                runs.push(run(
+                    &objective,
+                    seed,
+                    0.5 + i as f64 / 100.0 + seed as f64 / 1000.0,
+                    0.3,
+                    0.6,
+                ));
+            }
+        }
+        let results = study(runs);
+        let c4 = table_c4(&results).unwrap();
+        assert_eq!(
+            c4.objectives,
+            ["baseline", "dropout:keep-prob=0.8", "logit-penalty:beta=0.0001"]
+        );
+        let titles: Vec<&str> = c4.columns.iter().map(|c| c.title.as_str()).collect();
+        assert_eq!(
+            titles,
+            ["top-1 softmax", "top-1 sigmoid", "top-1 label-smoothing:alpha=0.1"]
+        );
+        let cell = |row: usize, col: usize| c4.columns[col].values[row];
+        assert!((cell(0, 0).mean - 0.5005).abs() < 1e-12 && cell(0, 0).n == 2);
+        assert!((cell(1, 1).mean - 0.5305).abs() < 1e-12, "sigmoid+dropout");
+        assert!(
+            (cell(2, 2).mean - 0.5405).abs() < 1e-12,
+            "label-smoothing+logit-penalty"
+        );
+        assert_eq!(cell(2, 0).n, 0, "no softmax+logit-penalty run");
+        let markdown = c4.markdown();
+        assert!(markdown.starts_with("| normalisation and regularisers |"), "{markdown}");
+        assert!(
+            markdown.contains("| logit-penalty:beta=0.0001 | — | — | 54.0 ± 0.1 |"),
+            "{markdown}"
+        );
+        assert!(c4.csv().contains(",,,false"));
+        // No combination, no table.
+        let mut plain = results.clone();
+        plain.runs.retain(|r| !r.objective.contains('+'));
+        assert!(table_c4(&plain).is_none());
+        assert!(tables(&results).unwrap().iter().any(|(name, _)| *name == "tableC4"));
+    }
 
     #[test]
     fn tables_3_and_4_are_projections_of_table_1() {

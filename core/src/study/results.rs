@@ -189,6 +189,9 @@ pub struct Summary {
     /// Spearman's ρ between penultimate R² and mean linear transfer accuracy over objectives,
     /// with its p-value; `None` with fewer than three objectives or no targets.
     pub r2_vs_transfer: Option<(f64, f64)>,
+    /// What the rows are, when they are not objectives (the header of the first column).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub row_header: Option<String>,
 }
 
 /// The epochs chosen for one objective on a holdout.

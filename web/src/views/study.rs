@@ -4,7 +4,9 @@
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use losslens_core::study::StudyResults;
-use losslens_core::study::aggregate::{format_value, summarize, table_c3, table_e1, table_f1, table2, table4, table6};
+use losslens_core::study::aggregate::{
+    format_value, summarize, table_c3, table_c4, table_e1, table_f1, table2, table4, table6,
+};
 use losslens_core::study::figures::figures;
 use losslens_core::study::results::{Summary, is_inside_path};
 
@@ -141,6 +143,10 @@ pub fn StudyView() -> impl IntoView {
                         <h3>"Class overlap: the source head's predictions mapped to each target's classes (Table F.1)"</h3>
                         <SummaryTable summary=f1 id="tableF1" />
                     })}
+                    {table_c4(&shown).map(|c4| view! {
+                        <h3>"Combining losses, normalisations and regularisers: source top-1 (Table C.4)"</h3>
+                        <SummaryTable summary=c4 id="tableC4" />
+                    })}
                     {r.protocol.as_ref().map(|p| view! {
                         <p class="help" id="protocol">{format!(
                             "R² and neural collapse on {} source training images ({} or more per class, every block's whole \
@@ -214,7 +220,7 @@ fn SummaryTable(
         <table id=id class="numbers">
             <caption>"Mean ± sd over seeds, in percent (R²: a fraction); bold: best, or not significantly worse (Welch t-test, p ≥ 0.05)"</caption>
             <thead><tr>
-                <th>"objective"</th>
+                <th>{s.row_header().to_string()}</th>
                 {s.columns.iter().map(|c| view! { <th>{c.title.clone()}</th> }).collect_view()}
             </tr></thead>
             <tbody>
