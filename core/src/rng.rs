@@ -41,6 +41,28 @@ impl SplitMix64 {
     }
 }
 
+/// SplitMix64 as a `rand` generator, so `rand_distr`'s distributions draw from a run's own
+/// streams (the same numbers on every platform and after a resume).
+impl rand_core::TryRng for SplitMix64 {
+    type Error = std::convert::Infallible;
+
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        Ok((self.next_u64() >> 32) as u32)
+    }
+
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        Ok(self.next_u64())
+    }
+
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+        for chunk in dst.chunks_mut(8) {
+            let bytes = self.next_u64().to_le_bytes();
+            chunk.copy_from_slice(&bytes[..chunk.len()]);
+        }
+        Ok(())
+    }
+}
+
 /// The seed of an independent stream tied to `(seed, a, b)`: a run's seed split into streams for
 /// its holdout split, its epoch orders, its crops and its dropout masks, so each is the same
 /// whatever else the run does.

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use burn::tensor::{DType, Device, Int, Tensor, TensorData};
 use losslens_core::model::Head;
-use losslens_core::objective::{ObjectiveConfig, ObjectiveKind};
+use losslens_core::objective::{Objective, ObjectiveConfig, ObjectiveKind, ObjectiveOutput};
 use serde_json::Value;
 
 fn expected() -> Value {
@@ -134,53 +134,104 @@ fn losses_and_logit_gradients_match_numpy() {
     }
 }
 
+/// Runs `forward` (the objective, features, head and dropout mask to its output) on a head case
+/// and checks the loss and the gradients of features, weight and bias.
+fn check_through_head(
+    e: &Value,
+    setup: &Setup,
+    case: &Value,
+    forward: &dyn Fn(&Objective, Tensor<2>, &Head, Tensor<2>) -> ObjectiveOutput,
+) {
+    let [b, k, p] = [usize_of(e, "batch"), usize_of(e, "classes"), usize_of(e, "features")];
+    let objective = config(case).init().unwrap();
+    let which = case["features"].as_str().unwrap();
+    let what = format!("{} on {which} features ({:?})", objective.config(), setup.dtype);
+    let x = setup.leaf(floats(&e["feature_sets"][which]), [b, p]);
+    let head = Head::from_tensors(
+        setup.leaf(floats(&e["weight"]), [p, k]),
+        setup.leaf(floats(&e["bias"]), [k]),
+    );
+    let mask = Tensor::<2>::from_data(
+        TensorData::new(floats(&e["mask"]), [b, p]),
+        (&setup.device, setup.dtype),
+    );
+    let out = forward(&objective, x.clone(), &head, mask);
+    let grads = out.loss.backward();
+    assert_all_close(
+        &read(out.loss),
+        &[case["loss"].as_f64().unwrap()],
+        setup.tol,
+        &format!("{what}: loss"),
+    );
+    let dx = x.grad(&grads).expect("dL/dx");
+    let dw = head.linear.weight.val().grad(&grads).expect("dL/dW");
+    let db = head.bias().grad(&grads).expect("dL/db");
+    assert_all_close(
+        &read(dx),
+        &floats(&case["grad_features"]),
+        setup.tol,
+        &format!("{what}: dL/dx"),
+    );
+    assert_all_close(
+        &read(dw),
+        &floats(&case["grad_weight"]),
+        setup.tol,
+        &format!("{what}: dL/dW"),
+    );
+    assert_all_close(
+        &read(db),
+        &floats(&case["grad_bias"]),
+        setup.tol,
+        &format!("{what}: dL/db"),
+    );
+}
+
 #[test]
 fn losses_and_parameter_gradients_through_the_head_match_numpy() {
     let e = expected();
-    let [b, k, p] = [usize_of(&e, "batch"), usize_of(&e, "classes"), usize_of(&e, "features")];
     for setup in Setup::all() {
         for case in e["head_cases"].as_array().unwrap() {
-            let objective = config(case).init().unwrap();
-            let which = case["features"].as_str().unwrap();
-            let what = format!("{} on {which} features ({:?})", objective.config(), setup.dtype);
-            let x = setup.leaf(floats(&e["feature_sets"][which]), [b, p]);
-            let head = Head::from_tensors(
-                setup.leaf(floats(&e["weight"]), [p, k]),
-                setup.leaf(floats(&e["bias"]), [k]),
-            );
-            let mask = Tensor::<2>::from_data(
-                TensorData::new(floats(&e["mask"]), [b, p]),
+            check_through_head(&e, &setup, case, &|objective, x, head, mask| {
+                objective.forward_with_mask(x, head, setup.targets(&e), Some(mask))
+            });
+        }
+    }
+}
+
+/// Mixup's targets (each one-hot target mixed with its partner's, λ = 0.3): every loss of the
+/// logits, and objectives through the head, against numpy.
+#[test]
+fn losses_against_mixed_targets_match_numpy() {
+    let e = expected();
+    let [b, k] = [usize_of(&e, "batch"), usize_of(&e, "classes")];
+    for setup in Setup::all() {
+        let mixed = || {
+            Tensor::<2>::from_data(
+                TensorData::new(floats(&e["mixed_targets"]), [b, k]),
                 (&setup.device, setup.dtype),
-            );
-            let out = objective.forward_with_mask(x.clone(), &head, setup.targets(&e), Some(mask));
-            let grads = out.loss.backward();
-            assert_all_close(
-                &read(out.loss),
-                &[case["loss"].as_f64().unwrap()],
-                setup.tol,
-                &format!("{what}: loss"),
-            );
-            let dx = x.grad(&grads).expect("dL/dx");
-            let dw = head.linear.weight.val().grad(&grads).expect("dL/dW");
-            let db = head.bias().grad(&grads).expect("dL/db");
-            assert_all_close(
-                &read(dx),
-                &floats(&case["grad_features"]),
-                setup.tol,
-                &format!("{what}: dL/dx"),
-            );
-            assert_all_close(
-                &read(dw),
-                &floats(&case["grad_weight"]),
-                setup.tol,
-                &format!("{what}: dL/dW"),
-            );
-            assert_all_close(
-                &read(db),
-                &floats(&case["grad_bias"]),
-                setup.tol,
-                &format!("{what}: dL/db"),
-            );
+            )
+        };
+        for case in e["soft_logit_cases"].as_array().unwrap() {
+            let config = config(case);
+            let which = case["logits"].as_str().unwrap();
+            let what = format!("{config} on {which} logits, mixed targets ({:?})", setup.dtype);
+            let z = setup.leaf(floats(&e["logits"][which]), [b, k]);
+            let loss = match config {
+                ObjectiveConfig::Softmax(c) => c.soft_loss(z.clone(), mixed()),
+                ObjectiveConfig::LabelSmoothing(c) => c.soft_loss(z.clone(), mixed()),
+                ObjectiveConfig::Sigmoid(c) => c.soft_loss(z.clone(), mixed()),
+                ObjectiveConfig::SquaredError(c) => c.soft_loss(z.clone(), mixed()),
+                other => panic!("{other} is not a loss of the logits alone"),
+            };
+            let grads = loss.backward();
+            let grad = z.grad(&grads).expect("a gradient for the logits");
+            assert_all_close(&read(loss), &[case["loss"].as_f64().unwrap()], setup.tol, &what);
+            assert_all_close(&read(grad), &floats(&case["grad_logits"]), setup.tol, &what);
+        }
+        for case in e["soft_head_cases"].as_array().unwrap() {
+            check_through_head(&e, &setup, case, &|objective, x, head, mask| {
+                objective.forward_soft(x, head, mixed(), Some(mask))
+            });
         }
     }
 }

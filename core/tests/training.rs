@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use burn::tensor::Device;
 use losslens_core::data::DatasetSource;
 use losslens_core::data::ProceduralConfig;
+use losslens_core::data::mixup::MixupConfig;
 use losslens_core::model::Architecture;
 use losslens_core::objective::{ObjectiveConfig, ObjectiveKind};
 use losslens_core::train::run::load_weights;
@@ -124,7 +125,7 @@ fn small_network_learns_real_cifar10() {
 }
 
 /// Stopping after epoch 1 and resuming gives the same weights, EMA and metrics as running all
-/// epochs at once (dropout exercises the per-step random state too). The runs use one CPU
+/// epochs at once (dropout and Mixup exercise the per-step random state too). The runs use one CPU
 /// thread: with several, the CPU backend's parallel reductions may add floats in a different
 /// order from run to run, which is the device's nondeterminism, not the checkpoint's.
 #[test]
@@ -137,6 +138,7 @@ fn interrupted_run_resumes_to_the_same_weights() {
 fn interrupted_run_resumes_to_the_same_weights_on_one_thread() {
     let config = TrainConfig {
         objective: ObjectiveConfig::default_for(ObjectiveKind::Dropout),
+        mixup: Some(MixupConfig { alpha: 0.4 }),
         ..quick(procedural(4, 40, 16))
     };
     let whole = tempfile::tempdir().unwrap();
@@ -576,11 +578,12 @@ fn without_a_holdout_the_run_trains_on_everything_and_keeps_its_last_epoch() {
     assert!(summary.history.iter().all(|r| r.holdout_accuracy.is_none()));
 }
 
-/// A combination of objectives (Table C.4) trains like a single one: the cosine classifier on
-/// smoothed targets with dropout, a few dozen steps on real CIFAR-10 images. Its loss falls, its
-/// run folder records the combination, and the network reloads with it.
+/// A combination of objectives (Table C.4) trains like a single one, and with Mixup (Table C.5):
+/// the cosine classifier on smoothed targets with dropout, on mixed batches, a few dozen steps
+/// on real CIFAR-10 images. Its loss falls, its run folder records the combination and the
+/// mixing, and the network reloads with it.
 #[test]
-fn a_combined_objective_trains_on_real_cifar10() {
+fn a_combined_objective_trains_with_mixup_on_real_cifar10() {
     let _serial = serial();
     let Some(root) = unpacked("cifar10") else { return };
     let out = tempfile::tempdir().unwrap();
@@ -588,6 +591,7 @@ fn a_combined_objective_trains_on_real_cifar10() {
     let objective: ObjectiveConfig = "cosine-softmax+label-smoothing+dropout:keep-prob=0.8".parse().unwrap();
     let config = TrainConfig {
         objective,
+        mixup: Some(MixupConfig::default()),
         epochs: Some(3),
         batch_size: 32,
         train_limit: Some(352),
@@ -607,6 +611,7 @@ fn a_combined_objective_trains_on_real_cifar10() {
     assert!(losses[2] < losses[0], "the loss falls: {losses:?}");
     let run = RunDir::new(out.path());
     assert_eq!(run.config().unwrap().objective, objective);
+    assert_eq!(run.config().unwrap().mixup, Some(MixupConfig { alpha: 0.2 }));
     let trained = run.load(&Device::flex()).unwrap();
     assert_eq!(trained.objective.config(), &objective);
 }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use losslens_core::data::DatasetSource;
+use losslens_core::data::mixup::MixupConfig;
 use losslens_core::device;
 use losslens_core::model::Architecture;
 use losslens_core::objective::ObjectiveConfig;
@@ -98,6 +99,10 @@ pub struct TrainArgs {
     /// elsewhere), f32, or mixed (f16 convolutions, f32 master weights, dynamic loss scaling).
     #[arg(long, value_enum)]
     pub precision: Option<TrainPrecision>,
+    /// Augmentation of each batch after the crops: `mixup` or `mixup:alpha=0.3` (Mixup with
+    /// λ ~ Beta(α, α), default α = 0.2), or `none`.
+    #[arg(long)]
+    pub augment: Option<AugmentArg>,
     /// Device to train on.
     #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
     pub device: DeviceChoice,
@@ -136,6 +141,7 @@ impl TrainArgs {
             || self.image_size.is_some()
             || self.seed.is_some()
             || self.precision.is_some()
+            || self.augment.is_some()
     }
 
     /// The configuration: the file (or defaults), then the flags.
@@ -191,6 +197,9 @@ impl TrainArgs {
         if let Some(p) = self.precision {
             c.precision = p;
         }
+        if let Some(AugmentArg(mixup)) = self.augment {
+            c.mixup = mixup;
+        }
         match (self.decay, self.decay_factor) {
             (Some(DecayArg::Cosine), Some(_)) => bail!("--decay-factor applies to --decay exponential"),
             (Some(DecayArg::Cosine), None) => c.decay = Decay::Cosine,
@@ -204,6 +213,38 @@ impl TrainArgs {
         }
         c.validate()?;
         Ok(c)
+    }
+}
+
+/// `--augment`: Mixup with its setting, or none.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AugmentArg(pub Option<MixupConfig>);
+
+impl std::str::FromStr for AugmentArg {
+    type Err = anyhow::Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        let (name, params) = s.trim().split_once(':').unwrap_or((s.trim(), ""));
+        match name {
+            "none" if params.is_empty() => Ok(AugmentArg(None)),
+            "mixup" => {
+                let mut mixup = MixupConfig::default();
+                for pair in params.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                    match pair.split_once('=') {
+                        Some(("alpha", value)) => {
+                            mixup.alpha = value
+                                .trim()
+                                .parse()
+                                .with_context(|| format!("`{s}`: alpha `{value}` is not a number"))?
+                        }
+                        _ => bail!("`{s}`: Mixup takes `alpha=<number>`, not `{pair}`"),
+                    }
+                }
+                mixup.validate()?;
+                Ok(AugmentArg(Some(mixup)))
+            }
+            _ => bail!("unknown augmentation `{s}`: use `mixup`, `mixup:alpha=0.2` or `none`"),
+        }
     }
 }
 

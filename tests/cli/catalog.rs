@@ -76,6 +76,30 @@ fn objectives_and_models_are_listed() {
         ],
         &["softmax+sigmoid", "at most one loss"],
     );
+    fails_with(
+        &[
+            "train",
+            "--augment",
+            "mixup:alpha=0",
+            "--out",
+            "/nonexistent/run",
+            "--device",
+            "cpu",
+        ],
+        &["mixup alpha", "> 0"],
+    );
+    fails_with(
+        &[
+            "train",
+            "--augment",
+            "cutmix",
+            "--out",
+            "/nonexistent/run",
+            "--device",
+            "cpu",
+        ],
+        &["cutmix", "mixup"],
+    );
 
     let resnet50 = json(&["model", "resnet50", "--json"]);
     assert_eq!(resnet50["trainable_parameters"], 25_557_032);

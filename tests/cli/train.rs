@@ -46,8 +46,12 @@ fn train_kill_resume_and_extract() {
         "0.1",
         "--device",
         "cpu",
+        // A combined objective and Mixup: both draw per-step random numbers that a resumed run
+        // must draw again exactly.
         "--objective",
-        "dropout",
+        "cosine-softmax+dropout",
+        "--augment",
+        "mixup:alpha=0.3",
     ];
     let whole = dir.path().join("whole");
     let mut args = vec!["train", "--out", s(&whole), "--json"];
@@ -65,6 +69,11 @@ fn train_kill_resume_and_extract() {
     ] {
         assert!(whole.join(file).is_file(), "{file}");
     }
+    let config = std::fs::read_to_string(whole.join("config.toml")).unwrap();
+    assert!(
+        config.contains("kind = \"cosine-softmax+dropout\"") && config.contains("alpha = 0.3"),
+        "{config}"
+    );
 
     // The same run, killed (SIGKILL) once its first checkpoint exists, then resumed.
     let parts = dir.path().join("parts");
@@ -140,7 +149,13 @@ fn train_kill_resume_and_extract() {
     assert_eq!(file.labels().unwrap().len(), 30);
     let meta = file.metadata.clone().unwrap();
     assert_eq!(meta["split"], "test");
-    assert!(meta["objective"].as_str().unwrap().starts_with("dropout"), "{meta}");
+    assert!(
+        meta["objective"]
+            .as_str()
+            .unwrap()
+            .starts_with("cosine-softmax+dropout"),
+        "{meta}"
+    );
     // Whole maps on request, and the features feed the analyses.
     let full = dir.path().join("full.npz");
     let (ok, _, stderr) = losslens(&[

@@ -7,7 +7,8 @@
 //! - [`images`]: the in-memory [`ImageSet`] they all produce;
 //! - [`cache`]: the decoded-image cache file;
 //! - [`source`]: where a dataset lives and its format (native only);
-//! - [`augment`]: batched augmentation, evaluation crops and normalisation on the device.
+//! - [`augment`]: batched augmentation, evaluation crops and normalisation on the device;
+//! - [`mixup`]: Mixup of training batches and their targets.
 
 pub mod augment;
 pub mod cache;
@@ -16,6 +17,7 @@ pub mod cifar;
 pub mod folder;
 pub mod idx;
 pub mod images;
+pub mod mixup;
 pub mod procedural;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod source;

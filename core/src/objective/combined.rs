@@ -31,6 +31,7 @@ use burn::tensor::{Int, Tensor};
 
 use crate::error::{Error, Result};
 use crate::model::Head;
+use crate::objective::functional::one_hot;
 use crate::objective::{
     CosineSoftmaxConfig, DropoutConfig, ExtraL2Config, LabelSmoothingConfig, LogitNormConfig, LogitPenaltyConfig,
     ObjectiveConfig, ObjectiveKind, ObjectiveOutput, SigmoidConfig, SoftmaxConfig, SquaredErrorConfig,
@@ -257,16 +258,35 @@ impl CombinedConfig {
         targets: Tensor<1, Int>,
         mask: Option<Tensor<2>>,
     ) -> ObjectiveOutput {
+        let t = one_hot(targets, head.classes(), &features);
+        self.forward_soft(features, head, t, mask)
+    }
+
+    /// [`CombinedConfig::forward_with_mask`] against target vectors in [0, 1] (one-hot, or
+    /// Mixup's mixtures of two): each loss takes them as its targets (see the losses'
+    /// `soft_loss`).
+    ///
+    /// # Shapes
+    /// - `features`, `mask`: `[batch, features]`
+    /// - `targets`: `[batch, classes]`
+    pub fn forward_soft(
+        &self,
+        features: Tensor<2>,
+        head: &Head,
+        targets: Tensor<2>,
+        mask: Option<Tensor<2>>,
+    ) -> ObjectiveOutput {
         let x = match (self.dropout, mask) {
             (Some(dropout), Some(mask)) => dropout.apply(features, mask),
             _ => features,
         };
         let z = self.logits(x, head);
+        let t = targets.cast(z.dtype());
         let loss = match self.loss {
-            LogitLoss::Softmax => SoftmaxConfig {}.loss(z.clone(), targets),
-            LogitLoss::LabelSmoothing(c) => c.loss(z.clone(), targets),
-            LogitLoss::Sigmoid => SigmoidConfig {}.loss(z.clone(), targets),
-            LogitLoss::SquaredError(c) => c.loss(z.clone(), targets),
+            LogitLoss::Softmax => SoftmaxConfig {}.soft_loss(z.clone(), t),
+            LogitLoss::LabelSmoothing(c) => c.soft_loss(z.clone(), t),
+            LogitLoss::Sigmoid => SigmoidConfig {}.soft_loss(z.clone(), t),
+            LogitLoss::SquaredError(c) => c.soft_loss(z.clone(), t),
         };
         let factor = match self.normalization {
             Some(Normalization::Cosine(c)) => c.loss_factor(),

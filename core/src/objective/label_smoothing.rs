@@ -50,10 +50,20 @@ impl LabelSmoothingConfig {
     /// - output: `[1]`
     pub fn loss(&self, logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
         let [_, classes] = logits.dims();
+        let t = one_hot(targets, classes, &logits);
+        self.soft_loss(logits, t)
+    }
+
+    /// The loss against target distributions (e.g. Mixup's), smoothed the same way:
+    /// `(1 − α) t + α/K`.
+    ///
+    /// # Shapes
+    /// - `logits`, `targets`: `[batch, classes]`
+    /// - output: `[1]`
+    pub fn soft_loss(&self, logits: Tensor<2>, targets: Tensor<2>) -> Tensor<1> {
+        let [_, classes] = logits.dims();
         let alpha = self.alpha;
-        let smoothed = one_hot(targets, classes, &logits)
-            .mul_scalar(1.0 - alpha)
-            .add_scalar(alpha / classes as f64);
+        let smoothed = targets.mul_scalar(1.0 - alpha).add_scalar(alpha / classes as f64);
         cross_entropy(logits, smoothed).mul_scalar(1.0 / (1.0 - alpha))
     }
 }

@@ -590,6 +590,22 @@ impl Objective {
         self.parts.forward_with_mask(features, head, targets, mask)
     }
 
+    /// The training loss and outputs against target vectors (Mixup's mixtures; one-hot rows
+    /// give [`Objective::forward_with_mask`]), with a given dropout keep-mask.
+    ///
+    /// # Shapes
+    /// - `features`, `mask`: `[batch, features]`
+    /// - `targets`: `[batch, classes]`, each row in [0, 1] summing to 1
+    pub fn forward_soft(
+        &self,
+        features: Tensor<2>,
+        head: &Head,
+        targets: Tensor<2>,
+        mask: Option<Tensor<2>>,
+    ) -> ObjectiveOutput {
+        self.parts.forward_soft(features, head, targets, mask)
+    }
+
     /// The evaluation outputs (no dropout): the logits accuracy, NLL and calibration use.
     ///
     /// # Shapes

@@ -41,8 +41,18 @@ impl SigmoidConfig {
     /// - output: `[1]`
     pub fn loss(&self, logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
         let [_, classes] = logits.dims();
+        let t = one_hot(targets, classes, &logits);
+        self.soft_loss(logits, t)
+    }
+
+    /// The loss against per-class targets in [0, 1] (e.g. Mixup's mixed target vectors).
+    ///
+    /// # Shapes
+    /// - `logits`: `[batch, classes]` (unshifted)
+    /// - `targets`: `[batch, classes]`
+    /// - output: `[1]`
+    pub fn soft_loss(&self, logits: Tensor<2>, targets: Tensor<2>) -> Tensor<1> {
         let shifted = self.outputs(logits);
-        let t = one_hot(targets, classes, &shifted);
-        (softplus(shifted.clone()) - shifted * t).sum_dim(1).mean()
+        (softplus(shifted.clone()) - shifted * targets).sum_dim(1).mean()
     }
 }

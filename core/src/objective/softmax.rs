@@ -26,6 +26,15 @@ impl SoftmaxConfig {
     pub fn loss(&self, logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
         let [_, classes] = logits.dims();
         let t = one_hot(targets, classes, &logits);
-        cross_entropy(logits, t)
+        self.soft_loss(logits, t)
+    }
+
+    /// The loss against target distributions (rows summing to 1, e.g. Mixup's).
+    ///
+    /// # Shapes
+    /// - `logits`, `targets`: `[batch, classes]`
+    /// - output: `[1]`
+    pub fn soft_loss(&self, logits: Tensor<2>, targets: Tensor<2>) -> Tensor<1> {
+        cross_entropy(logits, targets)
     }
 }

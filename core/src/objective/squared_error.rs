@@ -82,6 +82,16 @@ impl SquaredErrorConfig {
     pub fn loss(&self, logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
         let [_, classes] = logits.dims();
         let t = one_hot(targets, classes, &logits);
+        self.soft_loss(logits, t)
+    }
+
+    /// The loss against target vectors in [0, 1] (e.g. Mixup's): weight `1 + (κ − 1) t` and
+    /// target `M t` per element, which for one-hot `t` is the loss above.
+    ///
+    /// # Shapes
+    /// - `logits`, `targets`: `[batch, classes]`
+    /// - output: `[1]`
+    pub fn soft_loss(&self, logits: Tensor<2>, t: Tensor<2>) -> Tensor<1> {
         // Per element: κ t (z − M)² + (1 − t) z², i.e. weight w = 1 + (κ − 1) t, target M t.
         let weight = t.clone().mul_scalar(self.kappa - 1.0).add_scalar(1.0);
         let residual = logits - t.mul_scalar(self.m);

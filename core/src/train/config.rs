@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::DatasetSource;
 use crate::data::augment::{Augmentation, Normalization};
+use crate::data::mixup::MixupConfig;
 use crate::error::{Result, invalid_setting};
 use crate::model::{Architecture, Stem};
 use crate::objective::{ObjectiveConfig, ObjectiveKind};
@@ -126,6 +127,9 @@ pub struct TrainConfig {
     pub image_size: Option<usize>,
     /// Training augmentation; default [`Augmentation::for_image_size`].
     pub augmentation: Option<Augmentation>,
+    /// Mixup of each training batch after the crops (`mixup = { alpha = 0.2 }`); default off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mixup: Option<MixupConfig>,
     /// Per-channel normalisation. Default: measured on the training images.
     pub normalization: Normalization,
     /// Seed of initialisation, holdout split, shuffling, augmentation and dropout. Default 0.
@@ -186,6 +190,7 @@ impl Default for TrainConfig {
             data_limit: None,
             image_size: None,
             augmentation: None,
+            mixup: None,
             normalization: Normalization::Dataset,
             seed: 0,
             eval_batch_size: 256,
@@ -292,6 +297,9 @@ impl TrainConfig {
         }
         if let Some(a) = &self.augmentation {
             a.validate()?;
+        }
+        if let Some(m) = &self.mixup {
+            m.validate()?;
         }
         if !(self.loss_scale.is_finite() && self.loss_scale >= 1.0) {
             return invalid_setting("loss_scale", self.loss_scale, "a finite number ≥ 1");

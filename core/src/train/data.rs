@@ -27,6 +27,8 @@ pub(crate) mod streams {
     pub const DROPOUT: u64 = 6;
     /// The data limit.
     pub const DATA_LIMIT: u64 = 7;
+    /// Mixup's λ and partners of each step.
+    pub const MIXUP: u64 = 8;
 }
 
 /// The training and holdout images of a run.

@@ -10,6 +10,7 @@ use burn::tensor::{Device, FloatDType, Int, Tensor, TensorData};
 
 use crate::data::ImageSet;
 use crate::data::augment::{ChannelStats, Crop, batch, train_crop};
+use crate::data::mixup::MixupDraw;
 use crate::model::{Classifier, ConvDtype};
 use crate::objective::Objective;
 use crate::rng::{SplitMix64, stream};
@@ -90,10 +91,15 @@ pub(crate) fn run_epoch(
                 .map(|_| if rng.uniform() < keep { 1.0 } else { 0.0 })
                 .collect()
         });
+        let mixing = plan.config.mixup.map(|mixup| {
+            let mut rng = SplitMix64::new(stream(seed, streams::MIXUP, state.progress.step as u64));
+            mixup.draw(&mut rng, indices.len())
+        });
         let shard = Shard {
             indices,
             crops: &crops,
             mask: mask.as_deref(),
+            mixing: mixing.as_ref(),
             weight: 1.0,
         };
         totals.learning_rate = plan.schedule.rate(state.progress.step);
@@ -191,10 +197,12 @@ fn step(
         let (lo, hi) = (d * n / parts, (d + 1) * n / parts);
         let dev_ad = dev.clone().autodiff();
         let replica = state.model.clone().fork(&dev_ad);
+        let mixing = batch.mixing.map(|m| m.restricted(lo, hi));
         let shard = Shard {
             indices: &batch.indices[lo..hi],
             crops: &batch.crops[lo..hi],
             mask: batch.mask.map(|m| &m[lo * context.width..hi * context.width]),
+            mixing: mixing.as_ref(),
             weight: (hi - lo) as f64 / n as f64,
         };
         let (loss, hits, grads) = shard.run(&replica, &dev_ad, context, 1.0);
@@ -222,11 +230,13 @@ struct StepContext<'a> {
     conv_dtype: ConvDtype,
 }
 
-/// Part of a batch: its images, crops, dropout mask and share of the batch.
+/// Part of a batch: its images, crops, dropout mask, Mixup pairs and share of the batch.
 struct Shard<'a> {
     indices: &'a [usize],
     crops: &'a [Crop],
     mask: Option<&'a [f32]>,
+    /// Mixup's λ and partners within the shard.
+    mixing: Option<&'a MixupDraw>,
     weight: f64,
 }
 
@@ -242,24 +252,32 @@ impl Shard<'_> {
     ) -> (Tensor<1>, Tensor<1, Int>, GradientsParams) {
         let n = self.indices.len();
         let images = batch(c.set, self.indices, self.crops, c.image_size, c.stats, device);
-        let labels: Vec<i64> = self.indices.iter().map(|&i| c.set.labels[i] as i64).collect();
-        let targets = Tensor::<1, Int>::from_data(TensorData::new(labels, [n]), device);
+        let labels: Vec<usize> = self.indices.iter().map(|&i| c.set.labels[i]).collect();
         let mask = self
             .mask
             .map(|m| Tensor::<2>::from_data(TensorData::new(m.to_vec(), [n, c.width]), device));
-        let output = c.objective.forward_with_mask(
-            model.features_in(images, c.conv_dtype),
-            &model.head,
-            targets.clone(),
-            mask,
-        );
+        let (output, counted) = match self.mixing {
+            None => {
+                let targets = int_tensor(&labels, device);
+                let features = model.features_in(images, c.conv_dtype);
+                let output = c.objective.forward_with_mask(features, &model.head, targets, mask);
+                (output, labels)
+            }
+            Some(mixing) => {
+                let targets = mixing.targets(&labels, model.head.classes(), device);
+                let features = model.features_in(mixing.images(images), c.conv_dtype);
+                let output = c.objective.forward_soft(features, &model.head, targets, mask);
+                (output, mixing.dominant(&labels))
+            }
+        };
+        let counted = int_tensor(&counted, device).inner();
         let loss = if self.weight == 1.0 {
             output.loss
         } else {
             output.loss.mul_scalar(self.weight)
         };
         let predicted = output.outputs.inner().argmax(1).reshape([n]);
-        let hits = predicted.equal(targets.inner()).int().sum();
+        let hits = predicted.equal(counted).int().sum();
         let scaled = if scale == 1.0 {
             loss.clone()
         } else {
@@ -268,4 +286,13 @@ impl Shard<'_> {
         let grads = GradientsParams::from_grads(scaled.backward(), model);
         (loss.inner(), hits, grads)
     }
+}
+
+/// Class indices as an integer tensor.
+///
+/// # Shapes
+/// - output: `[labels.len()]`
+fn int_tensor(labels: &[usize], device: &Device) -> Tensor<1, Int> {
+    let values: Vec<i64> = labels.iter().map(|&l| l as i64).collect();
+    Tensor::<1, Int>::from_data(TensorData::new(values, [labels.len()]), device)
 }

@@ -93,46 +93,49 @@ def normalize(v, axis):
 # --- losses of the logits: (name, params, f(z) -> (loss, dL/dz)) ---
 
 
-def softmax_loss(z):
-    return ce(z, onehot())
+# Every loss takes the targets t ([B, K], one-hot unless given: Mixup's mixtures of two).
+
+
+def softmax_loss(z, t=None):
+    return ce(z, onehot() if t is None else t)
 
 
 def label_smoothing(alpha):
-    def f(z):
-        t = onehot() * (1 - alpha) + alpha / K
+    def f(z, t=None):
+        t = (onehot() if t is None else t) * (1 - alpha) + alpha / K
         loss, g = ce(z, t)
         return loss / (1 - alpha), g / (1 - alpha)
 
     return f
 
 
-def sigmoid_loss(z):
+def sigmoid_loss(z, t=None):
     zs = z - np.log(K)
-    t = onehot()
+    t = onehot() if t is None else t
     loss = (softplus(zs) - t * zs).sum(axis=1).mean()
     return loss, (sigmoid(zs) - t) / B
 
 
 def logit_penalty(beta):
-    def f(z):
-        loss, g = ce(z, onehot())
+    def f(z, t=None):
+        loss, g = ce(z, onehot() if t is None else t)
         return loss + beta / 2 * (z * z).sum(axis=1).mean(), g + beta * z / B
 
     return f
 
 
 def logit_norm(tau):
-    def f(z):
+    def f(z, t=None):
         u = normalize(z, 1) / tau
-        loss, g = ce(u, onehot())
+        loss, g = ce(u, onehot() if t is None else t)
         return loss, norm_backward(z, g, 1) / tau
 
     return f
 
 
 def squared_error(kappa, m, scale):
-    def f(z):
-        t = onehot()
+    def f(z, t=None):
+        t = onehot() if t is None else t
         w = 1 + (kappa - 1) * t
         r = z - m * t
         return scale * (w * r * r).sum(axis=1).mean(), 2 * scale * w * r / B
@@ -143,8 +146,8 @@ def squared_error(kappa, m, scale):
 def with_logit_penalty(loss_of_logits, beta):
     """A loss of the logits plus the logit penalty beta |z|^2 / 2, averaged over the batch."""
 
-    def f(z):
-        loss, g = loss_of_logits(z)
+    def f(z, t=None):
+        loss, g = loss_of_logits(z, t)
         return loss + beta / 2 * (z * z).sum(axis=1).mean(), g + beta * z / B
 
     return f
@@ -153,8 +156,8 @@ def with_logit_penalty(loss_of_logits, beta):
 def normalized(loss_of_logits, tau):
     """A loss of the logit-normalised logits z / (tau |z|)."""
 
-    def f(z):
-        loss, g = loss_of_logits(normalize(z, 1) / tau)
+    def f(z, t=None):
+        loss, g = loss_of_logits(normalize(z, 1) / tau, t)
         return loss, norm_backward(z, g, 1) / tau
 
     return f
@@ -177,10 +180,10 @@ LOGIT_CASES = [
 
 
 def through_linear(loss_of_logits, extra_l2=0.0, keep=None):
-    def f(x, w, b):
+    def f(x, w, b, t=None):
         xt = x * mask() / keep if keep is not None else x
         z = xt @ w + b
-        loss, g = loss_of_logits(z)
+        loss, g = loss_of_logits(z, t)
         dxt = g @ w.T
         dx = dxt * mask() / keep if keep is not None else dxt
         dw = xt.T @ g + extra_l2 * w
@@ -193,11 +196,11 @@ def cosine(tau, factor, loss_of_logits=softmax_loss, keep=None, beta=0.0):
     """The cosine classifier: factor * loss(z) + beta |z|^2 / 2 with z = cos(W_k, x~) / tau + b_k,
     x~ the features after the dropout mask (when keep is given)."""
 
-    def f(x, w, b):
+    def f(x, w, b, t=None):
         xt = x * mask() / keep if keep is not None else x
         xh, wh = normalize(xt, 1), normalize(w, 0)
         z = xh @ wh / tau + b
-        loss, g = loss_of_logits(z)
+        loss, g = loss_of_logits(z, t)
         loss, g = loss * factor, g * factor
         loss, g = loss + beta / 2 * (z * z).sum(axis=1).mean(), g + beta * z / B
         dxh = g @ wh.T / tau
@@ -254,6 +257,33 @@ HEAD_CASES = [
 ]
 
 
+# Mixup's targets: each example's one-hot target mixed with its partner's, lambda = 0.3.
+MIX_LAMBDA = 0.3
+MIX_PARTNER = np.array([2, 0, 3, 1])
+
+
+def mixed_targets():
+    return MIX_LAMBDA * onehot() + (1 - MIX_LAMBDA) * onehot()[MIX_PARTNER]
+
+
+# Losses against mixed targets: each loss of the logits, and objectives through the head.
+SOFT_LOGIT_CASES = [
+    ("softmax", {}, softmax_loss),
+    ("label-smoothing", {"alpha": 0.1}, label_smoothing(0.1)),
+    ("sigmoid", {}, sigmoid_loss),
+    ("squared-error", {"kappa": 9.0, "m": 60.0, "scale": 10.0}, squared_error(9.0, 60.0, 10.0)),
+]
+SOFT_HEAD_CASES = [
+    ("logit-norm", {"temperature": 0.05}, through_linear(logit_norm(0.05))),
+    ("cosine-softmax+label-smoothing", {"temperature": 0.02, "alpha": 0.1},
+     cosine(0.02, 0.02, loss_of_logits=label_smoothing(0.1))),
+    ("sigmoid+extra-l2", {"lambda": 0.5}, through_linear(sigmoid_loss, extra_l2=0.5)),
+    ("squared-error+dropout+logit-penalty",
+     {"kappa": 9.0, "m": 60.0, "scale": 10.0, "keep_prob": 0.7, "beta": 0.1},
+     through_linear(with_logit_penalty(squared_error(9.0, 60.0, 10.0), 0.1), keep=0.7)),
+]
+
+
 def zero_row_features():
     x = features()
     x[1] = 0.0
@@ -285,7 +315,16 @@ def assert_gradient(analytic, numeric, what):
 
 
 def check_gradients():
-    z = LOGITS["regular"]
+    z, t = LOGITS["regular"], mixed_targets()
+    for name, params, f in SOFT_LOGIT_CASES:
+        num = finite_difference(lambda v: f(v, t)[0], z)
+        assert_gradient(f(z, t)[1], num, f"{name} {params} logits, mixed targets")
+    for name, params, f in SOFT_HEAD_CASES:
+        x, w, b = features(), weight(), bias()
+        _, dx, dw, db = f(x, w, b, t)
+        assert_gradient(dx, finite_difference(lambda v: f(v, w, b, t)[0], x), f"{name} mixed features")
+        assert_gradient(dw, finite_difference(lambda v: f(x, v, b, t)[0], w), f"{name} mixed weight")
+        assert_gradient(db, finite_difference(lambda v: f(x, w, v, t)[0], b), f"{name} mixed bias")
     for name, params, f in LOGIT_CASES:
         num = finite_difference(lambda v: f(v)[0], z)
         assert_gradient(f(z)[1], num, f"{name} {params} logits")
@@ -311,7 +350,30 @@ def main():
         "feature_sets": {k: v.ravel().tolist() for k, v in FEATURES.items()},
         "logit_cases": [],
         "head_cases": [],
+        "mixed_targets": mixed_targets().ravel().tolist(),
+        "soft_logit_cases": [],
+        "soft_head_cases": [],
     }
+    t = mixed_targets()
+    for name, params, f in SOFT_LOGIT_CASES:
+        for key in ["regular", "extreme"]:
+            loss, g = f(LOGITS[key], t)
+            out["soft_logit_cases"].append(
+                {"kind": name, "params": params, "logits": key, "loss": loss, "grad_logits": g.ravel().tolist()}
+            )
+    for name, params, f in SOFT_HEAD_CASES:
+        loss, dx, dw, db = f(features(), weight(), bias(), t)
+        out["soft_head_cases"].append(
+            {
+                "kind": name,
+                "params": params,
+                "features": "regular",
+                "loss": loss,
+                "grad_features": dx.ravel().tolist(),
+                "grad_weight": dw.ravel().tolist(),
+                "grad_bias": db.tolist(),
+            }
+        )
     for name, params, f in LOGIT_CASES:
         for key, z in LOGITS.items():
             loss, g = f(z)
@@ -339,7 +401,10 @@ def main():
     with open("expected.json", "w") as fh:
         json.dump(out, fh, indent=1)
         fh.write("\n")
-    print(f"{len(out['logit_cases'])} logit cases, {len(out['head_cases'])} head cases")
+    print(
+        f"{len(out['logit_cases'])} logit cases, {len(out['head_cases'])} head cases, "
+        f"{len(out['soft_logit_cases']) + len(out['soft_head_cases'])} with mixed targets"
+    )
 
 
 if __name__ == "__main__":
