@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use burn::tensor::Device;
 use losslens_core::data::DatasetSource;
 use losslens_core::data::ProceduralConfig;
+use losslens_core::data::autoaugment::Policy;
 use losslens_core::data::mixup::MixupConfig;
 use losslens_core::model::Architecture;
 use losslens_core::objective::{ObjectiveConfig, ObjectiveKind};
@@ -125,7 +126,7 @@ fn small_network_learns_real_cifar10() {
 }
 
 /// Stopping after epoch 1 and resuming gives the same weights, EMA and metrics as running all
-/// epochs at once (dropout and Mixup exercise the per-step random state too). The runs use one CPU
+/// epochs at once (dropout, AutoAugment and Mixup exercise the per-step random state too). The runs use one CPU
 /// thread: with several, the CPU backend's parallel reductions may add floats in a different
 /// order from run to run, which is the device's nondeterminism, not the checkpoint's.
 #[test]
@@ -138,6 +139,7 @@ fn interrupted_run_resumes_to_the_same_weights() {
 fn interrupted_run_resumes_to_the_same_weights_on_one_thread() {
     let config = TrainConfig {
         objective: ObjectiveConfig::default_for(ObjectiveKind::Dropout),
+        autoaugment: Some(Policy::Cifar10),
         mixup: Some(MixupConfig { alpha: 0.4 }),
         ..quick(procedural(4, 40, 16))
     };
@@ -578,12 +580,12 @@ fn without_a_holdout_the_run_trains_on_everything_and_keeps_its_last_epoch() {
     assert!(summary.history.iter().all(|r| r.holdout_accuracy.is_none()));
 }
 
-/// A combination of objectives (Table C.4) trains like a single one, and with Mixup (Table C.5):
-/// the cosine classifier on smoothed targets with dropout, on mixed batches, a few dozen steps
-/// on real CIFAR-10 images. Its loss falls, its run folder records the combination and the
-/// mixing, and the network reloads with it.
+/// A combination of objectives (Table C.4) trains like a single one, and with AutoAugment and
+/// Mixup (Table C.5): the cosine classifier on smoothed targets with dropout, on augmented and
+/// mixed batches, a few dozen steps on real CIFAR-10 images. Its loss falls, its run folder
+/// records the combination and the augmentations, and the network reloads with it.
 #[test]
-fn a_combined_objective_trains_with_mixup_on_real_cifar10() {
+fn a_combined_objective_trains_with_autoaugment_and_mixup_on_real_cifar10() {
     let _serial = serial();
     let Some(root) = unpacked("cifar10") else { return };
     let out = tempfile::tempdir().unwrap();
@@ -591,6 +593,7 @@ fn a_combined_objective_trains_with_mixup_on_real_cifar10() {
     let objective: ObjectiveConfig = "cosine-softmax+label-smoothing+dropout:keep-prob=0.8".parse().unwrap();
     let config = TrainConfig {
         objective,
+        autoaugment: Some(Policy::Imagenet),
         mixup: Some(MixupConfig::default()),
         epochs: Some(3),
         batch_size: 32,
@@ -612,6 +615,7 @@ fn a_combined_objective_trains_with_mixup_on_real_cifar10() {
     let run = RunDir::new(out.path());
     assert_eq!(run.config().unwrap().objective, objective);
     assert_eq!(run.config().unwrap().mixup, Some(MixupConfig { alpha: 0.2 }));
+    assert_eq!(run.config().unwrap().autoaugment, Some(Policy::Imagenet));
     let trained = run.load(&Device::flex()).unwrap();
     assert_eq!(trained.objective.config(), &objective);
 }

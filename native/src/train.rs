@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use losslens_core::data::DatasetSource;
+use losslens_core::data::autoaugment::Policy;
 use losslens_core::data::mixup::MixupConfig;
 use losslens_core::device;
 use losslens_core::model::Architecture;
@@ -99,8 +100,9 @@ pub struct TrainArgs {
     /// elsewhere), f32, or mixed (f16 convolutions, f32 master weights, dynamic loss scaling).
     #[arg(long, value_enum)]
     pub precision: Option<TrainPrecision>,
-    /// Augmentation of each batch after the crops: `mixup` or `mixup:alpha=0.3` (Mixup with
-    /// λ ~ Beta(α, α), default α = 0.2), or `none`.
+    /// Augmentation after the crops: `autoaugment` (the ImageNet policy;
+    /// `autoaugment:policy=cifar10|svhn`), `mixup` or `mixup:alpha=0.3` (Mixup with
+    /// λ ~ Beta(α, α), default α = 0.2), both joined by `+`, or `none`.
     #[arg(long)]
     pub augment: Option<AugmentArg>,
     /// Device to train on.
@@ -197,8 +199,9 @@ impl TrainArgs {
         if let Some(p) = self.precision {
             c.precision = p;
         }
-        if let Some(AugmentArg(mixup)) = self.augment {
-            c.mixup = mixup;
+        if let Some(augment) = self.augment {
+            c.autoaugment = augment.autoaugment;
+            c.mixup = augment.mixup;
         }
         match (self.decay, self.decay_factor) {
             (Some(DecayArg::Cosine), Some(_)) => bail!("--decay-factor applies to --decay exponential"),
@@ -216,35 +219,68 @@ impl TrainArgs {
     }
 }
 
-/// `--augment`: Mixup with its setting, or none.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct AugmentArg(pub Option<MixupConfig>);
+/// `--augment`: AutoAugment with its policy and Mixup with its setting, each or both, or none.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct AugmentArg {
+    /// AutoAugment's policy.
+    pub autoaugment: Option<Policy>,
+    /// Mixup's setting.
+    pub mixup: Option<MixupConfig>,
+}
 
 impl std::str::FromStr for AugmentArg {
     type Err = anyhow::Error;
 
     fn from_str(s: &str) -> Result<Self> {
-        let (name, params) = s.trim().split_once(':').unwrap_or((s.trim(), ""));
-        match name {
-            "none" if params.is_empty() => Ok(AugmentArg(None)),
-            "mixup" => {
-                let mut mixup = MixupConfig::default();
-                for pair in params.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-                    match pair.split_once('=') {
-                        Some(("alpha", value)) => {
-                            mixup.alpha = value
-                                .trim()
-                                .parse()
-                                .with_context(|| format!("`{s}`: alpha `{value}` is not a number"))?
-                        }
-                        _ => bail!("`{s}`: Mixup takes `alpha=<number>`, not `{pair}`"),
-                    }
-                }
-                mixup.validate()?;
-                Ok(AugmentArg(Some(mixup)))
-            }
-            _ => bail!("unknown augmentation `{s}`: use `mixup`, `mixup:alpha=0.2` or `none`"),
+        let mut augment = AugmentArg::default();
+        if s.trim() == "none" {
+            return Ok(augment);
         }
+        for term in s.split('+').map(str::trim) {
+            let (name, params) = term.split_once(':').unwrap_or((term, ""));
+            let pairs = params.split(',').map(str::trim).filter(|p| !p.is_empty());
+            match name.trim() {
+                "autoaugment" if augment.autoaugment.is_none() => {
+                    let mut policy = Policy::Imagenet;
+                    for pair in pairs {
+                        match pair.split_once('=') {
+                            Some(("policy", value)) => {
+                                policy = serde_json::from_value(serde_json::Value::String(value.trim().into()))
+                                    .map_err(|_| {
+                                        anyhow::anyhow!(
+                                            "`{s}`: AutoAugment's policy is imagenet, cifar10 or svhn, not `{value}`"
+                                        )
+                                    })?
+                            }
+                            _ => bail!("`{s}`: AutoAugment takes `policy=imagenet|cifar10|svhn`, not `{pair}`"),
+                        }
+                    }
+                    augment.autoaugment = Some(policy);
+                }
+                "mixup" if augment.mixup.is_none() => {
+                    let mut mixup = MixupConfig::default();
+                    for pair in pairs {
+                        match pair.split_once('=') {
+                            Some(("alpha", value)) => {
+                                mixup.alpha = value
+                                    .trim()
+                                    .parse()
+                                    .with_context(|| format!("`{s}`: alpha `{value}` is not a number"))?
+                            }
+                            _ => bail!("`{s}`: Mixup takes `alpha=<number>`, not `{pair}`"),
+                        }
+                    }
+                    mixup.validate()?;
+                    augment.mixup = Some(mixup);
+                }
+                "autoaugment" | "mixup" => bail!("`{s}`: `{name}` appears twice"),
+                _ => bail!(
+                    "unknown augmentation `{term}` in `{s}`: use autoaugment[:policy=imagenet|cifar10|svhn], \
+                     mixup[:alpha=0.2], both joined by `+`, or none"
+                ),
+            }
+        }
+        Ok(augment)
     }
 }
 

@@ -98,7 +98,19 @@ fn objectives_and_models_are_listed() {
             "--device",
             "cpu",
         ],
-        &["cutmix", "mixup"],
+        &["cutmix", "mixup", "autoaugment"],
+    );
+    fails_with(
+        &[
+            "train",
+            "--augment",
+            "autoaugment:policy=mnist",
+            "--out",
+            "/nonexistent/run",
+            "--device",
+            "cpu",
+        ],
+        &["mnist", "cifar10"],
     );
 
     let resnet50 = json(&["model", "resnet50", "--json"]);

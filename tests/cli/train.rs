@@ -46,12 +46,12 @@ fn train_kill_resume_and_extract() {
         "0.1",
         "--device",
         "cpu",
-        // A combined objective and Mixup: both draw per-step random numbers that a resumed run
-        // must draw again exactly.
+        // A combined objective, AutoAugment and Mixup: all draw per-step random numbers that a
+        // resumed run must draw again exactly.
         "--objective",
         "cosine-softmax+dropout",
         "--augment",
-        "mixup:alpha=0.3",
+        "autoaugment+mixup:alpha=0.3",
     ];
     let whole = dir.path().join("whole");
     let mut args = vec!["train", "--out", s(&whole), "--json"];
@@ -71,7 +71,9 @@ fn train_kill_resume_and_extract() {
     }
     let config = std::fs::read_to_string(whole.join("config.toml")).unwrap();
     assert!(
-        config.contains("kind = \"cosine-softmax+dropout\"") && config.contains("alpha = 0.3"),
+        config.contains("kind = \"cosine-softmax+dropout\"")
+            && config.contains("alpha = 0.3")
+            && config.contains("autoaugment = \"imagenet\""),
         "{config}"
     );
 

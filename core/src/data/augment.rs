@@ -351,6 +351,49 @@ fn taps(start: f64, length: f64, out: usize, o: usize, extent: usize) -> [(usize
     [(lo, (1.0 - frac) as f32), (hi, frac as f32)]
 }
 
+/// The identity crop of a `size × size` image: [`batch`] reads its pixels exactly.
+pub fn whole(size: usize) -> Crop {
+    Crop {
+        top: 0.0,
+        left: 0.0,
+        height: size as f64,
+        width: size as f64,
+        flip: false,
+    }
+}
+
+/// The crop of image `i` of `set` resampled to `size × size` on the host and rounded to `uint8`:
+/// what [`batch`] computes on the device before normalising, for the augmentations that act on
+/// the cropped image's values (AutoAugment).
+///
+/// # Shapes
+/// - output: `[size, size, channels]`
+pub fn crop_pixels(set: &ImageSet, i: usize, crop: &Crop, size: usize) -> Vec<u8> {
+    let [h, w] = set.size(i);
+    let (c, image) = (set.channels, set.image(i));
+    let ys: Vec<_> = (0..size).map(|o| taps(crop.top, crop.height, size, o, h)).collect();
+    let xs: Vec<_> = (0..size)
+        .map(|o| {
+            let o = if crop.flip { size - 1 - o } else { o };
+            taps(crop.left, crop.width, size, o, w)
+        })
+        .collect();
+    let mut out = Vec::with_capacity(size * size * c);
+    for y in &ys {
+        for x in &xs {
+            for ch in 0..c {
+                let mut v = 0.0f32;
+                for (ty, tx) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+                    let ((iy, wy), (ix, wx)) = (y[ty], x[tx]);
+                    v += f32::from(image[(iy * w + ix) * c + ch]) * (wy * wx);
+                }
+                out.push(v.round().clamp(0.0, 255.0) as u8);
+            }
+        }
+    }
+    out
+}
+
 /// Preprocesses images of `set` into a normalised batch on `device`; `crops[j]` is a rectangle
 /// of image `indices[j]` (images may differ in size).
 ///

@@ -8,9 +8,11 @@
 //! - [`cache`]: the decoded-image cache file;
 //! - [`source`]: where a dataset lives and its format (native only);
 //! - [`augment`]: batched augmentation, evaluation crops and normalisation on the device;
+//! - [`autoaugment`]: AutoAugment's policies and image operations;
 //! - [`mixup`]: Mixup of training batches and their targets.
 
 pub mod augment;
+pub mod autoaugment;
 pub mod cache;
 pub mod cifar;
 #[cfg(not(target_arch = "wasm32"))]

@@ -63,6 +63,7 @@ impl FinetuneConfig {
             data_limit: self.train_limit,
             image_size: None,
             augmentation: None,
+            autoaugment: None,
             mixup: None,
             normalization: crate::data::augment::Normalization::Dataset,
             seed: base.seed,

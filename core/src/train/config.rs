@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::DatasetSource;
 use crate::data::augment::{Augmentation, Normalization};
+use crate::data::autoaugment::Policy;
 use crate::data::mixup::MixupConfig;
 use crate::error::{Result, invalid_setting};
 use crate::model::{Architecture, Stem};
@@ -127,6 +128,10 @@ pub struct TrainConfig {
     pub image_size: Option<usize>,
     /// Training augmentation; default [`Augmentation::for_image_size`].
     pub augmentation: Option<Augmentation>,
+    /// AutoAugment of each training image after its crop and flip, with a learned policy
+    /// (`autoaugment = "imagenet"`, the paper's; or `"cifar10"`, `"svhn"`); default off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoaugment: Option<Policy>,
     /// Mixup of each training batch after the crops (`mixup = { alpha = 0.2 }`); default off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mixup: Option<MixupConfig>,
@@ -190,6 +195,7 @@ impl Default for TrainConfig {
             data_limit: None,
             image_size: None,
             augmentation: None,
+            autoaugment: None,
             mixup: None,
             normalization: Normalization::Dataset,
             seed: 0,

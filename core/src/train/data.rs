@@ -29,6 +29,8 @@ pub(crate) mod streams {
     pub const DATA_LIMIT: u64 = 7;
     /// Mixup's λ and partners of each step.
     pub const MIXUP: u64 = 8;
+    /// AutoAugment's sub-policies, probabilities and signs of each step.
+    pub const AUTOAUGMENT: u64 = 9;
 }
 
 /// The training and holdout images of a run.

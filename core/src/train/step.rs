@@ -9,7 +9,8 @@ use burn::optim::{GradientsParams, MultiGradientsParams};
 use burn::tensor::{Device, FloatDType, Int, Tensor, TensorData};
 
 use crate::data::ImageSet;
-use crate::data::augment::{ChannelStats, Crop, batch, train_crop};
+use crate::data::augment::{ChannelStats, Crop, batch, crop_pixels, train_crop, whole};
+use crate::data::autoaugment::Policy;
 use crate::data::mixup::MixupDraw;
 use crate::model::{Classifier, ConvDtype};
 use crate::objective::Objective;
@@ -91,6 +92,12 @@ pub(crate) fn run_epoch(
                 .map(|_| if rng.uniform() < keep { 1.0 } else { 0.0 })
                 .collect()
         });
+        // AutoAugment acts on each crop's uint8 values: the crops are resampled and augmented
+        // on the host (every core), and the device reads them whole.
+        let augmented = plan.config.autoaugment.map(|policy| {
+            let step = stream(seed, streams::AUTOAUGMENT, state.progress.step as u64);
+            autoaugmented(set, indices, &crops, plan.image_size, policy, step)
+        });
         let mixing = plan.config.mixup.map(|mixup| {
             let mut rng = SplitMix64::new(stream(seed, streams::MIXUP, state.progress.step as u64));
             mixup.draw(&mut rng, indices.len())
@@ -98,6 +105,7 @@ pub(crate) fn run_epoch(
         let shard = Shard {
             indices,
             crops: &crops,
+            augmented: augmented.as_ref().map(|set| (set, 0)),
             mask: mask.as_deref(),
             mixing: mixing.as_ref(),
             weight: 1.0,
@@ -201,6 +209,7 @@ fn step(
         let shard = Shard {
             indices: &batch.indices[lo..hi],
             crops: &batch.crops[lo..hi],
+            augmented: batch.augmented.map(|(set, first)| (set, first + lo)),
             mask: batch.mask.map(|m| &m[lo * context.width..hi * context.width]),
             mixing: mixing.as_ref(),
             weight: (hi - lo) as f64 / n as f64,
@@ -234,6 +243,9 @@ struct StepContext<'a> {
 struct Shard<'a> {
     indices: &'a [usize],
     crops: &'a [Crop],
+    /// The images already cropped and augmented on the host (AutoAugment): the set of the
+    /// whole batch and the position of the shard's first image in it.
+    augmented: Option<(&'a ImageSet, usize)>,
     mask: Option<&'a [f32]>,
     /// Mixup's λ and partners within the shard.
     mixing: Option<&'a MixupDraw>,
@@ -251,7 +263,14 @@ impl Shard<'_> {
         scale: f64,
     ) -> (Tensor<1>, Tensor<1, Int>, GradientsParams) {
         let n = self.indices.len();
-        let images = batch(c.set, self.indices, self.crops, c.image_size, c.stats, device);
+        let images = match self.augmented {
+            Some((set, first)) => {
+                let crops = vec![whole(c.image_size); n];
+                let at: Vec<usize> = (first..first + n).collect();
+                batch(set, &at, &crops, c.image_size, c.stats, device)
+            }
+            None => batch(c.set, self.indices, self.crops, c.image_size, c.stats, device),
+        };
         let labels: Vec<usize> = self.indices.iter().map(|&i| c.set.labels[i]).collect();
         let mask = self
             .mask
@@ -295,4 +314,37 @@ impl Shard<'_> {
 fn int_tensor(labels: &[usize], device: &Device) -> Tensor<1, Int> {
     let values: Vec<i64> = labels.iter().map(|&l| l as i64).collect();
     Tensor::<1, Int>::from_data(TensorData::new(values, [labels.len()]), device)
+}
+
+/// The crops of a batch resampled to `size × size` and augmented by `policy`, each image from
+/// its own stream of the step's seed, in parallel: a set of `size × size` images in batch order
+/// (labels as in `set`).
+fn autoaugmented(
+    set: &ImageSet,
+    indices: &[usize],
+    crops: &[Crop],
+    size: usize,
+    policy: Policy,
+    seed: u64,
+) -> ImageSet {
+    use rayon::prelude::*;
+    let images: Vec<Vec<u8>> = indices
+        .par_iter()
+        .zip(crops)
+        .enumerate()
+        .map(|(j, (&i, crop))| {
+            let mut pixels = crop_pixels(set, i, crop, size);
+            let mut rng = SplitMix64::new(stream(seed, j as u64, 0));
+            policy.apply(&mut pixels, [size, size, set.channels], &mut rng);
+            pixels
+        })
+        .collect();
+    ImageSet::uniform(
+        [size, size],
+        set.channels,
+        images.concat(),
+        indices.iter().map(|&i| set.labels[i]).collect(),
+        set.classes.clone(),
+        format!("{} (AutoAugment)", set.source),
+    )
 }
