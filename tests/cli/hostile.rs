@@ -54,6 +54,7 @@ fn results(objective: &str, features: Option<&str>) -> StudyResults {
             separation_distances: Vec::new(),
             sparsity: Vec::new(),
             collapse: None,
+            spectra: None,
             features: features.map(str::to_string),
             finetune: Vec::new(),
         }],

@@ -47,6 +47,22 @@ sparsity_images = 6
     assert_eq!(results["version"], 2);
     assert_eq!(results["runs"].as_array().unwrap().len(), 3);
     assert_eq!(results["runs"][2]["objective"], "sigmoid+dropout:keep-prob=0.8");
+    // Fig. E.2's spectra of every run: features (30 images × 128), 3 class centroids, 3 classifier
+    // rows; min(rows, columns) values each.
+    for run in results["runs"].as_array().unwrap() {
+        let values = |which: &str| -> Vec<f64> {
+            let list = run["spectra"][which]["singular_values"].as_array();
+            list.unwrap_or_else(|| panic!("{which}: {run}"))
+                .iter()
+                .map(|v| v.as_f64().unwrap())
+                .collect()
+        };
+        for (which, count) in [("features", 30), ("class_means", 3), ("weights", 3)] {
+            let s = values(which);
+            assert_eq!(s.len(), count, "{which}");
+            assert!(s.windows(2).all(|w| w[0] >= w[1]) && s[0] > 0.0, "{which}: {s:?}");
+        }
+    }
     // A combination puts the Table C.4 grid beside the other tables.
     let c4 = std::fs::read_to_string(out.join("tableC4.md")).unwrap();
     assert!(

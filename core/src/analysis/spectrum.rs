@@ -21,7 +21,8 @@ use crate::features::Layer;
 /// A spectrum and summaries of it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Spectrum {
-    /// Singular values, non-increasing; `min(n, p)` of them.
+    /// Singular values, non-increasing; `min(n, p)` of them (or the largest of them, after
+    /// [`Spectrum::truncated`]).
     pub singular_values: Vec<f64>,
     /// Effective rank `exp(H(s/Σs))` (Roy & Vetterli 2007).
     pub effective_rank: f64,
@@ -30,6 +31,12 @@ pub struct Spectrum {
 }
 
 impl Spectrum {
+    /// The same spectrum with only its `n` largest singular values (the summaries unchanged).
+    pub fn truncated(mut self, n: usize) -> Self {
+        self.singular_values.truncate(n);
+        self
+    }
+
     fn from_values(singular_values: Vec<f64>) -> Self {
         let sum: f64 = singular_values.iter().sum();
         let entropy: f64 = singular_values
@@ -59,6 +66,17 @@ pub struct Spectra {
     pub class_means: Option<Spectrum>,
     /// Of the classifier weights `[K, P]`, when given.
     pub weights: Option<Spectrum>,
+}
+
+impl Spectra {
+    /// Every spectrum with only its `n` largest singular values.
+    pub fn truncated(self, n: usize) -> Self {
+        Self {
+            features: self.features.truncated(n),
+            class_means: self.class_means.map(|s| s.truncated(n)),
+            weights: self.weights.map(|s| s.truncated(n)),
+        }
+    }
 }
 
 /// Singular values of a device matrix.

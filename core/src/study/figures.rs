@@ -1,9 +1,10 @@
 //! The study's figures, drawn the same way in `losslens report` and the browser explorer:
 //! R² and sparsity by layer for each objective (Figs. 3, 4), transfer accuracy against class
 //! separation (Fig. 5a) and against source accuracy (Fig. 1), R² and transfer against the
-//! cosine-softmax temperature (Fig. 5b), and CKA between the networks at one layer (Fig. 2b) and
-//! between every layer of two networks (Fig. 2a).
+//! cosine-softmax temperature (Fig. 5b), CKA between the networks at one layer (Fig. 2b) and
+//! between every layer of two networks (Fig. 2a), and singular value spectra (Fig. E.2).
 
+use crate::analysis::{Spectra, Spectrum};
 use crate::figure::{Point, Series, heatmap, line_chart, scatter};
 use crate::study::results::{LayerValue, RunResult, StudyResults, mean};
 
@@ -125,6 +126,7 @@ pub fn figures(results: &StudyResults, only: &[String], layer: Option<&str>) -> 
         out.push(figure);
     }
     out.extend(finetune_figures(results, &objectives));
+    out.extend(spectra_figures(results, &objectives));
     if let Some(cka) = results.cka.iter().find(|c| c.layer == layer) {
         out.push(cka_figure(results, cka, only));
     }
@@ -134,6 +136,100 @@ pub fn figures(results: &StudyResults, only: &[String], layer: Option<&str>) -> 
         if shown {
             out.push(block_cka_figure(blocks, i));
         }
+    }
+    out
+}
+
+/// Ranks 1, 2, 3, 5, 8, … (about ×1.5 apart) up to `n`, and `n`: where a spectrum is drawn.
+fn log_ranks(n: usize) -> Vec<usize> {
+    let mut ranks: Vec<usize> = Vec::new();
+    let mut x = 1.0f64;
+    while (x.round() as usize) <= n {
+        let rank = x.round() as usize;
+        if ranks.last() != Some(&rank) {
+            ranks.push(rank);
+        }
+        x *= 1.5;
+    }
+    if ranks.last() != Some(&n) {
+        ranks.push(n);
+    }
+    ranks
+}
+
+/// Which spectrum of a run's [`Spectra`] a figure draws.
+type PickSpectrum = fn(&Spectra) -> Option<&Spectrum>;
+
+/// The lines of one spectrum figure: the ranks drawn (up to the shortest spectrum) and, per
+/// objective with spectra, `log10(s_i / s_1)` at each rank, mean over seeds; `None` when no run
+/// has the spectrum.
+fn spectrum_lines(
+    results: &StudyResults,
+    objectives: &[String],
+    pick: PickSpectrum,
+) -> Option<(Vec<usize>, Vec<Series>)> {
+    let of = |o: &String| -> Vec<&Spectrum> {
+        results
+            .runs
+            .iter()
+            .filter(|r| r.objective == *o)
+            .filter_map(|r| r.spectra.as_ref().and_then(pick))
+            .collect()
+    };
+    let shortest = objectives
+        .iter()
+        .flat_map(&of)
+        .map(|s| s.singular_values.len())
+        .min();
+    let ranks = log_ranks(shortest.filter(|&n| n >= 2)?);
+    let relative = |s: &Spectrum, rank: usize| {
+        let (top, value) = (s.singular_values[0], s.singular_values[rank - 1]);
+        (top > 0.0 && value > 1e-9 * top).then(|| (value / top).log10())
+    };
+    let series = objectives
+        .iter()
+        .map(|o| (o, of(o)))
+        .filter(|(_, spectra)| !spectra.is_empty())
+        .map(|(o, spectra)| Series {
+            name: o.clone(),
+            values: ranks
+                .iter()
+                .map(|&rank| mean(spectra.iter().filter_map(|s| relative(s, rank))))
+                .collect(),
+        })
+        .collect();
+    Some((ranks, series))
+}
+
+/// Fig. E.2: the singular value spectra of the penultimate features, of their class centroids
+/// and of the classifier's weights, one figure each, one line per objective: `log10(s_i / s_1)`
+/// at log-spaced ranks `i`, mean over seeds (values below `10⁻⁹ s_1`, numerically zero, are
+/// left out). Runs measured before spectra were recorded have none and are skipped.
+pub fn spectra_figures(results: &StudyResults, objectives: &[String]) -> Vec<Figure> {
+    let kinds: [(&str, &str, PickSpectrum); 3] = [
+        ("spectrum-features", "penultimate-layer features", |s| Some(&s.features)),
+        ("spectrum-class-means", "class centroids", |s| s.class_means.as_ref()),
+        ("spectrum-weights", "classifier weights", |s| s.weights.as_ref()),
+    ];
+    let mut out = Vec::new();
+    for (name, what, pick) in kinds {
+        let Some((ranks, series)) = spectrum_lines(results, objectives, pick) else {
+            continue;
+        };
+        let labels: Vec<String> = ranks.iter().map(ToString::to_string).collect();
+        out.push(Figure {
+            name: name.into(),
+            caption: format!(
+                "Singular values of the {what} (source training images) relative to the largest, log10, at \
+                 log-spaced ranks, mean over seeds (Fig. E.2)"
+            ),
+            svg: line_chart(
+                &format!("Singular value spectrum: {what}"),
+                &labels,
+                &series,
+                "log10(s_i / s_1)",
+            ),
+        });
     }
     out
 }
@@ -316,6 +412,52 @@ pub fn cka_figure(results: &StudyResults, cka: &crate::study::results::LayerCka,
 mod tests {
     use super::*;
     use crate::study::results::fixtures::{run, study};
+
+    #[test]
+    fn spectra_are_drawn_relative_to_the_largest_at_log_spaced_ranks() {
+        assert_eq!(log_ranks(10), [1, 2, 3, 5, 8, 10]);
+        assert_eq!(log_ranks(2), [1, 2]);
+        let spectrum = |values: Vec<f64>| Spectrum {
+            singular_values: values,
+            effective_rank: 1.0,
+            top_fraction: 1.0,
+        };
+        let with = |objective: &str, seed: u64, values: Vec<f64>| {
+            let mut r = run(objective, seed, 0.5, 0.3, 0.6);
+            r.spectra = Some(Spectra {
+                features: spectrum(values.clone()),
+                class_means: Some(spectrum(values[..3].to_vec())),
+                weights: None,
+            });
+            r
+        };
+        let results = study(vec![
+            with("softmax", 0, vec![10.0, 1.0, 0.1, 0.01]),
+            with("softmax", 1, vec![100.0, 100.0, 1.0, 0.0]),
+            with("sigmoid", 0, vec![2.0, 1.0, 0.5, 0.25]),
+            run("logit-norm", 0, 0.5, 0.3, 0.6),
+        ]);
+        let figures = spectra_figures(&results, &results.objectives(&[]));
+        let names: Vec<&str> = figures.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["spectrum-features", "spectrum-class-means"],
+            "no weights, no figure"
+        );
+        let svg = &figures[0].svg;
+        assert!(svg.contains("softmax") && svg.contains("sigmoid") && !svg.contains("logit-norm"));
+        let (ranks, series) = spectrum_lines(&results, &results.objectives(&[]), |s| Some(&s.features)).unwrap();
+        assert_eq!(ranks, [1, 2, 3, 4]);
+        assert_eq!(series.len(), 2, "logit-norm has no spectra");
+        let close = |a: Option<f64>, b: f64| (a.unwrap() - b).abs() < 1e-12;
+        // softmax: mean over seeds of log10(1/10) and log10(100/100) at rank 2; at rank 4 only
+        // the first seed (the second's 0 is numerically zero).
+        assert!(close(series[0].values[0], 0.0));
+        assert!(close(series[0].values[1], -0.5));
+        assert!(close(series[0].values[3], -3.0));
+        assert!(close(series[1].values[3], 0.125f64.log10()));
+        assert!(spectra_figures(&study(vec![run("softmax", 0, 0.5, 0.3, 0.6)]), &["softmax".into()]).is_empty());
+    }
 
     #[test]
     fn the_temperature_figure_orders_the_sweep_by_temperature() {

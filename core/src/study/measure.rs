@@ -15,6 +15,7 @@ use burn::tensor::Device;
 use crate::analysis::classes::Classes;
 use crate::analysis::collapse::{Collapse, neural_collapse};
 use crate::analysis::separation::Distance;
+use crate::analysis::spectrum::{Spectra, spectra};
 use crate::analysis::streaming::StreamingSeparation;
 use crate::compute::Compute;
 use crate::data::{ImageSet, Split};
@@ -462,15 +463,15 @@ impl Measurer<'_> {
         for (r, s) in results.iter_mut().zip(second) {
             r.cosine_mean_subtracted = s.finish()?.r2;
         }
+        let width = penultimate.len() / set.len().max(1);
+        let layer = Layer::from_f32(PENULTIMATE, set.len(), width, penultimate);
+        let classes = Classes::new(set.labels.clone(), Some(num_classes))?;
+        // The classifier rows as the objective applies them (normalised for cosine softmax).
+        let weights = trained.objective.classifier_rows(&trained.model.head);
+        let [rows, cols] = weights.shape().dims::<2>();
+        let values = pollster::block_on(compute.read(weights))?;
+        let weights = Layer::from_f64("weights", rows, cols, values);
         let collapse = if num_classes >= 3 {
-            let width = penultimate.len() / set.len().max(1);
-            let layer = Layer::from_f32(PENULTIMATE, set.len(), width, penultimate);
-            let classes = Classes::new(set.labels.clone(), Some(num_classes))?;
-            // The classifier rows as the objective applies them (normalised for cosine softmax).
-            let weights = trained.objective.classifier_rows(&trained.model.head);
-            let [rows, cols] = weights.shape().dims::<2>();
-            let values = pollster::block_on(compute.read(weights))?;
-            let weights = Layer::from_f64("weights", rows, cols, values);
             Some(pollster::block_on(neural_collapse(
                 compute,
                 &layer,
@@ -480,9 +481,12 @@ impl Measurer<'_> {
         } else {
             None
         };
+        // Fig. E.2: the spectra of the same features, their class centroids and the classifier.
+        let spectra = pollster::block_on(spectra(compute, &layer, Some(&classes), Some(&weights)))?;
         Ok(LayerSeparations {
             layers: results,
             collapse,
+            spectra: spectra.truncated(SPECTRUM_VALUES),
         })
     }
 
@@ -653,12 +657,18 @@ impl PassOne {
     }
 }
 
+/// The most singular values a study keeps of each spectrum (the summaries use all of them).
+pub const SPECTRUM_VALUES: usize = 512;
+
 /// What the per-layer separation analyses of one network found.
 pub(crate) struct LayerSeparations {
     /// Every layer's R² under each distance.
     pub layers: Vec<LayerSeparation>,
     /// The neural-collapse geometry (three or more classes).
     pub collapse: Option<Collapse>,
+    /// The singular value spectra of the penultimate features, their class centroids and the
+    /// classifier (Fig. E.2), each cut to its [`SPECTRUM_VALUES`] largest values.
+    pub spectra: Spectra,
 }
 
 /// Every block of the network and its penultimate layer, in network order.

@@ -269,6 +269,11 @@ pub struct RunResult {
     /// for fewer than three source classes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub collapse: Option<crate::analysis::collapse::Collapse>,
+    /// Singular value spectra of the penultimate features, their class centroids and the
+    /// classifier's rows as the objective applies them, on the same images (Fig. E.2), each cut
+    /// to its 512 largest values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spectra: Option<crate::analysis::Spectra>,
     /// Features of every layer on a class-stratified sample of source training images (the same
     /// images for every run), relative to the folder of `results.json`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -498,6 +503,7 @@ pub(crate) mod fixtures {
             separation_distances: Vec::new(),
             sparsity: Vec::new(),
             collapse: None,
+            spectra: None,
             features: None,
             finetune: Vec::new(),
         }

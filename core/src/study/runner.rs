@@ -270,6 +270,7 @@ impl StudyContext<'_, '_> {
             separation_distances: layers.layers,
             sparsity,
             collapse: layers.collapse,
+            spectra: Some(layers.spectra),
             features: features.map(|_| format!("runs/{folder}/{FEATURES_FILE}")),
             finetune: Vec::new(),
         };
