@@ -366,13 +366,22 @@ fn fine_tuning_chooses_on_validation_over_seeds_and_refits() {
     // Table 2 is written.
     let table = std::fs::read_to_string(out.path().join("table2.md")).unwrap();
     assert!(table.contains("other classes fine-tuned"), "{table}");
+    // Fig. D.3: CKA of every layer between the pretrained and the fine-tuned network on the
+    // target's test images, saved beside the refit.
+    for run in &results.runs {
+        let cka = &run.finetune[0].cka;
+        let layers: Vec<&str> = cka.iter().map(|v| v.layer.as_str()).collect();
+        assert_eq!(layers, ["block1.0", "block2.0", "block3.0", "penultimate"], "{cka:?}");
+        assert!(cka.iter().all(|v| (0.0..=1.0 + 1e-6).contains(&v.value)), "{cka:?}");
+    }
+    assert!(refit_dir.join("cka.json").is_file());
 
     // Again, with the output folder spelled differently: every job is reused (nothing is
     // fine-tuned) and the numbers are the same.
     let mut tuning = 0;
     let again = run_study(&study, &out.path().join("."), &Device::flex(), None, &mut |e| {
         if let StudyEvent::Piece { what, .. } = e
-            && what.starts_with("fine-tuning")
+            && (what.starts_with("fine-tuning") || what.starts_with("CKA between the pretrained"))
         {
             tuning += 1;
         }

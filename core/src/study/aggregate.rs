@@ -682,6 +682,7 @@ mod tests {
             weight_decay: 0.0,
             validation: accuracy,
             grid: Vec::new(),
+            cka: Vec::new(),
         };
         let targets = ["t1", "t2", "t3"];
         let base = [0.5, 0.8, 0.65];
@@ -722,6 +723,7 @@ mod tests {
             weight_decay: 0.0,
             validation: accuracy,
             grid: Vec::new(),
+            cka: Vec::new(),
         };
         let mut runs = vec![
             run("a", 0, 0.6, 0.2, 0.8),

@@ -416,6 +416,10 @@ pub struct FinetuneConfig {
     /// objective (the paper fine-tuned 3 of its 8); default all.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seeds: Option<usize>,
+    /// Measure CKA between each block of the pretrained and the fine-tuned network on the
+    /// target's test images (Fig. D.3), with the `analysis.cka_*` settings (`cka_images` caps the
+    /// images, class-stratified). Default true.
+    pub cka: bool,
 }
 
 impl Default for FinetuneConfig {
@@ -431,6 +435,7 @@ impl Default for FinetuneConfig {
             objective: ObjectiveConfig::default_for(ObjectiveKind::Softmax),
             checkpoints: 10,
             seeds: None,
+            cka: true,
         }
     }
 }

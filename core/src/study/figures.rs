@@ -176,11 +176,7 @@ fn spectrum_lines(
             .filter_map(|r| r.spectra.as_ref().and_then(pick))
             .collect()
     };
-    let shortest = objectives
-        .iter()
-        .flat_map(&of)
-        .map(|s| s.singular_values.len())
-        .min();
+    let shortest = objectives.iter().flat_map(&of).map(|s| s.singular_values.len()).min();
     let ranks = log_ranks(shortest.filter(|&n| n >= 2)?);
     let relative = |s: &Spectrum, rank: usize| {
         let (top, value) = (s.singular_values[0], s.singular_values[rank - 1]);
@@ -368,6 +364,45 @@ pub fn finetune_figures(results: &StudyResults, objectives: &[String]) -> Vec<Fi
                 (0.0, 1.0),
             ),
         });
+        // Fig. D.3: how much of each layer fine-tuning changed.
+        let layers: Vec<String> = tuned
+            .iter()
+            .find(|f| !f.cka.is_empty())
+            .map(|f| f.cka.iter().map(|v| v.layer.clone()).collect())
+            .unwrap_or_default();
+        if !layers.is_empty() {
+            let series: Vec<Series> = objectives
+                .iter()
+                .filter_map(|o| {
+                    let of: Vec<&crate::study::results::Finetune> = results
+                        .runs_of(o)
+                        .filter_map(|r| r.finetune.iter().find(|f| f.target == target.name))
+                        .filter(|f| !f.cka.is_empty())
+                        .collect();
+                    (!of.is_empty()).then(|| Series {
+                        name: o.clone(),
+                        values: layers
+                            .iter()
+                            .map(|l| mean(of.iter().filter_map(|f| RunResult::at(&f.cka, l))))
+                            .collect(),
+                    })
+                })
+                .collect();
+            out.push(Figure {
+                name: format!("finetune-cka-{}", crate::study::slug(&target.name)),
+                caption: format!(
+                    "CKA between each layer of the pretrained network and the same layer after fine-tuning on {} \
+                     (its test images), mean over seeds (Fig. D.3)",
+                    target.name
+                ),
+                svg: line_chart(
+                    &format!("Pretrained vs fine-tuned: {}", target.name),
+                    &layers,
+                    &series,
+                    "CKA",
+                ),
+            });
+        }
     }
     out
 }
@@ -512,16 +547,35 @@ mod tests {
                 point(0.01, 0.0, b),
                 point(0.1, 1e-4, Some(0.5)),
             ],
+            cka: Vec::new(),
         };
         let mut a = run("softmax", 0, 0.5, 0.1, 0.9);
         a.finetune.push(tuned(0.8, Some(0.4)));
         let mut b = run("sigmoid", 0, 0.5, 0.1, 0.9);
         b.finetune.push(tuned(0.6, None));
+        // Fig. D.3 from the runs that measured it.
+        let cka = |values: [f64; 2]| {
+            ["block1.0", "penultimate"]
+                .iter()
+                .zip(values)
+                .map(|(l, value)| LayerValue {
+                    layer: l.to_string(),
+                    value,
+                })
+                .collect::<Vec<_>>()
+        };
+        a.finetune[0].cka = cka([0.9, 0.4]);
+        b.finetune[0].cka = cka([0.8, 0.2]);
         let mut results = study(vec![a, b]);
         results.targets[0].name = "t 1".into();
         let all = results.objectives(&[]);
         let figures = finetune_figures(&results, &all);
-        assert_eq!(figures.len(), 1);
+        assert_eq!(figures.len(), 2);
+        let d3 = &figures[1];
+        assert_eq!(d3.name, "finetune-cka-t-1");
+        for point in ["softmax at block1.0: 0.9000", "sigmoid at penultimate: 0.2000"] {
+            assert!(d3.svg.contains(point), "{point} in {}", d3.svg);
+        }
         let f = &figures[0];
         assert_eq!(f.name, "finetune-t-1");
         // Rows 0.01, 0.1; columns 0, 1e-4. (0.8 + 0.6) / 2 = 0.7; a diverged point counts as 0:

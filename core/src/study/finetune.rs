@@ -21,11 +21,13 @@ use std::path::{Path, PathBuf};
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
+use crate::compute::Compute;
 use crate::data::{DatasetSource, ImageSet};
 use crate::error::{Error, Result};
+use crate::study::cka::{CkaSettings, Network, network_cka};
 use crate::study::config::FinetuneConfig;
 use crate::study::measure::accuracy_in;
-use crate::study::results::{Finetune, GridPoint, Measure};
+use crate::study::results::{Finetune, GridPoint, LayerValue, Measure};
 use crate::study::store::{Record, Saved, key_of};
 use crate::train::{Decay, RunDir, TrainConfig, TrainOptions, train};
 
@@ -96,6 +98,101 @@ pub(crate) struct FinetuneTarget<'a> {
     pub measure: Measure,
     /// The test images.
     pub test: &'a ImageSet,
+    /// CKA between the pretrained and the fine-tuned networks (Fig. D.3), when measured.
+    pub cka: Option<FinetuneCka<'a>>,
+}
+
+/// How CKA between a pretrained and its fine-tuned network is measured (Fig. D.3).
+#[derive(Clone, Copy)]
+pub(crate) struct FinetuneCka<'a> {
+    /// The target's test images it is measured on.
+    pub images: &'a ImageSet,
+    /// Minibatches and passes.
+    pub settings: CkaSettings,
+    /// Where the products are computed.
+    pub compute: &'a Compute,
+}
+
+impl std::fmt::Debug for FinetuneCka<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FinetuneCka")
+            .field("images", &self.images.len())
+            .field("settings", &self.settings)
+            .finish()
+    }
+}
+
+/// What `cka.json` in a refit's folder holds: the CKA of each layer, under the key of the
+/// settings and images it was measured with.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SavedFinetuneCka {
+    layers: Vec<LayerValue>,
+}
+
+/// CKA between each layer of the pretrained network in `pretrained` and the same layer of the
+/// fine-tuned one in `refit`, both fed the target's images as the fine-tuned network takes
+/// them; reused from `cka.json` in `refit` while its settings and images are unchanged
+/// (`starts` is called only when it is measured).
+fn refit_cka(
+    pretrained: &Path,
+    refit: &Path,
+    cka: FinetuneCka,
+    device: &Device,
+    starts: &mut dyn FnMut(),
+) -> Result<Vec<LayerValue>> {
+    let images = cka.images;
+    let checksum = images.labels.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &l| {
+        (h ^ l as u64).wrapping_mul(0x0100_0000_01b3)
+    });
+    let record = Record::new(
+        refit.join("cka.json"),
+        key_of(&serde_json::json!({
+            "images": images.len(),
+            "labels": format!("{checksum:016x}"),
+            "batch_size": cka.settings.batch_size,
+            "passes": cka.settings.passes,
+        })),
+    );
+    if let Saved::Same(saved) = record.read::<SavedFinetuneCka>() {
+        return Ok(saved.layers);
+    }
+    starts();
+    let tuned = RunDir::new(refit).load(device)?;
+    let before = RunDir::new(pretrained).load(device)?;
+    let networks = [
+        Network {
+            label: "pretrained".into(),
+            model: before.model,
+            input: tuned.input.clone(),
+            config: before.info.model,
+        },
+        Network {
+            label: "fine-tuned".into(),
+            model: tuned.model,
+            input: tuned.input,
+            config: tuned.info.model,
+        },
+    ];
+    let found = network_cka(
+        &networks,
+        &[],
+        images,
+        &cka.settings,
+        cka.compute,
+        device,
+        &mut |_, _| {},
+    )?;
+    let layers: Vec<LayerValue> = found
+        .layers
+        .into_iter()
+        .zip(found.same_layer)
+        .map(|(layer, values)| LayerValue {
+            layer,
+            value: values[0][1],
+        })
+        .collect();
+    record.write(&SavedFinetuneCka { layers: layers.clone() })?;
+    Ok(layers)
 }
 
 /// What a job measured (`job.json`, a [`Record`] keyed by [`job_key`]).
@@ -177,7 +274,20 @@ pub(crate) fn finetune_objective(
                 );
                 break;
             };
+            let cka = match target.cka {
+                Some(cka) => {
+                    let refit = job_dir(&run.dir, target.name, chosen, true);
+                    let what = format!(
+                        "CKA between the pretrained and the fine-tuned network on {} ({} images)",
+                        target.name,
+                        cka.images.len()
+                    );
+                    refit_cka(&run.dir, &refit, cka, device, &mut || (jobs.progress)(&what))?
+                }
+                None => Vec::new(),
+            };
             out.push(Finetune {
+                cka,
                 target: target.name.to_string(),
                 accuracy,
                 learning_rate: chosen.0,

@@ -114,7 +114,7 @@ impl StudyData {
 }
 
 /// `limit` images of `set`, class-stratified with `seed`; all when `limit` covers them.
-fn stratified_subset(set: &ImageSet, limit: usize, seed: u64) -> ImageSet {
+pub(crate) fn stratified_subset(set: &ImageSet, limit: usize, seed: u64) -> ImageSet {
     if limit >= set.len() {
         return set.clone();
     }

@@ -449,6 +449,10 @@ pub struct Finetune {
     pub validation: f64,
     /// This run's validation accuracy at every point of the grid.
     pub grid: Vec<GridPoint>,
+    /// Minibatch CKA between each layer of the pretrained network and the same layer of the
+    /// refit, on the target's test images (Fig. D.3); empty when not measured.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cka: Vec<LayerValue>,
 }
 
 /// One learning rate × weight decay of the fine-tuning search.
