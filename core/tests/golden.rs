@@ -371,3 +371,63 @@ fn two_way_anova_matches_nested_least_squares() {
         assert!((test.p - p).abs() <= 1e-9_f64.max(1e-6 * p), "p {} vs {p}", test.p);
     }
 }
+
+/// Angular visual hardness and the cosine-distance histograms (Figs. E.1, E.3) against numpy
+/// (`angles/make_angles_reference.py`), including a zero feature vector, in `f64` (also in
+/// chunks of a few rows) and in `f32`; and the invariants: AVH in [0, 1], `1/K` for a vector at
+/// right angles to every class, every pair counted once.
+#[test]
+fn angles_match_numpy() {
+    use losslens_core::analysis::angles::{angular_visual_hardness, cosine_distance_histograms};
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/angles/reference.json");
+    let e: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let count = |key: &str| e[key].as_u64().unwrap() as usize;
+    let (n, p, k, bins) = (count("examples"), count("width"), count("classes"), count("bins"));
+    let features = Layer::from_f64("x", n, p, list(&e, "features"));
+    let weights = Layer::from_f64("w", k, p, list(&e, "weights"));
+    let labels: Vec<usize> = list(&e, "labels").iter().map(|&l| l as usize).collect();
+    for (compute, tol, slack) in [
+        (Compute::cpu().with_precision(Precision::F64), 1e-10, 0),
+        (
+            Compute::cpu().with_precision(Precision::F64).with_chunk_elements(40),
+            1e-10,
+            0,
+        ),
+        (Compute::cpu(), 1e-5, 2),
+    ] {
+        let avh = run(angular_visual_hardness(&compute, &features, &labels, &weights));
+        for (i, (got, want)) in avh.iter().zip(list(&e, "avh")).enumerate() {
+            assert!((got - want).abs() <= tol, "AVH[{i}]: {got} vs {want}");
+        }
+        assert!((avh[5] - 1.0 / k as f64).abs() < 1e-6, "a zero vector is 1/K hard");
+        let (within, between) = run(cosine_distance_histograms(&compute, &features, &labels, bins));
+        assert_eq!(within.count + between.count, (n * (n - 1) / 2) as u64);
+        for (h, key) in [(&within, "within"), (&between, "between")] {
+            let want = list(&e, key);
+            let off: u64 = h.counts.iter().zip(&want).map(|(&c, &w)| c.abs_diff(w as u64)).sum();
+            // In f32 a distance within rounding of a bin edge may land in the next bin.
+            assert!(off <= slack, "{key}: {:?} vs {want:?}", h.counts);
+            let mean = value(&e, &format!("{key}_mean"));
+            assert!(
+                (h.mean - mean).abs() <= tol.max(1e-6),
+                "{key} mean {} vs {mean}",
+                h.mean
+            );
+        }
+    }
+    // Bad input is refused by name.
+    let compute = Compute::cpu();
+    let narrow = Layer::from_f64("w", k, p - 1, vec![1.0; k * (p - 1)]);
+    assert!(run_err(angular_visual_hardness(&compute, &features, &labels, &narrow)).contains("classifier rows"));
+    let mut bad = labels.clone();
+    bad[3] = k;
+    assert!(run_err(angular_visual_hardness(&compute, &features, &bad, &weights)).contains("out of range"));
+    assert!(run_err(cosine_distance_histograms(&compute, &features, &labels[1..], bins)).contains("labels"));
+}
+
+fn run_err<T>(f: impl Future<Output = losslens_core::Result<T>>) -> String {
+    match pollster::block_on(f) {
+        Ok(_) => panic!("bad input was accepted"),
+        Err(e) => e.to_string(),
+    }
+}

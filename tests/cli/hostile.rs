@@ -38,6 +38,7 @@ fn results(objective: &str, features: Option<&str>) -> StudyResults {
                 ece_calibrated: None,
                 temperature_images: None,
                 relearned_head: None,
+                hardness: None,
             },
             transfer: vec![Transfer {
                 target: "t".into(),
@@ -55,6 +56,7 @@ fn results(objective: &str, features: Option<&str>) -> StudyResults {
             sparsity: Vec::new(),
             collapse: None,
             spectra: None,
+            distances: None,
             features: features.map(str::to_string),
             finetune: Vec::new(),
         }],

@@ -33,6 +33,7 @@ warmup_epochs = 0.5
 [analysis]
 separation_per_class = 10
 sparsity_images = 6
+angles = true
 "#,
     )
     .unwrap();
@@ -62,6 +63,15 @@ sparsity_images = 6
             assert_eq!(s.len(), count, "{which}");
             assert!(s.windows(2).all(|w| w[0] >= w[1]) && s[0] > 0.0, "{which}: {s:?}");
         }
+    }
+    // Figs. E.1 and E.3: hardness of the 18 test images, distances between the 30 separation
+    // images: 3 classes of 10, so 3 · 45 pairs within and 300 between.
+    for run in results["runs"].as_array().unwrap() {
+        assert_eq!(run["source"]["hardness"]["count"], 18, "{run}");
+        let distances = &run["distances"];
+        assert_eq!(distances["images"], 30);
+        assert_eq!(distances["within"]["count"], 135);
+        assert_eq!(distances["between"]["count"], 300);
     }
     // A combination puts the Table C.4 grid beside the other tables.
     let c4 = std::fs::read_to_string(out.join("tableC4.md")).unwrap();

@@ -1,6 +1,7 @@
 //! Representation analyses (Kornblith et al. 2021, sections 3.2–3.4 and Appendices C–F), each
 //! running on a burn device through [`Compute`](crate::compute::Compute).
 
+pub mod angles;
 pub mod cka;
 pub mod classes;
 pub mod collapse;
@@ -13,6 +14,7 @@ pub mod spectrum;
 pub mod stats;
 pub mod streaming;
 
+pub use angles::{Histogram, angular_visual_hardness, cosine_distance_histograms};
 pub use cka::{CkaConfig, CkaEstimator, CkaForm, CkaResult, linear_cka};
 pub use classes::Classes;
 pub use collapse::{Collapse, SimplexGeometry, neural_collapse};

@@ -101,6 +101,11 @@ pub struct AnalysisConfig {
     /// on each target to the target's classes by the best assignment (fitted on the target's
     /// training images, scored on its test images). Default off.
     pub assignment: bool,
+    /// Angles in the penultimate layer: the angular visual hardness of the source test images
+    /// (Fig. E.1) and the cosine distances between source training images of the same and of
+    /// different classes (Fig. E.3, at most 10,000 of the class-separation images, as the
+    /// paper). Default off.
+    pub angles: bool,
     /// Images per inference batch. Default 256.
     pub batch_size: usize,
 }
@@ -120,6 +125,7 @@ impl Default for AnalysisConfig {
             calibration_images: None,
             relearn_head: false,
             assignment: false,
+            angles: false,
             batch_size: 256,
         }
     }

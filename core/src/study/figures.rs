@@ -2,9 +2,10 @@
 //! R² and sparsity by layer for each objective (Figs. 3, 4), transfer accuracy against class
 //! separation (Fig. 5a) and against source accuracy (Fig. 1), R² and transfer against the
 //! cosine-softmax temperature (Fig. 5b), CKA between the networks at one layer (Fig. 2b) and
-//! between every layer of two networks (Fig. 2a), and singular value spectra (Fig. E.2).
+//! between every layer of two networks (Fig. 2a), singular value spectra (Fig. E.2), angular
+//! visual hardness (Fig. E.1) and cosine distances between examples (Fig. E.3).
 
-use crate::analysis::{Spectra, Spectrum};
+use crate::analysis::{Histogram, Spectra, Spectrum};
 use crate::figure::{Point, Series, heatmap, line_chart, scatter};
 use crate::study::results::{LayerValue, RunResult, StudyResults, mean};
 
@@ -127,6 +128,7 @@ pub fn figures(results: &StudyResults, only: &[String], layer: Option<&str>) -> 
     }
     out.extend(finetune_figures(results, &objectives));
     out.extend(spectra_figures(results, &objectives));
+    out.extend(angle_figures(results, &objectives));
     if let Some(cka) = results.cka.iter().find(|c| c.layer == layer) {
         out.push(cka_figure(results, cka, only));
     }
@@ -225,6 +227,95 @@ pub fn spectra_figures(results: &StudyResults, objectives: &[String]) -> Vec<Fig
                 &series,
                 "log10(s_i / s_1)",
             ),
+        });
+    }
+    out
+}
+
+/// Which histogram of a run a figure draws.
+type PickHistogram = fn(&RunResult) -> Option<&Histogram>;
+
+/// The densities of one [`Histogram`] per run, averaged over the seeds of each objective, on a
+/// common grid of `bins` bins over the range every run's values occupy: the grid's bin centres
+/// and one series per objective that has the histogram.
+fn density_lines(
+    results: &StudyResults,
+    objectives: &[String],
+    pick: PickHistogram,
+    bins: usize,
+) -> Option<(Vec<f64>, Vec<Series>)> {
+    let all: Vec<&Histogram> = results
+        .runs
+        .iter()
+        .filter(|r| objectives.contains(&r.objective))
+        .filter_map(pick)
+        .collect();
+    let (lo, hi) = all
+        .iter()
+        .filter_map(|h| h.occupied())
+        .reduce(|(a, b), (c, d)| (a.min(c), b.max(d)))?;
+    let width = (hi - lo) / bins as f64;
+    let centres = (0..bins).map(|i| lo + (i as f64 + 0.5) * width).collect();
+    let series = objectives
+        .iter()
+        .filter_map(|o| {
+            let densities: Vec<Vec<f64>> = results
+                .runs
+                .iter()
+                .filter(|r| r.objective == *o)
+                .filter_map(pick)
+                .map(|h| h.density_on(lo, hi, bins))
+                .collect();
+            (!densities.is_empty()).then(|| Series {
+                name: o.clone(),
+                values: (0..bins).map(|i| mean(densities.iter().map(|d| d[i]))).collect(),
+            })
+        })
+        .collect();
+    Some((centres, series))
+}
+
+/// Figs. E.1 and E.3: the density of angular visual hardness on the source test split, and of
+/// the cosine distance between training examples of the same class and of different classes,
+/// one line per objective (mean over seeds); absent for runs that did not measure them
+/// (`analysis.angles`).
+pub fn angle_figures(results: &StudyResults, objectives: &[String]) -> Vec<Figure> {
+    let kinds: [(&str, &str, &str, PickHistogram); 3] = [
+        (
+            "hardness",
+            "Angular visual hardness",
+            "Density of the angular visual hardness of the source test images (Fig. E.1): the angle to the \
+             own class's weights over the sum of the angles to every class's, penultimate layer, mean over seeds",
+            |r| r.source.hardness.as_ref(),
+        ),
+        (
+            "distance-within",
+            "Cosine distance, same class",
+            "Density of the cosine distance between source training images of the same class (Fig. E.3), \
+             penultimate layer, mean over seeds",
+            |r| r.distances.as_ref().map(|d| &d.within),
+        ),
+        (
+            "distance-between",
+            "Cosine distance, different classes",
+            "Density of the cosine distance between source training images of different classes (Fig. E.3), \
+             penultimate layer, mean over seeds",
+            |r| r.distances.as_ref().map(|d| &d.between),
+        ),
+    ];
+    let mut out = Vec::new();
+    for (name, title, caption, pick) in kinds {
+        let Some((centres, series)) = density_lines(results, objectives, pick, 24) else {
+            continue;
+        };
+        // Enough decimals to tell neighbouring bins apart.
+        let step = centres.get(1).zip(centres.first()).map_or(1.0, |(b, a)| b - a);
+        let decimals = (-step.log10()).ceil().max(0.0) as usize + 1;
+        let labels: Vec<String> = centres.iter().map(|c| format!("{c:.decimals$}")).collect();
+        out.push(Figure {
+            name: name.into(),
+            caption: caption.into(),
+            svg: line_chart(title, &labels, &series, "density"),
         });
     }
     out
@@ -447,6 +538,43 @@ pub fn cka_figure(results: &StudyResults, cka: &crate::study::results::LayerCka,
 mod tests {
     use super::*;
     use crate::study::results::fixtures::{run, study};
+
+    #[test]
+    fn angle_figures_average_the_densities_of_each_objective_on_one_grid() {
+        let histogram = |values: &[f64]| {
+            let mut h = Histogram::new(0.0, 1.0, 10);
+            values.iter().for_each(|&v| h.add(v));
+            h
+        };
+        let with = |objective: &str, seed: u64, values: &[f64]| {
+            let mut r = run(objective, seed, 0.5, 0.3, 0.6);
+            r.source.hardness = Some(histogram(values));
+            r
+        };
+        let results = study(vec![
+            with("softmax", 0, &[0.05, 0.15]),
+            with("softmax", 1, &[0.15, 0.15]),
+            with("sigmoid", 0, &[0.35, 0.35]),
+            run("logit-norm", 0, 0.5, 0.3, 0.6),
+        ]);
+        let objectives = results.objectives(&[]);
+        let figures = angle_figures(&results, &objectives);
+        let names: Vec<&str> = figures.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["hardness"], "no distances measured, no distance figures");
+        // The occupied range [0, 0.4] in 24 bins of 1/60: softmax puts ¼ of its mass in
+        // [0, 0.1) and ¾ in [0.1, 0.2), the mean of its two seeds.
+        let (centres, series) = density_lines(&results, &objectives, |r| r.source.hardness.as_ref(), 24).unwrap();
+        assert_eq!(centres.len(), 24);
+        assert!((centres[0] - 0.4 / 48.0).abs() < 1e-12);
+        assert_eq!(series.len(), 2);
+        let softmax = &series[0].values;
+        assert!((softmax[0].unwrap() - 0.25 / 0.1).abs() < 1e-9);
+        assert!((softmax[7].unwrap() - 0.75 / 0.1).abs() < 1e-9);
+        assert!(
+            (series[1].values[23].unwrap() - 10.0).abs() < 1e-9,
+            "sigmoid: all in [0.3, 0.4)"
+        );
+    }
 
     #[test]
     fn spectra_are_drawn_relative_to_the_largest_at_log_spaced_ranks() {

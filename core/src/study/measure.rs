@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
 
+use crate::analysis::angles::{HISTOGRAM_BINS, Histogram, angular_visual_hardness, cosine_distance_histograms};
 use crate::analysis::classes::Classes;
 use crate::analysis::collapse::{Collapse, neural_collapse};
 use crate::analysis::separation::Distance;
@@ -31,7 +32,7 @@ use crate::probe::metrics::{Evaluation, evaluate as evaluate_logits};
 use crate::probe::split::{stratified_sample, stratified_split};
 use crate::study::config::{AnalysisConfig, StudyConfig, TargetConfig};
 use crate::study::results::{
-    AssignmentAccuracy, HeadRelearning, LayerSeparation, LayerValue, Measure, SourceEval, Transfer,
+    AssignmentAccuracy, CosineDistances, HeadRelearning, LayerSeparation, LayerValue, Measure, SourceEval, Transfer,
 };
 use crate::train::TrainedModel;
 
@@ -214,13 +215,20 @@ impl Measurer<'_> {
     ) -> Result<SourceEval> {
         let classes = trained.info.classes.len();
         let probability = trained.objective.probability();
-        let (logits, relearned_head) = if analysis.relearn_head {
+        let (logits, relearned_head, hardness) = if analysis.relearn_head || analysis.angles {
             let (features, logits) = self.penultimate(trained, test, true)?;
             let logits = logits.unwrap_or_default();
-            let relearned = self.relearn_head(&features, &logits, classes, &test.labels)?;
-            (logits, Some(relearned))
+            let relearned = match analysis.relearn_head {
+                true => Some(self.relearn_head(&features, &logits, classes, &test.labels)?),
+                false => None,
+            };
+            let hardness = match analysis.angles {
+                true => Some(self.hardness(trained, &features, &test.labels)?),
+                false => None,
+            };
+            (logits, relearned, hardness)
         } else {
-            (outputs(trained, test, self.batch_size, self.device)?, None)
+            (outputs(trained, test, self.batch_size, self.device)?, None, None)
         };
         let e = evaluate_logits(&logits, classes, &test.labels, 1.0);
         let temperature = match trained.config.holdout_fraction > 0.0 {
@@ -253,7 +261,27 @@ impl Measurer<'_> {
             ece_calibrated: temperature.map(|t| probability.ece(&logits, classes, &test.labels, t)),
             temperature_images,
             relearned_head,
+            hardness,
         })
+    }
+
+    /// Fig. E.1: the angular visual hardness of every example of `features` (penultimate,
+    /// labelled `labels`) against the classifier, as a histogram over `[0, min(1, 4/K)]`.
+    fn hardness(&self, trained: &TrainedModel, features: &Layer, labels: &[usize]) -> Result<Histogram> {
+        let weights = self.classifier_rows(trained)?;
+        let values = pollster::block_on(angular_visual_hardness(self.compute, features, labels, &weights))?;
+        let mut histogram = Histogram::new(0.0, (4.0 / weights.rows as f64).min(1.0), HISTOGRAM_BINS);
+        values.into_iter().for_each(|v| histogram.add(v));
+        Ok(histogram)
+    }
+
+    /// The classifier's rows as the objective applies them (normalised for cosine softmax), on
+    /// the host.
+    fn classifier_rows(&self, trained: &TrainedModel) -> Result<Layer> {
+        let weights = trained.objective.classifier_rows(&trained.model.head);
+        let [rows, cols] = weights.shape().dims::<2>();
+        let values = pollster::block_on(self.compute.read(weights))?;
+        Ok(Layer::from_f64("weights", rows, cols, values))
     }
 
     /// Fig. 6: a linear probe (the linear-probe protocol: λ chosen on a validation part, then
@@ -397,7 +425,13 @@ impl Measurer<'_> {
     /// mean-pooled output. Then the neural-collapse geometry of the penultimate layer and the
     /// classifier (three or more classes). Two streamed passes: cosine and squared Euclidean
     /// with the mean embedding, then the mean-subtracted cosine.
-    pub fn separation(&self, trained: &TrainedModel, set: &ImageSet, pooled: bool) -> Result<LayerSeparations> {
+    pub fn separation(
+        &self,
+        trained: &TrainedModel,
+        set: &ImageSet,
+        pooled: bool,
+        angles: bool,
+    ) -> Result<LayerSeparations> {
         let num_classes = trained.info.classes.len();
         let counts = class_counts(&set.labels, num_classes)?;
         let taps = taps(trained);
@@ -466,11 +500,7 @@ impl Measurer<'_> {
         let width = penultimate.len() / set.len().max(1);
         let layer = Layer::from_f32(PENULTIMATE, set.len(), width, penultimate);
         let classes = Classes::new(set.labels.clone(), Some(num_classes))?;
-        // The classifier rows as the objective applies them (normalised for cosine softmax).
-        let weights = trained.objective.classifier_rows(&trained.model.head);
-        let [rows, cols] = weights.shape().dims::<2>();
-        let values = pollster::block_on(compute.read(weights))?;
-        let weights = Layer::from_f64("weights", rows, cols, values);
+        let weights = self.classifier_rows(trained)?;
         let collapse = if num_classes >= 3 {
             Some(pollster::block_on(neural_collapse(
                 compute,
@@ -483,10 +513,32 @@ impl Measurer<'_> {
         };
         // Fig. E.2: the spectra of the same features, their class centroids and the classifier.
         let spectra = pollster::block_on(spectra(compute, &layer, Some(&classes), Some(&weights)))?;
+        // Fig. E.3: cosine distances between at most 10,000 of the images (spread evenly over the
+        // class-sorted set).
+        let distances = match angles {
+            true => {
+                let step = set.len().div_ceil(DISTANCE_IMAGES).max(1);
+                let rows: Vec<usize> = (0..set.len()).step_by(step).collect();
+                let labels: Vec<usize> = rows.iter().map(|&i| set.labels[i]).collect();
+                let (within, between) = pollster::block_on(cosine_distance_histograms(
+                    compute,
+                    &layer.select_rows(&rows),
+                    &labels,
+                    HISTOGRAM_BINS,
+                ))?;
+                Some(CosineDistances {
+                    within,
+                    between,
+                    images: rows.len(),
+                })
+            }
+            false => None,
+        };
         Ok(LayerSeparations {
             layers: results,
             collapse,
             spectra: spectra.truncated(SPECTRUM_VALUES),
+            distances,
         })
     }
 
@@ -660,6 +712,10 @@ impl PassOne {
 /// The most singular values a study keeps of each spectrum (the summaries use all of them).
 pub const SPECTRUM_VALUES: usize = 512;
 
+/// The most images whose pairwise cosine distances a study counts (the paper's Fig. E.3 used
+/// 10,000 training images).
+pub const DISTANCE_IMAGES: usize = 10_000;
+
 /// What the per-layer separation analyses of one network found.
 pub(crate) struct LayerSeparations {
     /// Every layer's R² under each distance.
@@ -669,6 +725,8 @@ pub(crate) struct LayerSeparations {
     /// The singular value spectra of the penultimate features, their class centroids and the
     /// classifier (Fig. E.2), each cut to its [`SPECTRUM_VALUES`] largest values.
     pub spectra: Spectra,
+    /// Cosine distances between the images (Fig. E.3), when asked for.
+    pub distances: Option<CosineDistances>,
 }
 
 /// Every block of the network and its penultimate layer, in network order.

@@ -274,6 +274,10 @@ pub struct RunResult {
     /// to its 512 largest values.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spectra: Option<crate::analysis::Spectra>,
+    /// Cosine distances between source training images of the same and of different classes
+    /// (Fig. E.3), when the study asks for them (`analysis.angles`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distances: Option<CosineDistances>,
     /// Features of every layer on a class-stratified sample of source training images (the same
     /// images for every run), relative to the folder of `results.json`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -360,6 +364,21 @@ pub struct SourceEval {
     /// (Fig. 6), when the study asks for it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub relearned_head: Option<HeadRelearning>,
+    /// Angular visual hardness of the test images (Fig. E.1), when the study asks for it
+    /// (`analysis.angles`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hardness: Option<crate::analysis::Histogram>,
+}
+
+/// The cosine distances between the penultimate features of source training images (Fig. E.3).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CosineDistances {
+    /// Pairs of the same class.
+    pub within: crate::analysis::Histogram,
+    /// Pairs of different classes.
+    pub between: crate::analysis::Histogram,
+    /// Images whose pairs were counted.
+    pub images: usize,
 }
 
 /// The network's own head against a linear probe fitted on the penultimate features of 80 %
@@ -491,6 +510,7 @@ pub(crate) mod fixtures {
                 ece_calibrated: None,
                 temperature_images: None,
                 relearned_head: None,
+                hardness: None,
             },
             transfer: vec![Transfer {
                 target: "t".into(),
@@ -508,6 +528,7 @@ pub(crate) mod fixtures {
             sparsity: Vec::new(),
             collapse: None,
             spectra: None,
+            distances: None,
             features: None,
             finetune: Vec::new(),
         }

@@ -245,7 +245,13 @@ impl StudyContext<'_, '_> {
             &label,
             "class separation, sparsity and neural collapse",
         );
-        let layers = measurer.separation(&trained, &self.data.separation, self.study.analysis.separation_pooled)?;
+        let analysis = &self.study.analysis;
+        let layers = measurer.separation(
+            &trained,
+            &self.data.separation,
+            analysis.separation_pooled,
+            analysis.angles,
+        )?;
         let sparsity = measurer.sparsity(&trained, &self.data.sparsity)?;
         let features = measurer.save_features(
             &trained,
@@ -272,6 +278,7 @@ impl StudyContext<'_, '_> {
             sparsity,
             collapse: layers.collapse,
             spectra: Some(layers.spectra),
+            distances: layers.distances,
             features: features.map(|_| format!("runs/{folder}/{FEATURES_FILE}")),
             finetune: Vec::new(),
         };
