@@ -39,6 +39,7 @@ fn results(objective: &str, features: Option<&str>) -> StudyResults {
                 temperature_images: None,
                 relearned_head: None,
                 hardness: None,
+                train: None,
             },
             transfer: vec![Transfer {
                 target: "t".into(),

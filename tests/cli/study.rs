@@ -34,6 +34,7 @@ warmup_epochs = 0.5
 separation_per_class = 10
 sparsity_images = 6
 angles = true
+train_accuracy = true
 "#,
     )
     .unwrap();
@@ -73,6 +74,13 @@ angles = true
         assert_eq!(distances["within"]["count"], 135);
         assert_eq!(distances["between"]["count"], 300);
     }
+    // Table C.1: the 87 images each network trained on (30 per class less a 4 % holdout).
+    for run in results["runs"].as_array().unwrap() {
+        let train = &run["source"]["train"];
+        assert_eq!(train["images"], 87, "{run}");
+        assert!((0.0..=1.0).contains(&train["top1"].as_f64().unwrap()));
+    }
+    assert!(out.join("tableC1.md").is_file());
     // A combination puts the Table C.4 grid beside the other tables.
     let c4 = std::fs::read_to_string(out.join("tableC4.md")).unwrap();
     assert!(

@@ -85,6 +85,9 @@ pub fn tables(results: &StudyResults) -> Result<Vec<(&'static str, Summary)>> {
     if let Some(t4) = table4(results)? {
         out.push(("table4", t4));
     }
+    if let Some(c1) = table_c1(results)? {
+        out.push(("tableC1", c1));
+    }
     out.push(("tableC3", table_c3(results)?));
     if let Some(e1) = table_e1(results)? {
         out.push(("tableE1", e1));
@@ -187,6 +190,30 @@ fn anova_bold(cells: &[Vec<Vec<f64>>], averages: &[MeanSd]) -> Result<Option<Vec
         }
     }
     Ok(Some(bold))
+}
+
+/// The paper's Table C.1: top-1 and top-5 accuracy of each network on the images it trained
+/// on, unaugmented; `None` unless the study measured it (`analysis.train_accuracy`).
+pub fn table_c1(results: &StudyResults) -> Result<Option<Summary>> {
+    let objectives = results.main_objectives(&[]);
+    let groups = |f: &dyn Fn(&RunResult) -> Option<f64>| results.per_objective(&objectives, f);
+    let top1 = groups(&|r| r.source.train.as_ref().map(|t| t.top1));
+    if top1.iter().any(|g| g.is_empty()) {
+        return Ok(None);
+    }
+    Ok(Some(Summary {
+        columns: vec![
+            column("train top-1".into(), &top1, true)?,
+            column(
+                "train top-5".into(),
+                &groups(&|r| r.source.train.as_ref().map(|t| t.top5)),
+                true,
+            )?,
+        ],
+        objectives,
+        r2_vs_transfer: None,
+        row_header: None,
+    }))
 }
 
 /// The paper's Table C.3: calibration on the source test split, NLL and ECE (15 bins) in each
@@ -548,6 +575,25 @@ pub fn format_value(title: &str, v: &MeanSd) -> String {
 mod tests {
     use super::*;
     use crate::study::results::fixtures::{run, study};
+
+    #[test]
+    fn table_c1_is_training_accuracy_when_measured() {
+        let mut runs = vec![run("softmax", 0, 0.6, 0.2, 0.8), run("sigmoid", 0, 0.6, 0.2, 0.8)];
+        let results = study(runs.clone());
+        assert!(table_c1(&results).unwrap().is_none());
+        for (r, top1) in runs.iter_mut().zip([0.95, 0.9]) {
+            r.source.train = Some(crate::study::results::TrainAccuracy {
+                top1,
+                top5: 1.0,
+                images: 100,
+            });
+        }
+        let c1 = table_c1(&study(runs)).unwrap().unwrap();
+        assert_eq!(c1.objectives, ["softmax", "sigmoid"]);
+        assert_eq!(c1.columns[0].title, "train top-1");
+        assert_eq!(c1.columns[0].values[1].mean, 0.9);
+        assert_eq!(c1.columns[0].bold, [true, false]);
+    }
 
     #[test]
     fn table_c4_lays_combinations_out_as_losses_by_regularisers() {

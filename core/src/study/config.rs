@@ -106,6 +106,12 @@ pub struct AnalysisConfig {
     /// different classes (Fig. E.3, at most 10,000 of the class-separation images, as the
     /// paper). Default off.
     pub angles: bool,
+    /// Table C.1: top-1 and top-5 accuracy of each final network on the images it trained on,
+    /// unaugmented (the evaluation crop). Default off.
+    pub train_accuracy: bool,
+    /// At most this many of those training images (class-stratified); default all (the paper:
+    /// every ImageNet training image).
+    pub train_accuracy_images: Option<usize>,
     /// Images per inference batch. Default 256.
     pub batch_size: usize,
 }
@@ -126,6 +132,8 @@ impl Default for AnalysisConfig {
             relearn_head: false,
             assignment: false,
             angles: false,
+            train_accuracy: false,
+            train_accuracy_images: None,
             batch_size: 256,
         }
     }

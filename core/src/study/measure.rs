@@ -32,7 +32,8 @@ use crate::probe::metrics::{Evaluation, evaluate as evaluate_logits};
 use crate::probe::split::{stratified_sample, stratified_split};
 use crate::study::config::{AnalysisConfig, StudyConfig, TargetConfig};
 use crate::study::results::{
-    AssignmentAccuracy, CosineDistances, HeadRelearning, LayerSeparation, LayerValue, Measure, SourceEval, Transfer,
+    AssignmentAccuracy, CosineDistances, HeadRelearning, LayerSeparation, LayerValue, Measure, SourceEval,
+    TrainAccuracy, Transfer,
 };
 use crate::train::TrainedModel;
 
@@ -231,12 +232,37 @@ impl Measurer<'_> {
             (outputs(trained, test, self.batch_size, self.device)?, None, None)
         };
         let e = evaluate_logits(&logits, classes, &test.labels, 1.0);
-        let temperature = match trained.config.holdout_fraction > 0.0 {
+        let calibrate = trained.config.holdout_fraction > 0.0;
+        let (train, holdout) = match calibrate || analysis.train_accuracy {
             true => {
-                let train = trained.config.data.load(Split::Train, cache_dir)?;
-                let (_, holdout) = crate::train::holdout_indices(&trained.config, &train.labels);
-                let mut holdout = train.subset(&holdout);
-                drop(train);
+                let full = trained.config.data.load(Split::Train, cache_dir)?;
+                let (train, holdout) = crate::train::holdout_indices(&trained.config, &full.labels);
+                (
+                    analysis.train_accuracy.then(|| full.subset(&train)),
+                    calibrate.then(|| full.subset(&holdout)),
+                )
+            }
+            false => (None, None),
+        };
+        // Table C.1: the images the network trained on, through the evaluation crop.
+        let train = match (analysis.train_accuracy, train) {
+            (true, Some(mut set)) => {
+                if let Some(limit) = analysis.train_accuracy_images {
+                    set = stratified_subset(&set, limit, 18);
+                }
+                let set = set.with_channels(trained.info.model.channels)?;
+                let logits = outputs(trained, &set, self.batch_size, self.device)?;
+                let e = evaluate_logits(&logits, classes, &set.labels, 1.0);
+                Some(TrainAccuracy {
+                    top1: e.accuracy,
+                    top5: e.top5_accuracy,
+                    images: set.len(),
+                })
+            }
+            _ => None,
+        };
+        let temperature = match (calibrate, holdout) {
+            (true, Some(mut holdout)) => {
                 if let Some(limit) = analysis.calibration_images {
                     holdout = stratified_subset(&holdout, limit, 17);
                 }
@@ -247,7 +273,7 @@ impl Measurer<'_> {
                     holdout.len(),
                 ))
             }
-            false => None,
+            _ => None,
         };
         let (temperature, temperature_images) = (temperature.map(|t| t.0), temperature.map(|t| t.1));
         Ok(SourceEval {
@@ -262,6 +288,7 @@ impl Measurer<'_> {
             temperature_images,
             relearned_head,
             hardness,
+            train,
         })
     }
 

@@ -368,6 +368,21 @@ pub struct SourceEval {
     /// (`analysis.angles`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hardness: Option<crate::analysis::Histogram>,
+    /// Accuracy on the network's own training images, unaugmented (Table C.1), when the study
+    /// asks for it (`analysis.train_accuracy`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train: Option<TrainAccuracy>,
+}
+
+/// Accuracy of a network on the images it trained on, through the evaluation crop (Table C.1).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainAccuracy {
+    /// Top-1 accuracy.
+    pub top1: f64,
+    /// Top-5 accuracy (top-min(5, classes)).
+    pub top5: f64,
+    /// Training images measured.
+    pub images: usize,
 }
 
 /// The cosine distances between the penultimate features of source training images (Fig. E.3).
@@ -511,6 +526,7 @@ pub(crate) mod fixtures {
                 temperature_images: None,
                 relearned_head: None,
                 hardness: None,
+                train: None,
             },
             transfer: vec![Transfer {
                 target: "t".into(),
