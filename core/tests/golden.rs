@@ -431,3 +431,94 @@ fn run_err<T>(f: impl Future<Output = losslens_core::Result<T>>) -> String {
         Err(e) => e.to_string(),
     }
 }
+
+/// Prediction agreement (Figs. C.4, C.5), modal-vote ensembles (Figs. C.6, C.7) and the
+/// average-linkage clustering with its dendrogram order against numpy and scipy
+/// (`agreement/make_agreement_reference.py`).
+#[test]
+fn agreement_ensembles_and_linkage_match_scipy() {
+    use losslens_core::analysis::agreement::{accuracy, average_linkage, leaf_order, modal_vote, pairwise_agreement};
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/agreement/reference.json");
+    let e: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let ints = |v: &Value| -> Vec<usize> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_u64().unwrap() as usize)
+            .collect()
+    };
+    let matrix = |v: &Value| -> Vec<Vec<f64>> {
+        let row = |r: &Value| r.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+        v.as_array().unwrap().iter().map(row).collect()
+    };
+    let predictions: Vec<Vec<usize>> = e["predictions"].as_array().unwrap().iter().map(ints).collect();
+    let labels = ints(&e["labels"]);
+    let found = pairwise_agreement(&predictions, &labels).unwrap();
+    let close = |a: f64, b: f64, what: &str| assert!((a - b).abs() < 1e-12, "{what}: {a} vs {b}");
+    for (got, want, what) in [
+        (&found.same_prediction, matrix(&e["same_prediction"]), "same prediction"),
+        (
+            &found.same_correctness,
+            matrix(&e["same_correctness"]),
+            "same correctness",
+        ),
+    ] {
+        for (i, row) in want.iter().enumerate() {
+            for (j, w) in row.iter().enumerate() {
+                close(got[i][j], *w, &format!("{what} [{i}][{j}]"));
+            }
+        }
+    }
+    let same_error = matrix(&e["same_error"]);
+    for (i, row) in same_error.iter().enumerate() {
+        for (j, w) in row.iter().enumerate() {
+            close(found.same_error[i][j].unwrap(), *w, &format!("same error [{i}][{j}]"));
+        }
+    }
+    let distance: Vec<Vec<f64>> = same_error
+        .iter()
+        .enumerate()
+        .map(|(i, row)| {
+            row.iter()
+                .enumerate()
+                .map(|(j, s)| if i == j { 0.0 } else { 1.0 - s })
+                .collect()
+        })
+        .collect();
+    let merges = average_linkage(&distance);
+    for (m, want) in merges.iter().zip(matrix(&e["linkage"])) {
+        assert_eq!(
+            (m.a, m.b, m.size),
+            (want[0] as usize, want[1] as usize, want[3] as usize),
+            "{m:?}"
+        );
+        close(m.distance, want[2], "linkage distance");
+    }
+    assert_eq!(leaf_order(&merges, predictions.len()), ints(&e["leaves"]));
+    for (name, ensemble) in e["ensembles"].as_object().unwrap() {
+        let members: Vec<&[usize]> = ints(&ensemble["members"])
+            .iter()
+            .map(|&m| predictions[m].as_slice())
+            .collect();
+        let votes = modal_vote(&members);
+        assert_eq!(votes, ints(&ensemble["votes"]), "{name}");
+        close(accuracy(&votes, &labels), ensemble["accuracy"].as_f64().unwrap(), name);
+    }
+    // Predictions of another length are refused.
+    assert!(pairwise_agreement(&[vec![0; 3]], &labels).is_err());
+}
+
+/// A damaged clustering (a merge naming itself or a cluster not made yet) still gives a finite
+/// leaf order.
+#[test]
+fn damaged_linkage_orders_without_looping() {
+    use losslens_core::analysis::agreement::{Merge, leaf_order};
+    let merge = |a, b| Merge {
+        a,
+        b,
+        distance: 0.1,
+        size: 2,
+    };
+    assert_eq!(leaf_order(&[merge(3, 0), merge(1, 4)], 3), [1]);
+    assert_eq!(leaf_order(&[merge(0, 1), merge(2, 3)], 3), [2, 0, 1]);
+}

@@ -58,6 +58,7 @@ fn results(objective: &str, features: Option<&str>) -> StudyResults {
             collapse: None,
             spectra: None,
             distances: None,
+            predictions: Vec::new(),
             features: features.map(str::to_string),
             finetune: Vec::new(),
         }],
@@ -67,6 +68,7 @@ fn results(objective: &str, features: Option<&str>) -> StudyResults {
         protocol: None,
         tuning: Vec::new(),
         summary: None,
+        agreement: None,
     }
 }
 

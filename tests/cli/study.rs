@@ -74,6 +74,27 @@ train_accuracy = true
         assert_eq!(distances["within"]["count"], 135);
         assert_eq!(distances["between"]["count"], 300);
     }
+    // Figs. C.4–C.7: the three networks' agreement, from predictions each run keeps in its own
+    // record (results.json leaves them out).
+    let agreement = &results["agreement"];
+    assert_eq!(agreement["runs"].as_array().unwrap().len(), 3, "{agreement}");
+    assert_eq!(agreement["linkage"].as_array().unwrap().len(), 2);
+    assert_eq!(agreement["mixed_accuracy"].as_array().unwrap().len(), 3);
+    let same = &agreement["pairwise"]["same_prediction"];
+    assert_eq!(same[1][1], 1.0);
+    assert_eq!(same[0][2], same[2][0]);
+    assert!(
+        results["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r.get("predictions").is_none())
+    );
+    let record = std::fs::read_to_string(out.join("runs/softmax-s0/results.json")).unwrap();
+    assert!(
+        record.contains("\"predictions\""),
+        "the run's record keeps its predictions"
+    );
     // Table C.1: the 87 images each network trained on (30 per class less a 4 % holdout).
     for run in results["runs"].as_array().unwrap() {
         let train = &run["source"]["train"];

@@ -1,6 +1,7 @@
 //! Representation analyses (Kornblith et al. 2021, sections 3.2–3.4 and Appendices C–F), each
 //! running on a burn device through [`Compute`](crate::compute::Compute).
 
+pub mod agreement;
 pub mod angles;
 pub mod cka;
 pub mod classes;

@@ -7,11 +7,13 @@
 
 mod axis;
 mod bars;
+mod dendrogram;
 mod heatmap;
 mod lines;
 mod scatter;
 
 pub use bars::bar_chart;
+pub use dendrogram::dendrogram;
 pub use heatmap::heatmap;
 pub use lines::{Series, line_chart};
 pub use scatter::{Point, scatter};
@@ -84,6 +86,11 @@ mod tests {
         assert!(h.contains("a&lt;b") && h.contains("CKA &lt;x&gt;"));
         let b = bar_chart("R²", &names, &[0.2, f64::INFINITY], "R²", Some((0.0, 1.0)));
         balanced(&b);
+        // A dendrogram with a non-finite height and a row that names a cluster not yet made.
+        let three = vec!["a<b".to_string(), "c".to_string(), "d".to_string()];
+        let d = dendrogram("tree", &three, &[(0, 1, f64::NAN), (2, 9, 0.5)], &[0, 1, 2], "distance");
+        balanced(&d);
+        assert!(d.contains("a&lt;b") && d.matches("<path").count() == 1);
         let l = line_chart(
             "R² by layer",
             &names,

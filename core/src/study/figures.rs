@@ -3,10 +3,12 @@
 //! separation (Fig. 5a) and against source accuracy (Fig. 1), R² and transfer against the
 //! cosine-softmax temperature (Fig. 5b), CKA between the networks at one layer (Fig. 2b) and
 //! between every layer of two networks (Fig. 2a), singular value spectra (Fig. E.2), angular
-//! visual hardness (Fig. E.1) and cosine distances between examples (Fig. E.3).
+//! visual hardness (Fig. E.1), cosine distances between examples (Fig. E.3), and the agreement
+//! of the networks' predictions and of their ensembles (Figs. C.4–C.7).
 
+use crate::analysis::agreement::leaf_order;
 use crate::analysis::{Histogram, Spectra, Spectrum};
-use crate::figure::{Point, Series, heatmap, line_chart, scatter};
+use crate::figure::{Point, Series, dendrogram, heatmap, line_chart, scatter};
 use crate::study::results::{LayerValue, RunResult, StudyResults, mean};
 
 /// One figure: a file stem, a caption and the SVG.
@@ -129,6 +131,7 @@ pub fn figures(results: &StudyResults, only: &[String], layer: Option<&str>) -> 
     out.extend(finetune_figures(results, &objectives));
     out.extend(spectra_figures(results, &objectives));
     out.extend(angle_figures(results, &objectives));
+    out.extend(agreement_figures(results, &objectives));
     if let Some(cka) = results.cka.iter().find(|c| c.layer == layer) {
         out.push(cka_figure(results, cka, only));
     }
@@ -227,6 +230,122 @@ pub fn spectra_figures(results: &StudyResults, objectives: &[String]) -> Vec<Fig
                 &series,
                 "log10(s_i / s_1)",
             ),
+        });
+    }
+    out
+}
+
+/// Figs. C.4–C.7 for the networks of `objectives`: agreement on the examples both networks get
+/// wrong (C.4a) in the order of the clustering, its dendrogram (C.4b, when every network is
+/// shown), agreement on every example and on being right (C.5), and the ensembles: agreement
+/// between objectives' ensembles (C.6) and the accuracy of ensembles mixing two objectives
+/// (C.7).
+pub fn agreement_figures(results: &StudyResults, objectives: &[String]) -> Vec<Figure> {
+    let Some(a) = results.agreement.as_ref().filter(|a| a.is_consistent()) else {
+        return Vec::new();
+    };
+    let shown = |label: &String| {
+        results
+            .runs
+            .iter()
+            .find(|r| r.label() == *label)
+            .is_some_and(|r| objectives.contains(&r.objective))
+    };
+    let n = a.runs.len();
+    let order: Vec<usize> = leaf_order(&a.linkage, n)
+        .into_iter()
+        .filter(|&i| i < n && shown(&a.runs[i]))
+        .collect();
+    let mut out = Vec::new();
+    if order.len() >= 2 {
+        let labels: Vec<String> = order.iter().map(|&i| a.runs[i].clone()).collect();
+        let matrix = |m: &dyn Fn(usize, usize) -> f64| -> Vec<Vec<f64>> {
+            order
+                .iter()
+                .map(|&i| order.iter().map(|&j| m(i, j)).collect())
+                .collect()
+        };
+        let p = &a.pairwise;
+        for (name, title, caption, values) in [
+            (
+                "agreement-errors",
+                "Same prediction where both are wrong",
+                "Among the source test images two networks both get wrong, the share where they predict the same \
+                 class (Fig. C.4a), networks in the order of the dendrogram",
+                matrix(&|i, j| p.same_error[i][j].unwrap_or(f64::NAN)),
+            ),
+            (
+                "agreement-predictions",
+                "Same prediction",
+                "Share of the source test images on which two networks predict the same class (Fig. C.5, left)",
+                matrix(&|i, j| p.same_prediction[i][j]),
+            ),
+            (
+                "agreement-correctness",
+                "Both right or both wrong",
+                "Share of the source test images that two networks both get right or both get wrong (Fig. C.5, \
+                 middle)",
+                matrix(&|i, j| p.same_correctness[i][j]),
+            ),
+        ] {
+            out.push(Figure {
+                name: name.into(),
+                caption: caption.into(),
+                svg: heatmap(title, &labels, &labels, &values, (0.0, 1.0)),
+            });
+        }
+        if order.len() == n {
+            let merges: Vec<(usize, usize, f64)> = a.linkage.iter().map(|m| (m.a, m.b, m.distance)).collect();
+            out.push(Figure {
+                name: "agreement-dendrogram".into(),
+                caption: "The networks clustered by how alike they err (average linkage on 1 − the share of \
+                          common errors with the same prediction; Fig. C.4b)"
+                    .into(),
+                svg: dendrogram(
+                    "Networks clustered by their errors",
+                    &a.runs,
+                    &merges,
+                    &leaf_order(&a.linkage, n),
+                    "1 − agreement on errors",
+                ),
+            });
+        }
+    }
+    let kept: Vec<usize> = (0..a.objectives.len())
+        .filter(|&i| objectives.contains(&a.objectives[i]))
+        .collect();
+    if kept.len() >= 2 {
+        let names: Vec<String> = kept.iter().map(|&i| a.objectives[i].clone()).collect();
+        let pick = |m: &Vec<Vec<f64>>| -> Vec<Vec<f64>> {
+            kept.iter().map(|&i| kept.iter().map(|&j| m[i][j]).collect()).collect()
+        };
+        out.push(Figure {
+            name: "ensemble-agreement".into(),
+            caption: "Share of the source test images on which two objectives' ensembles (the modal vote of each \
+                      objective's networks) predict the same class (Fig. C.6)"
+                .into(),
+            svg: heatmap(
+                "Ensembles: same prediction",
+                &names,
+                &names,
+                &pick(&a.ensemble_agreement),
+                (0.0, 1.0),
+            ),
+        });
+        let mixed = pick(&a.mixed_accuracy);
+        let finite = mixed.iter().flatten().copied().filter(|v| v.is_finite());
+        let (lo, hi) = finite.fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| (l.min(v), h.max(v)));
+        let range = if lo < hi { (lo, hi) } else { (0.0, 1.0) };
+        out.push(Figure {
+            name: "ensemble-mixed".into(),
+            caption: format!(
+                "Top-1 accuracy of the modal vote of {0} networks of the row's objective and {0} of the \
+                 column's (the diagonal: {1} of one objective, where it has them) on the source test split \
+                 (Fig. C.7)",
+                a.mixed_size,
+                2 * a.mixed_size
+            ),
+            svg: heatmap("Ensembles of two objectives: accuracy", &names, &names, &mixed, range),
         });
     }
     out
@@ -538,6 +657,72 @@ pub fn cka_figure(results: &StudyResults, cka: &crate::study::results::LayerCka,
 mod tests {
     use super::*;
     use crate::study::results::fixtures::{run, study};
+
+    #[test]
+    fn agreement_figures_follow_the_clustering_and_the_objectives_shown() {
+        use crate::analysis::agreement::{Merge, PairwiseAgreement};
+        let mut runs = Vec::new();
+        for (o, seed) in [("softmax", 0), ("softmax", 1), ("sigmoid", 0)] {
+            runs.push(run(o, seed, 0.5, 0.3, 0.6));
+        }
+        let mut results = study(runs);
+        let m = |v: [[f64; 3]; 3]| v.iter().map(|r| r.to_vec()).collect::<Vec<_>>();
+        results.agreement = Some(crate::study::results::Agreement {
+            runs: vec!["softmax s0".into(), "softmax s1".into(), "sigmoid s0".into()],
+            pairwise: PairwiseAgreement {
+                same_prediction: m([[1.0, 0.9, 0.7]; 3]),
+                same_correctness: m([[1.0, 0.95, 0.8]; 3]),
+                same_error: vec![vec![Some(1.0), Some(0.6), None]; 3],
+            },
+            // sigmoid s0 joins the two softmax networks last; the tree's leaves: 2, 0, 1.
+            linkage: vec![
+                Merge {
+                    a: 0,
+                    b: 1,
+                    distance: 0.4,
+                    size: 2,
+                },
+                Merge {
+                    a: 2,
+                    b: 3,
+                    distance: 0.9,
+                    size: 3,
+                },
+            ],
+            objectives: vec!["softmax".into(), "sigmoid".into()],
+            ensemble_accuracy: vec![0.6, 0.55],
+            ensemble_agreement: vec![vec![1.0, 0.8], vec![0.8, 1.0]],
+            mixed_accuracy: vec![vec![0.6, 0.62], vec![0.62, 0.55]],
+            mixed_size: 1,
+        });
+        let all = results.objectives(&[]);
+        let figures = agreement_figures(&results, &all);
+        let names: Vec<&str> = figures.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "agreement-errors",
+                "agreement-predictions",
+                "agreement-correctness",
+                "agreement-dendrogram",
+                "ensemble-agreement",
+                "ensemble-mixed"
+            ]
+        );
+        // Rows in the dendrogram's order: sigmoid s0 first.
+        let errors = &figures[0].svg;
+        assert!(errors.find("sigmoid s0").unwrap() < errors.find("softmax s0").unwrap());
+        // Only softmax shown: its two networks, no dendrogram (it clusters all three), no
+        // ensemble figures (one objective).
+        let one = agreement_figures(&results, &["softmax".to_string()]);
+        let names: Vec<&str> = one.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["agreement-errors", "agreement-predictions", "agreement-correctness"]
+        );
+        results.agreement = None;
+        assert!(agreement_figures(&results, &all).is_empty());
+    }
 
     #[test]
     fn angle_figures_average_the_densities_of_each_objective_on_one_grid() {

@@ -213,7 +213,7 @@ impl Measurer<'_> {
         test: &ImageSet,
         analysis: &AnalysisConfig,
         cache_dir: Option<&Path>,
-    ) -> Result<SourceEval> {
+    ) -> Result<(SourceEval, Vec<usize>)> {
         let classes = trained.info.classes.len();
         let probability = trained.objective.probability();
         let (logits, relearned_head, hardness) = if analysis.relearn_head || analysis.angles {
@@ -232,6 +232,19 @@ impl Measurer<'_> {
             (outputs(trained, test, self.batch_size, self.device)?, None, None)
         };
         let e = evaluate_logits(&logits, classes, &test.labels, 1.0);
+        // Top-1 predictions (the first of equal logits), for the study's agreement analysis.
+        let predictions: Vec<usize> = logits
+            .chunks(classes.max(1))
+            .map(|row| {
+                row.iter()
+                    .enumerate()
+                    .fold(
+                        (0, f64::NEG_INFINITY),
+                        |best, (k, &v)| if v > best.1 { (k, v) } else { best },
+                    )
+                    .0
+            })
+            .collect();
         let calibrate = trained.config.holdout_fraction > 0.0;
         let (train, holdout) = match calibrate || analysis.train_accuracy {
             true => {
@@ -276,7 +289,7 @@ impl Measurer<'_> {
             _ => None,
         };
         let (temperature, temperature_images) = (temperature.map(|t| t.0), temperature.map(|t| t.1));
-        Ok(SourceEval {
+        let eval = SourceEval {
             top1: e.accuracy,
             top5: e.top5_accuracy,
             nll: probability.nll(&logits, classes, &test.labels, 1.0),
@@ -289,7 +302,8 @@ impl Measurer<'_> {
             relearned_head,
             hardness,
             train,
-        })
+        };
+        Ok((eval, predictions))
     }
 
     /// Fig. E.1: the angular visual hardness of every example of `features` (penultimate,

@@ -14,6 +14,8 @@
 
 pub mod aggregate;
 #[cfg(all(feature = "train", not(target_arch = "wasm32")))]
+mod agreement;
+#[cfg(all(feature = "train", not(target_arch = "wasm32")))]
 mod cka;
 #[cfg(all(feature = "train", not(target_arch = "wasm32")))]
 pub mod config;

@@ -60,6 +60,10 @@ pub struct StudyResults {
     /// Aggregated over seeds ([`crate::study::aggregate::summarize`]); absent while empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<Summary>,
+    /// How alike the main objectives' networks predict (Figs. C.4–C.7); absent with fewer than
+    /// two networks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agreement: Option<Agreement>,
 }
 
 impl StudyResults {
@@ -278,6 +282,11 @@ pub struct RunResult {
     /// (Fig. E.3), when the study asks for them (`analysis.angles`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub distances: Option<CosineDistances>,
+    /// Top-1 predictions on the source test split (the same images for every run), kept in the
+    /// run's own record for the study's agreement analysis; a study's `results.json` leaves them
+    /// out.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub predictions: Vec<usize>,
     /// Features of every layer on a class-stratified sample of source training images (the same
     /// images for every run), relative to the folder of `results.json`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -383,6 +392,46 @@ pub struct TrainAccuracy {
     pub top5: f64,
     /// Training images measured.
     pub images: usize,
+}
+
+/// How alike the networks of a study predict on the source test split (Figs. C.4–C.7).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Agreement {
+    /// The networks compared (run labels, `softmax s0`), main objectives in study order.
+    pub runs: Vec<String>,
+    /// Pairwise agreement of their predictions (Figs. C.4a, C.5).
+    pub pairwise: crate::analysis::agreement::PairwiseAgreement,
+    /// Average-linkage clustering of the networks by `1 − same_error` (Fig. C.4b; a pair with
+    /// no common error counts as distance 1).
+    pub linkage: Vec<crate::analysis::agreement::Merge>,
+    /// The objectives of the ensembles, in study order.
+    pub objectives: Vec<String>,
+    /// Accuracy of the modal vote of each objective's networks (Fig. C.6).
+    pub ensemble_accuracy: Vec<f64>,
+    /// Share of examples where two objectives' ensembles predict alike (Fig. C.6).
+    pub ensemble_agreement: Vec<Vec<f64>>,
+    /// Accuracy of the modal vote of `mixed_size` networks of one objective with as many of
+    /// another (Fig. C.7; the diagonal: twice as many of one, where it has them).
+    pub mixed_accuracy: Vec<Vec<f64>>,
+    /// Networks each objective gives a mixed ensemble.
+    pub mixed_size: usize,
+}
+
+impl Agreement {
+    /// Whether every matrix has the sizes its lists of networks and objectives imply (a results
+    /// file is untrusted input).
+    pub fn is_consistent(&self) -> bool {
+        let square = |m: &[Vec<f64>], n: usize| m.len() == n && m.iter().all(|r| r.len() == n);
+        let (n, k) = (self.runs.len(), self.objectives.len());
+        let p = &self.pairwise;
+        square(&p.same_prediction, n)
+            && square(&p.same_correctness, n)
+            && p.same_error.len() == n
+            && p.same_error.iter().all(|r| r.len() == n)
+            && self.ensemble_accuracy.len() == k
+            && square(&self.ensemble_agreement, k)
+            && square(&self.mixed_accuracy, k)
+    }
 }
 
 /// The cosine distances between the penultimate features of source training images (Fig. E.3).
@@ -545,6 +594,7 @@ pub(crate) mod fixtures {
             collapse: None,
             spectra: None,
             distances: None,
+            predictions: Vec::new(),
             features: None,
             finetune: Vec::new(),
         }
@@ -569,6 +619,7 @@ pub(crate) mod fixtures {
             tuning: Vec::new(),
             runs,
             summary: None,
+            agreement: None,
         }
     }
 }

@@ -13,6 +13,7 @@ use crate::compute::{Compute, Precision};
 use crate::error::{Error, Result};
 use crate::objective::ObjectiveConfig;
 use crate::study::aggregate::{summarize, write_tables};
+use crate::study::agreement::study_agreement;
 use crate::study::cka::CkaSettings;
 use crate::study::cka::study_cka;
 use crate::study::config::{FinetuneConfig, StudyConfig, TuneConfig};
@@ -108,6 +109,15 @@ pub fn run_study(
         tuning.extend(tuned);
     }
     let (cka, cka_blocks, cka_batch_size) = context.cka(&runs)?;
+    // Figs. C.4–C.7 from the runs' predictions, which results.json then leaves out.
+    let mains: Vec<String> = study
+        .objectives
+        .iter()
+        .filter(|o| !o.sweep)
+        .map(|o| o.config.to_string())
+        .collect();
+    let agreement = study_agreement(&runs, &mains, &context.data.source_test.labels)?;
+    runs.iter_mut().for_each(|r| r.predictions.clear());
     let results = StudyResults {
         version: RESULTS_VERSION,
         name: study.name.clone(),
@@ -138,6 +148,7 @@ pub fn run_study(
         }),
         runs,
         summary: None,
+        agreement,
     };
     let summary = summarize(&results)?;
     write_tables(&results, out)?;
@@ -223,7 +234,7 @@ impl StudyContext<'_, '_> {
             &label,
             "evaluating on the source test split",
         );
-        let source = measurer.source(
+        let (source, predictions) = measurer.source(
             &trained,
             &self.data.source_test,
             &self.study.analysis,
@@ -279,6 +290,7 @@ impl StudyContext<'_, '_> {
             collapse: layers.collapse,
             spectra: Some(layers.spectra),
             distances: layers.distances,
+            predictions,
             features: features.map(|_| format!("runs/{folder}/{FEATURES_FILE}")),
             finetune: Vec::new(),
         };
