@@ -1,6 +1,7 @@
 //! `losslens extract`: the per-block and penultimate features of a trained run on a dataset
 //! split, written as `.npz` or `.safetensors` with labels, the classifier's weights (`weights`,
-//! `[classes, features]`) and metadata.
+//! `[classes, features]`), with `--logits` the network's outputs (`logits`, `[examples,
+//! classes]`), and metadata.
 
 use std::path::PathBuf;
 
@@ -51,6 +52,10 @@ pub struct ExtractArgs {
     /// Folder for decoded-image caches of ImageFolder datasets.
     #[arg(long)]
     pub cache_dir: Option<PathBuf>,
+    /// Also write the network's outputs as the objective gives them (`logits`, `[examples,
+    /// classes]`: what its accuracy is measured on), e.g. to compare networks' predictions.
+    #[arg(long)]
+    pub logits: bool,
 }
 
 /// Runs `losslens extract`.
@@ -106,7 +111,7 @@ pub fn run(args: ExtractArgs) -> Result<()> {
     let request = Request {
         taps: &taps,
         pooling,
-        objective: None,
+        objective: args.logits.then_some(&trained.objective),
         batch_size: args.batch_size,
     };
     let forward = inference::forward(
@@ -125,6 +130,13 @@ pub fn run(args: ExtractArgs) -> Result<()> {
         let full: Vec<usize> = std::iter::once(n).chain(shape.iter().copied()).collect();
         shapes.insert(name.clone(), full.clone());
         arrays.push((name, Array::new(full, ArrayData::F32(values))));
+    }
+    if let Some(outputs) = forward.outputs {
+        let classes = trained.info.classes.len();
+        arrays.push((
+            "logits".to_string(),
+            Array::new(vec![n, classes], ArrayData::F32(outputs)),
+        ));
     }
     arrays.push((LABELS.to_string(), Array::from_labels(&set.labels)));
     // The classifier as the objective applies it (rows L²-normalised for cosine softmax), so

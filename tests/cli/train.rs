@@ -167,6 +167,7 @@ fn train_kill_resume_and_extract() {
         "block2.0",
         "--pool",
         "none",
+        "--logits",
         "--out",
         s(&full),
         "--device",
@@ -174,6 +175,17 @@ fn train_kill_resume_and_extract() {
     ]);
     assert!(ok, "{stderr}");
     assert_eq!(arrays(&full)[0].1, [30, 64, 8, 8]);
+    // `--logits`: the cosine classifier's outputs, cos/τ + b for τ = 0.05.
+    let logits = FeatureFile::open(&full).unwrap().array("logits").unwrap().clone();
+    assert_eq!(logits.shape, [30, 3]);
+    let ArrayData::F32(values) = &logits.data else {
+        panic!("f32 logits")
+    };
+    assert!(values.iter().all(|v| v.is_finite() && v.abs() < 40.0), "{values:?}");
+    assert!(
+        FeatureFile::open(&fa).unwrap().array("logits").is_none(),
+        "only on request"
+    );
     let r2 = json(&[
         "analyze",
         "separation",
