@@ -336,8 +336,11 @@ pub fn train_crop(augmentation: &Augmentation, h: usize, w: usize, size: usize, 
     }
 }
 
-/// Two bilinear taps along one axis: (index, weight) pairs, weight 0 for padding.
-fn taps(start: f64, length: f64, out: usize, o: usize, extent: usize) -> [(usize, f32); 2] {
+/// Two bilinear taps along one axis: (index, weight) pairs.
+type Taps = [(usize, f32); 2];
+
+/// The [`Taps`] of output position `o`, weight 0 for padding.
+fn taps(start: f64, length: f64, out: usize, o: usize, extent: usize) -> Taps {
     let coord = start + (o as f64 + 0.5) * length / out as f64 - 0.5;
     let max = extent as f64 - 1.0;
     if coord < -0.5 || coord > max + 0.5 {
@@ -349,6 +352,19 @@ fn taps(start: f64, length: f64, out: usize, o: usize, extent: usize) -> [(usize
     let lo = lo as usize;
     let hi = (lo + 1).min(extent - 1);
     [(lo, (1.0 - frac) as f32), (hi, frac as f32)]
+}
+
+/// The bilinear taps of every output row and column of `crop` of an `h × w` image resampled to
+/// `size × size`, columns mirrored when the crop flips.
+fn crop_taps(crop: &Crop, size: usize, [h, w]: [usize; 2]) -> (Vec<Taps>, Vec<Taps>) {
+    let ys = (0..size).map(|o| taps(crop.top, crop.height, size, o, h)).collect();
+    let xs = (0..size)
+        .map(|o| {
+            let o = if crop.flip { size - 1 - o } else { o };
+            taps(crop.left, crop.width, size, o, w)
+        })
+        .collect();
+    (ys, xs)
 }
 
 /// The identity crop of a `size × size` image: [`batch`] reads its pixels exactly.
@@ -371,13 +387,7 @@ pub fn whole(size: usize) -> Crop {
 pub fn crop_pixels(set: &ImageSet, i: usize, crop: &Crop, size: usize) -> Vec<u8> {
     let [h, w] = set.size(i);
     let (c, image) = (set.channels, set.image(i));
-    let ys: Vec<_> = (0..size).map(|o| taps(crop.top, crop.height, size, o, h)).collect();
-    let xs: Vec<_> = (0..size)
-        .map(|o| {
-            let o = if crop.flip { size - 1 - o } else { o };
-            taps(crop.left, crop.width, size, o, w)
-        })
-        .collect();
+    let (ys, xs) = crop_taps(crop, size, [h, w]);
     let mut out = Vec::with_capacity(size * size * c);
     for y in &ys {
         for x in &xs {
@@ -418,13 +428,7 @@ pub fn batch(
         let [h, w] = set.size(i);
         let first = (pixels.len() / c) as i64;
         pixels.extend(set.image(i).iter().map(|&v| f32::from(v)));
-        let ys: Vec<_> = (0..size).map(|o| taps(crop.top, crop.height, size, o, h)).collect();
-        let xs: Vec<_> = (0..size)
-            .map(|o| {
-                let o = if crop.flip { size - 1 - o } else { o };
-                taps(crop.left, crop.width, size, o, w)
-            })
-            .collect();
+        let (ys, xs) = crop_taps(crop, size, [h, w]);
         // Tap-major: [4, size·size] per image.
         for (ty, tx) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
             for y in &ys {

@@ -27,11 +27,10 @@
 //! normalised logits (`‖z‖ = 1/τ` there, so the penalty is a constant), and when it puts extra L²
 //! on the cosine classifier (which normalises `W`, so the penalty cannot change the function).
 
-use burn::tensor::{Int, Tensor};
+use burn::tensor::Tensor;
 
 use crate::error::{Error, Result};
 use crate::model::Head;
-use crate::objective::functional::one_hot;
 use crate::objective::{
     CosineSoftmaxConfig, DropoutConfig, ExtraL2Config, LabelSmoothingConfig, LogitNormConfig, LogitPenaltyConfig,
     ObjectiveConfig, ObjectiveKind, ObjectiveOutput, SigmoidConfig, SoftmaxConfig, SquaredErrorConfig,
@@ -245,26 +244,10 @@ impl CombinedConfig {
         self.shifted(self.logits(features, head))
     }
 
-    /// The training loss and outputs with a given dropout keep-mask (0s and 1s); without
-    /// dropout, or without a mask, the features are used as they are.
-    ///
-    /// # Shapes
-    /// - `features`, `mask`: `[batch, features]`
-    /// - `targets`: `[batch]`, class indices below the head's number of classes
-    pub fn forward_with_mask(
-        &self,
-        features: Tensor<2>,
-        head: &Head,
-        targets: Tensor<1, Int>,
-        mask: Option<Tensor<2>>,
-    ) -> ObjectiveOutput {
-        let t = one_hot(targets, head.classes(), &features);
-        self.forward_soft(features, head, t, mask)
-    }
-
-    /// [`CombinedConfig::forward_with_mask`] against target vectors in [0, 1] (one-hot, or
-    /// Mixup's mixtures of two): each loss takes them as its targets (see the losses'
-    /// `soft_loss`).
+    /// The training loss and outputs against target vectors in [0, 1] (one-hot, or Mixup's
+    /// mixtures of two; each loss takes them as its targets, see the losses' `soft_loss`), with
+    /// a given dropout keep-mask (0s and 1s); without dropout, or without a mask, the features
+    /// are used as they are.
     ///
     /// # Shapes
     /// - `features`, `mask`: `[batch, features]`

@@ -444,10 +444,7 @@ impl ObjectiveConfig {
     /// Validates and returns the objective ready to compute losses.
     pub fn init(&self) -> Result<Objective> {
         self.validate()?;
-        Ok(Objective {
-            config: *self,
-            parts: self.parts(),
-        })
+        Ok(Objective { config: *self })
     }
 }
 
@@ -527,7 +524,6 @@ pub struct ObjectiveOutput {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Objective {
     config: ObjectiveConfig,
-    parts: CombinedConfig,
 }
 
 impl Objective {
@@ -539,7 +535,7 @@ impl Objective {
     /// How this objective's outputs become probabilities: normalised sigmoids with the sigmoid
     /// loss, softmax with every other (Table C.3).
     pub fn probability(&self) -> crate::probe::metrics::Probability {
-        match self.parts.loss {
+        match self.config.parts().loss {
             LogitLoss::Sigmoid => crate::probe::metrics::Probability::NormalizedSigmoid,
             _ => crate::probe::metrics::Probability::Softmax,
         }
@@ -548,7 +544,11 @@ impl Objective {
     /// The probability ρ of keeping a penultimate feature in training, where the objective
     /// uses dropout with ρ < 1.
     pub fn keep_prob(&self) -> Option<f64> {
-        self.parts.dropout.map(|d| d.keep_prob).filter(|&keep| keep < 1.0)
+        self.config
+            .parts()
+            .dropout
+            .map(|d| d.keep_prob)
+            .filter(|&keep| keep < 1.0)
     }
 
     /// The classifier's weights as this objective applies them, one row per class: the raw
@@ -559,7 +559,7 @@ impl Objective {
     /// - returns `[classes, features]`
     pub fn classifier_rows(&self, head: &Head) -> Tensor<2> {
         let weight = head.weight(); // [features, classes]
-        match self.parts.normalization {
+        match self.config.parts().normalization {
             Some(Normalization::Cosine(_)) => functional::normalize(weight, 0).transpose(),
             _ => weight.transpose(),
         }
@@ -571,7 +571,7 @@ impl Objective {
     /// - `features`: `[batch, features]` (the penultimate layer)
     /// - `targets`: `[batch]`, class indices below the head's number of classes
     pub fn forward(&self, features: Tensor<2>, head: &Head, targets: Tensor<1, Int>) -> ObjectiveOutput {
-        let mask = match self.parts.dropout {
+        let mask = match self.config.parts().dropout {
             Some(c) if c.keep_prob < 1.0 => Some(c.sample_mask(&features)),
             _ => None,
         };
@@ -587,7 +587,8 @@ impl Objective {
         targets: Tensor<1, Int>,
         mask: Option<Tensor<2>>,
     ) -> ObjectiveOutput {
-        self.parts.forward_with_mask(features, head, targets, mask)
+        let t = functional::one_hot(targets, head.classes(), &features);
+        self.config.parts().forward_soft(features, head, t, mask)
     }
 
     /// The training loss and outputs against target vectors (Mixup's mixtures; one-hot rows
@@ -603,7 +604,7 @@ impl Objective {
         targets: Tensor<2>,
         mask: Option<Tensor<2>>,
     ) -> ObjectiveOutput {
-        self.parts.forward_soft(features, head, targets, mask)
+        self.config.parts().forward_soft(features, head, targets, mask)
     }
 
     /// The evaluation outputs (no dropout): the logits accuracy, NLL and calibration use.
@@ -612,6 +613,6 @@ impl Objective {
     /// - `features`: `[batch, features]`
     /// - output: `[batch, classes]`
     pub fn outputs(&self, features: Tensor<2>, head: &Head) -> Tensor<2> {
-        self.parts.outputs(features, head)
+        self.config.parts().outputs(features, head)
     }
 }

@@ -339,6 +339,13 @@ impl StudyConfig {
                 "at least 1 (unset: every holdout image)",
             );
         }
+        if self.analysis.train_accuracy_images == Some(0) {
+            return invalid_setting(
+                "analysis.train_accuracy_images",
+                0,
+                "at least 1 (unset: every training image)",
+            );
+        }
         if self.analysis.sparsity_images == Some(0) {
             return invalid_setting("analysis.sparsity_images", 0, "at least 1 (unset: all test images)");
         }

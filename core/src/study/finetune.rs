@@ -141,14 +141,10 @@ fn refit_cka(
     starts: &mut dyn FnMut(),
 ) -> Result<Vec<LayerValue>> {
     let images = cka.images;
-    let checksum = images.labels.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &l| {
-        (h ^ l as u64).wrapping_mul(0x0100_0000_01b3)
-    });
     let record = Record::new(
         refit.join("cka.json"),
         key_of(&serde_json::json!({
-            "images": images.len(),
-            "labels": format!("{checksum:016x}"),
+            "images": fingerprint(images),
             "batch_size": cka.settings.batch_size,
             "passes": cka.settings.passes,
         })),
@@ -364,13 +360,16 @@ fn job_key(config: &TrainConfig, measure: Measure, test: Option<&ImageSet>) -> S
         pretrained: None,
         ..config.clone()
     };
-    let test = test.map(|t| {
-        let checksum = t.labels.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &l| {
-            (h ^ l as u64).wrapping_mul(0x0100_0000_01b3)
-        });
-        serde_json::json!({ "images": t.len(), "labels": format!("{checksum:016x}") })
-    });
+    let test = test.map(fingerprint);
     key_of(&serde_json::json!({ "train": train, "measure": measure, "test": test }))
+}
+
+/// What identifies a set of images in a key: its count and an FNV-1a checksum of its labels.
+fn fingerprint(set: &ImageSet) -> serde_json::Value {
+    let checksum = set.labels.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &l| {
+        (h ^ l as u64).wrapping_mul(0x0100_0000_01b3)
+    });
+    serde_json::json!({ "images": set.len(), "labels": format!("{checksum:016x}") })
 }
 
 /// The record of the job in `dir`.

@@ -48,6 +48,16 @@ pub(crate) struct TargetData {
     pub train: ImageSet,
     /// Test images (at most `analysis.test_limit`).
     pub test: ImageSet,
+    /// The test images CKA before and after fine-tuning is measured on (Fig. D.3): at most
+    /// `analysis.cka_images` of them, class-stratified; `None` when that is all of them.
+    pub cka_test: Option<ImageSet>,
+}
+
+impl TargetData {
+    /// The test images of Fig. D.3.
+    pub fn cka_images(&self) -> &ImageSet {
+        self.cka_test.as_ref().unwrap_or(&self.test)
+    }
 }
 
 /// The images every run of a study is measured on, read once.
@@ -98,10 +108,15 @@ impl StudyData {
                 None => train,
             };
             let test = limit_test(t.data.load(Split::Test, cache_dir)?.with_channels(channels)?);
+            let cka_test = analysis
+                .cka_images
+                .filter(|&limit| limit < test.len())
+                .map(|limit| stratified_subset(&test, limit, 17));
             targets.push(TargetData {
                 config: t.clone(),
                 train,
                 test,
+                cka_test,
             });
         }
         Ok(StudyData {
@@ -116,7 +131,7 @@ impl StudyData {
 }
 
 /// `limit` images of `set`, class-stratified with `seed`; all when `limit` covers them.
-pub(crate) fn stratified_subset(set: &ImageSet, limit: usize, seed: u64) -> ImageSet {
+fn stratified_subset(set: &ImageSet, limit: usize, seed: u64) -> ImageSet {
     if limit >= set.len() {
         return set.clone();
     }
@@ -232,19 +247,8 @@ impl Measurer<'_> {
             (outputs(trained, test, self.batch_size, self.device)?, None, None)
         };
         let e = evaluate_logits(&logits, classes, &test.labels, 1.0);
-        // Top-1 predictions (the first of equal logits), for the study's agreement analysis.
-        let predictions: Vec<usize> = logits
-            .chunks(classes.max(1))
-            .map(|row| {
-                row.iter()
-                    .enumerate()
-                    .fold(
-                        (0, f64::NEG_INFINITY),
-                        |best, (k, &v)| if v > best.1 { (k, v) } else { best },
-                    )
-                    .0
-            })
-            .collect();
+        // Top-1 predictions (the first of equal scores), for the study's agreement analysis.
+        let predictions = crate::probe::metrics::argmax_rows(&logits, classes);
         let calibrate = trained.config.holdout_fraction > 0.0;
         let (train, holdout) = match calibrate || analysis.train_accuracy {
             true => {

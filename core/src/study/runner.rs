@@ -18,7 +18,7 @@ use crate::study::cka::CkaSettings;
 use crate::study::cka::study_cka;
 use crate::study::config::{FinetuneConfig, StudyConfig, TuneConfig};
 use crate::study::finetune::{FinetuneCka, FinetuneTarget, Pretrained, finetune_objective};
-use crate::study::measure::{FEATURES_FILE, Measurer, StudyData, stratified_subset};
+use crate::study::measure::{FEATURES_FILE, Measurer, StudyData};
 use crate::study::results::{LayerValue, Protocol, RESULTS_VERSION, RunResult, StudyResults, TargetInfo, Tuning};
 use crate::study::store::{Marker, Record, Saved, key_of};
 use crate::train::{Event, RunDir, TrainConfig, TrainOptions, TrainedModel, train};
@@ -427,13 +427,8 @@ impl StudyContext<'_, '_> {
         let count = config.seeds.map_or(pretrained.len(), |n| n.min(pretrained.len()));
         let analysis = &self.study.analysis;
         for t in &self.data.targets {
-            // Fig. D.3 on at most `analysis.cka_images` of the target's test images.
-            let images = match analysis.cka_images {
-                Some(limit) if limit < t.test.len() => std::borrow::Cow::Owned(stratified_subset(&t.test, limit, 17)),
-                _ => std::borrow::Cow::Borrowed(&t.test),
-            };
             let cka = (config.cka && analysis.cka_passes > 0).then(|| FinetuneCka {
-                images: &images,
+                images: t.cka_images(),
                 settings: CkaSettings {
                     batch_size: analysis.cka_batch_size,
                     passes: analysis.cka_passes,

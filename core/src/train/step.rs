@@ -279,17 +279,17 @@ impl Shard<'_> {
             None => {
                 let targets = int_tensor(&labels, device);
                 let features = model.features_in(images, c.conv_dtype);
+                let counted = targets.clone().inner();
                 let output = c.objective.forward_with_mask(features, &model.head, targets, mask);
-                (output, labels)
+                (output, counted)
             }
             Some(mixing) => {
                 let targets = mixing.targets(&labels, model.head.classes(), device);
                 let features = model.features_in(mixing.images(images), c.conv_dtype);
                 let output = c.objective.forward_soft(features, &model.head, targets, mask);
-                (output, mixing.dominant(&labels))
+                (output, int_tensor(&mixing.dominant(&labels), device).inner())
             }
         };
-        let counted = int_tensor(&counted, device).inner();
         let loss = if self.weight == 1.0 {
             output.loss
         } else {
