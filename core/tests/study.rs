@@ -445,3 +445,152 @@ fn tuning_chooses_the_epochs_on_a_holdout_then_trains_on_everything() {
     assert_eq!(info.epochs, tuning.epochs);
     assert_eq!(info.best_epoch, Some(tuning.epochs));
 }
+
+/// Figs. C.1–C.3, D.2, E.4: with `keep_every`, a study measures every kept epoch up to the best
+/// one; the last point is the final network's measurements, each kept point matches the kept
+/// weights evaluated independently, the figures are drawn, and a killed study reuses the epochs
+/// it had measured.
+#[test]
+fn training_dynamics_are_measured_at_every_kept_epoch_up_to_the_best() {
+    use losslens_core::analysis::classes::Classes;
+    use losslens_core::analysis::separation::{Distance, class_separation};
+    use losslens_core::compute::{Compute, Precision};
+    use losslens_core::features::Layer;
+    use losslens_core::inference::{Pooling, Request, forward};
+
+    let study = StudyConfig {
+        name: "dynamics".into(),
+        source: procedural(1),
+        targets: vec![TargetConfig {
+            name: "other classes".into(),
+            data: procedural(2),
+            measure: Measure::Top1,
+        }],
+        model: Architecture::Small,
+        objectives: vec![ObjectiveConfig::default_for(ObjectiveKind::Softmax).into()],
+        seeds: vec![0],
+        train: TrainConfig {
+            epochs: Some(3),
+            keep_every: Some(1),
+            batch_size: 20,
+            learning_rate: 0.4,
+            warmup_epochs: 0.5,
+            holdout_fraction: 0.0,
+            ..TrainConfig::default()
+        },
+        analysis: AnalysisConfig {
+            separation_per_class: losslens_core::study::PerClass::Count(20),
+            sparsity_images: Some(12),
+            cka_passes: 0,
+            train_accuracy: true,
+            ..AnalysisConfig::default()
+        },
+        finetune: None,
+        tune: None,
+    };
+    let out = tempfile::tempdir().unwrap();
+    let device = Device::flex();
+    let results = run_study(&study, out.path(), &device, None, &mut |_| {}).unwrap();
+    let run = &results.runs[0];
+    let epochs: Vec<usize> = run.dynamics.iter().map(|p| p.epoch).collect();
+    assert_eq!(epochs, [1, 2, 3]);
+    let unit = |v: f64| (0.0..=1.0).contains(&v);
+    for p in &run.dynamics {
+        assert!(unit(p.top1) && unit(p.test_separation) && p.train_top1.is_some_and(unit));
+        assert_eq!(p.transfer.len(), 1);
+        assert!(unit(p.transfer[0].value));
+        let layers: Vec<&str> = p.separation.iter().map(|l| l.layer.as_str()).collect();
+        assert_eq!(layers, ["block1.0", "block2.0", "block3.0", "penultimate"]);
+        assert!(p.separation.iter().all(|l| unit(l.value)));
+    }
+    // The curve ends at the final network, measured as the study measures it.
+    let last = run.dynamics.last().unwrap();
+    assert_eq!(last.top1, run.source.top1);
+    assert_eq!(last.train_top1, run.source.train.as_ref().map(|t| t.top1));
+    assert_eq!(last.transfer[0].value, run.transfer[0].linear);
+    assert_eq!(last.separation, run.separation);
+
+    // Epoch 1 evaluated here from the kept weights: accuracy and penultimate R² on the test split.
+    let dir = RunDir::new(out.path().join("runs/softmax-s0"));
+    assert_eq!(dir.kept_epochs().unwrap(), [1, 2, 3]);
+    let kept = dir.load_kept(1, &device).unwrap();
+    let test = procedural(1).load(losslens_core::data::Split::Test, None).unwrap();
+    let taps = ["penultimate".to_string()];
+    let request = Request {
+        taps: &taps,
+        pooling: Pooling::Mean,
+        objective: Some(&kept.objective),
+        batch_size: 256,
+    };
+    let pass = forward(&kept.model, &test, &kept.input, &request, &device, &mut |_, _| {}).unwrap();
+    let logits = pass.outputs.unwrap();
+    let k = kept.info.classes.len();
+    let correct = logits
+        .chunks(k)
+        .zip(&test.labels)
+        .filter(|(row, label)| {
+            let best = (0..k).fold(0, |b, j| if row[j] > row[b] { j } else { b });
+            best == **label
+        })
+        .count();
+    let first = &run.dynamics[0];
+    assert_eq!(first.top1, correct as f64 / test.len() as f64);
+    let (_, shape, values) = pass.layers.into_iter().next().unwrap();
+    let layer = Layer::from_f32("penultimate", test.len(), shape.iter().product(), values);
+    let classes = Classes::new(test.labels.clone(), Some(k)).unwrap();
+    let compute = Compute::new(device.clone(), Precision::F32);
+    let r2 = pollster::block_on(class_separation(&compute, &layer, &classes, Distance::Cosine)).unwrap();
+    assert!(
+        (first.test_separation - r2.r2).abs() < 1e-9,
+        "{} vs {}",
+        first.test_separation,
+        r2.r2
+    );
+    // Another epoch's weights give another network.
+    assert_ne!(run.dynamics[0], run.dynamics[1]);
+    // A missing epoch is refused with the ones there are.
+    let message = dir.load_kept(7, &device).unwrap_err().to_string();
+    assert!(message.contains("1, 2, 3"), "{message}");
+
+    let names: Vec<String> = losslens_core::study::figures::figures(&results, &[], None)
+        .into_iter()
+        .map(|f| f.name)
+        .collect();
+    for name in [
+        "dynamics-test-accuracy",
+        "dynamics-train-accuracy",
+        "dynamics-transfer-other-classes",
+        "dynamics-r2-train",
+        "dynamics-r2-test",
+        "dynamics-test-vs-train",
+    ] {
+        assert!(names.iter().any(|n| n == name), "{name} missing from {names:?}");
+    }
+
+    // A study killed after measuring epoch 1: it is not measured again (its record, marked here,
+    // is reused), epoch 2 and the final network are.
+    let record = out.path().join("runs/softmax-s0/dynamics/epoch-0001.json");
+    let mut saved: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&record).unwrap()).unwrap();
+    saved["top1"] = serde_json::json!(0.125);
+    std::fs::write(&record, serde_json::to_string(&saved).unwrap()).unwrap();
+    std::fs::remove_file(out.path().join("runs/softmax-s0/dynamics/epoch-0002.json")).unwrap();
+    std::fs::remove_file(out.path().join("runs/softmax-s0/results.json")).unwrap();
+    let mut measured = Vec::new();
+    let again = run_study(&study, out.path(), &device, None, &mut |e| {
+        if let StudyEvent::Piece { what, .. } = e
+            && what.starts_with("training dynamics")
+        {
+            measured.push(what.to_string());
+        }
+    })
+    .unwrap();
+    assert_eq!(
+        measured,
+        [
+            "training dynamics: the weights of epoch 2",
+            "training dynamics: the weights of epoch 3"
+        ]
+    );
+    assert_eq!(again.runs[0].dynamics[0].top1, 0.125);
+    assert_close(&again.runs[0].dynamics[1..].to_vec(), &run.dynamics[1..].to_vec());
+}

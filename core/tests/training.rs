@@ -141,6 +141,7 @@ fn interrupted_run_resumes_to_the_same_weights_on_one_thread() {
         objective: ObjectiveConfig::default_for(ObjectiveKind::Dropout),
         autoaugment: Some(Policy::Cifar10),
         mixup: Some(MixupConfig { alpha: 0.4 }),
+        keep_every: Some(1),
         ..quick(procedural(4, 40, 16))
     };
     let whole = tempfile::tempdir().unwrap();
@@ -184,6 +185,12 @@ fn interrupted_run_resumes_to_the_same_weights_on_one_thread() {
         values(load_weights(model, &dir.join("checkpoint/epoch-0003/model.bpk")).unwrap())
     };
     assert_close(&training(whole.path()), &training(parts.path()), "training weights");
+    // The weights kept for the dynamics: every epoch, the interrupted run's too.
+    for dir in [whole.path(), parts.path()] {
+        assert_eq!(RunDir::new(dir).kept_epochs().unwrap(), [1, 2, 3]);
+    }
+    let kept = |dir: &std::path::Path| values(RunDir::new(dir).load_kept(3, &Device::flex()).unwrap().model);
+    assert_close(&kept(whole.path()), &kept(parts.path()), "kept weights");
     // Resuming a finished run does nothing more.
     let c = train(&config, parts.path(), &resume, &Device::flex(), &mut |_| {}).unwrap();
     assert_eq!(c.history.len(), 3);
@@ -578,6 +585,46 @@ fn without_a_holdout_the_run_trains_on_everything_and_keeps_its_last_epoch() {
     assert_eq!(info.train_images, 60, "every training image");
     assert_eq!(info.best_epoch, Some(2), "no early stopping: the last epoch is kept");
     assert!(summary.history.iter().all(|r| r.holdout_accuracy.is_none()));
+}
+
+/// `keep_every` keeps the evaluated weights of every N-th epoch, checkpointed or not: without a
+/// holdout the last one is the weights the run keeps as its own.
+#[test]
+fn weights_are_kept_every_n_epochs() {
+    let _serial = serial();
+    let config = TrainConfig {
+        epochs: Some(4),
+        holdout_fraction: 0.0,
+        checkpoints: Some(1),
+        keep_every: Some(2),
+        ..quick(procedural(3, 20, 16))
+    };
+    let out = tempfile::tempdir().unwrap();
+    train(
+        &config,
+        out.path(),
+        &TrainOptions::default(),
+        &Device::flex(),
+        &mut |_| {},
+    )
+    .unwrap();
+    let run = RunDir::new(out.path());
+    assert_eq!(run.kept_epochs().unwrap(), [2, 4]);
+    assert_eq!(
+        std::fs::read(run.kept_path(4)).unwrap(),
+        std::fs::read(run.model_path()).unwrap()
+    );
+    assert_ne!(
+        std::fs::read(run.kept_path(2)).unwrap(),
+        std::fs::read(run.model_path()).unwrap()
+    );
+    assert_eq!(run.config().unwrap().keep_every, Some(2));
+    let zero = TrainConfig {
+        keep_every: Some(0),
+        ..config
+    };
+    let message = zero.validate().unwrap_err().to_string();
+    assert!(message.contains("keep_every"), "{message}");
 }
 
 /// A combination of objectives (Table C.4) trains like a single one, and with AutoAugment and

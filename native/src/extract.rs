@@ -56,6 +56,10 @@ pub struct ExtractArgs {
     /// classes]`: what its accuracy is measured on), e.g. to compare networks' predictions.
     #[arg(long)]
     pub logits: bool,
+    /// The weights kept at the end of this epoch (`train --keep-every`) instead of the best
+    /// epoch's.
+    #[arg(long)]
+    pub epoch: Option<usize>,
 }
 
 /// Runs `losslens extract`.
@@ -73,7 +77,10 @@ pub fn run(args: ExtractArgs) -> Result<()> {
             args.run.display()
         );
     }
-    let trained = run.load(&selected.device)?;
+    let trained = match args.epoch {
+        Some(epoch) => run.load_kept(epoch, &selected.device)?,
+        None => run.load(&selected.device)?,
+    };
     let source = match &args.data {
         Some(s) => s.parse::<DatasetSource>()?,
         None => trained.config.data.clone(),
@@ -154,6 +161,7 @@ pub fn run(args: ExtractArgs) -> Result<()> {
     ));
     let mut metadata = trained.feature_metadata((source.to_string(), split), &set, images, shapes, pooling);
     metadata.run = Some(args.run.clone());
+    metadata.epoch = args.epoch;
     FeatureFile::new(&args.out, arrays, Some(serde_json::to_value(metadata)?)).save(&args.out)?;
     eprintln!(
         "wrote {} images × {} layers to {} (on {})",

@@ -96,6 +96,10 @@ pub struct TrainArgs {
     /// Seed (default 0).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Keep the evaluated weights of every N-th epoch as kept/epoch-NNNN.bpk, for training
+    /// dynamics (default: none kept).
+    #[arg(long, value_name = "N")]
+    pub keep_every: Option<usize>,
     /// Arithmetic of the training steps: auto (mixed where the GPU has f16 tensor cores, f32
     /// elsewhere), f32, or mixed (f16 convolutions, f32 master weights, dynamic loss scaling).
     #[arg(long, value_enum)]
@@ -142,6 +146,7 @@ impl TrainArgs {
             || self.train_limit.is_some()
             || self.image_size.is_some()
             || self.seed.is_some()
+            || self.keep_every.is_some()
             || self.precision.is_some()
             || self.augment.is_some()
     }
@@ -195,6 +200,9 @@ impl TrainArgs {
         }
         if self.image_size.is_some() {
             c.image_size = self.image_size;
+        }
+        if self.keep_every.is_some() {
+            c.keep_every = self.keep_every;
         }
         if let Some(p) = self.precision {
             c.precision = p;

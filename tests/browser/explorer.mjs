@@ -241,6 +241,14 @@ function consistent(dir) {
     check(`results: ${name} assignment accuracy on every target (Table F.1)`,
       run.transfer.every((t) => t.assignment && unit(t.assignment.accuracy) && unit(t.assignment.fit_accuracy) && t.assignment.replication >= 1),
       JSON.stringify(run.transfer.map((t) => t.assignment)));
+    // Figs. C.1–C.3, D.2, E.4: every kept epoch up to the best, then the final network.
+    const dynamics = run.dynamics ?? [];
+    check(`results: ${name} training dynamics up to its best epoch`,
+      dynamics.length >= 1 && dynamics.at(-1).epoch === run.best_epoch && dynamics.at(-1).top1 === run.source.top1 &&
+      dynamics.every((p, i) => (i === 0 || p.epoch > dynamics[i - 1].epoch) && unit(p.top1) && unit(p.train_top1) &&
+        unit(p.test_separation) && p.transfer.length === r.targets.length && p.transfer.every((t) => unit(t.value)) &&
+        p.separation.length === run.separation.length && p.separation.every((l) => unit(l.value))),
+      JSON.stringify(dynamics.map((p) => [p.epoch, p.top1])));
     const tuned = run.finetune ?? [];
     check(`results: ${name} fine-tuned on every target, accuracy in [0, 1]`,
       tuned.length === r.targets.length && tuned.every((f) => unit(f.accuracy) && f.grid.length > 0 && f.grid.every((p) => p.validation === null || unit(p.validation))),
@@ -286,6 +294,9 @@ async function site(dir) {
     }
     const figures = await page.$$eval(".figures figure svg", (f) => f.length);
     check("report: figures drawn", figures >= 4, `${figures} figures`);
+    for (const name of ["dynamics-test-accuracy", "dynamics-train-accuracy", "dynamics-test-vs-train", "dynamics-r2-train", "dynamics-r2-test", "dynamics-transfer-mnist"]) {
+      check(`report: training dynamics figure ${name}`, (await page.$(`#fig-${name} svg`)) !== null);
+    }
     check("report: static copy replaced by the app", (await page.$("#static")) === null);
     // The saved features open in the explorer: CKA of the first run against itself is 1.
     await page.click("#study-features summary");

@@ -61,6 +61,7 @@ fn results(objective: &str, features: Option<&str>) -> StudyResults {
             predictions: Vec::new(),
             features: features.map(str::to_string),
             finetune: Vec::new(),
+            dynamics: Vec::new(),
         }],
         cka: Vec::new(),
         cka_blocks: Vec::new(),

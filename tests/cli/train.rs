@@ -52,6 +52,9 @@ fn train_kill_resume_and_extract() {
         "cosine-softmax+dropout",
         "--augment",
         "autoaugment+mixup:alpha=0.3",
+        // Weights kept for the training dynamics, the interrupted run's too.
+        "--keep-every",
+        "2",
     ];
     let whole = dir.path().join("whole");
     let mut args = vec!["train", "--out", s(&whole), "--json"];
@@ -211,6 +214,40 @@ fn train_kill_resume_and_extract() {
     ]);
     assert!(collapse["equinorm_weights"].as_f64().is_some(), "{collapse}");
     assert!(collapse["self_duality"].as_f64().is_some(), "{collapse}");
+    // The kept weights of an earlier epoch, from both runs alike.
+    for run in [&whole, &parts] {
+        let kept: Vec<bool> = (1..=6)
+            .map(|e| run.join(format!("kept/epoch-{e:04}.bpk")).is_file())
+            .collect();
+        assert_eq!(kept, [false, true, false, true, false, true]);
+    }
+    let early = dir.path().join("early.npz");
+    let (ok, _, stderr) = losslens(&[
+        "extract",
+        s(&whole),
+        "--epoch",
+        "2",
+        "--out",
+        s(&early),
+        "--device",
+        "cpu",
+    ]);
+    assert!(ok, "{stderr}");
+    let early = FeatureFile::open(&early).unwrap();
+    assert_eq!(early.metadata.clone().unwrap()["epoch"], 2);
+    fails_with(
+        &[
+            "extract",
+            s(&whole),
+            "--epoch",
+            "3",
+            "--out",
+            s(&dir.path().join("never.npz")),
+            "--device",
+            "cpu",
+        ],
+        &["epoch", "2, 4, 6"],
+    );
 
     // Bad input.
     fails_with(&args, &["already holds a run", "--resume"]);

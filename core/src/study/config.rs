@@ -367,7 +367,8 @@ impl StudyConfig {
     }
 
     /// The training configuration of tuning run `k` of an objective (`[tune]`): its holdout,
-    /// every epoch checkpointed and evaluated, the longest epoch count.
+    /// every epoch checkpointed and evaluated, the longest epoch count, no weights kept for the
+    /// dynamics (those are the final runs').
     pub fn tune_config(&self, tune: &TuneConfig, objective: &ObjectiveConfig, k: usize) -> TrainConfig {
         let base = self.run_config(objective, TuneConfig::seed(k));
         TrainConfig {
@@ -377,6 +378,7 @@ impl StudyConfig {
             ),
             holdout_fraction: tune.holdout_fraction,
             checkpoints: None,
+            keep_every: None,
             ..base
         }
     }

@@ -71,6 +71,7 @@ impl FinetuneConfig {
             seed: base.seed,
             eval_batch_size: base.eval_batch_size,
             checkpoints: Some(self.checkpoints),
+            keep_every: None,
             precision: base.precision,
             loss_scale: base.loss_scale,
         }

@@ -60,6 +60,15 @@ impl TargetData {
     }
 }
 
+/// A run's own training images that the analyses use ([`Measurer::training_images`]).
+#[derive(Default)]
+pub(crate) struct TrainingImages {
+    /// The images it trained on (a sample), for Table C.1.
+    pub train: Option<ImageSet>,
+    /// Its holdout (a sample), for calibration.
+    pub holdout: Option<ImageSet>,
+}
+
 /// The images every run of a study is measured on, read once.
 pub(crate) struct StudyData {
     /// The source test split (at most `analysis.test_limit`).
@@ -174,7 +183,7 @@ pub(crate) struct Measurer<'a> {
 }
 
 /// A trained network's outputs on `set`, `[images × classes]` row-major.
-fn outputs(trained: &TrainedModel, set: &ImageSet, batch_size: usize, device: &Device) -> Result<Vec<f64>> {
+pub(super) fn outputs(trained: &TrainedModel, set: &ImageSet, batch_size: usize, device: &Device) -> Result<Vec<f64>> {
     let request = Request {
         taps: &[],
         pooling: Pooling::Mean,
@@ -217,17 +226,69 @@ pub(crate) fn accuracy_in(
 }
 
 impl Measurer<'_> {
+    /// The run's own training images the analyses use, read once: a class-stratified sample of
+    /// at most `analysis.train_accuracy_images` of the images it trained on (Table C.1, with
+    /// `analysis.train_accuracy`) and its holdout (for calibration, when it has one), both in
+    /// the network's channels. `cache_dir` holds the decoded training images.
+    pub fn training_images(
+        &self,
+        trained: &TrainedModel,
+        analysis: &AnalysisConfig,
+        cache_dir: Option<&Path>,
+    ) -> Result<TrainingImages> {
+        let calibrate = trained.config.holdout_fraction > 0.0;
+        if !(calibrate || analysis.train_accuracy) {
+            return Ok(TrainingImages::default());
+        }
+        let full = trained.config.data.load(Split::Train, cache_dir)?;
+        let (train, holdout) = crate::train::holdout_indices(&trained.config, &full.labels);
+        let channels = trained.info.model.channels;
+        let train = match analysis.train_accuracy {
+            true => {
+                let mut set = full.subset(&train);
+                if let Some(limit) = analysis.train_accuracy_images {
+                    set = stratified_subset(&set, limit, 18);
+                }
+                Some(set.with_channels(channels)?)
+            }
+            false => None,
+        };
+        let holdout = match calibrate {
+            true => {
+                let mut set = full.subset(&holdout);
+                if let Some(limit) = analysis.calibration_images {
+                    set = stratified_subset(&set, limit, 17);
+                }
+                Some(set.with_channels(channels)?)
+            }
+            false => None,
+        };
+        Ok(TrainingImages { train, holdout })
+    }
+
+    /// Table C.1: top-1 and top-5 accuracy on `set` (training images, through the evaluation
+    /// crop).
+    pub fn train_accuracy(&self, trained: &TrainedModel, set: &ImageSet) -> Result<TrainAccuracy> {
+        let logits = outputs(trained, set, self.batch_size, self.device)?;
+        let e = evaluate_logits(&logits, trained.info.classes.len(), &set.labels, 1.0);
+        Ok(TrainAccuracy {
+            top1: e.accuracy,
+            top5: e.top5_accuracy,
+            images: set.len(),
+        })
+    }
+
     /// Accuracy and calibration on the source test split: NLL and ECE in the objective's own
     /// probability model at temperature 1, and at the temperature that minimises the NLL on
     /// the run's holdout images (Table C.3; none without a holdout), or on a class-stratified
     /// sample of at most `analysis.calibration_images` of them; with `analysis.relearn_head`,
-    /// also Fig. 6. `cache_dir` holds the decoded training images the holdout is taken from.
+    /// also Fig. 6; with `analysis.train_accuracy`, Table C.1 on `own.train`.
     pub fn source(
         &self,
         trained: &TrainedModel,
         test: &ImageSet,
         analysis: &AnalysisConfig,
-        cache_dir: Option<&Path>,
+        own: &TrainingImages,
     ) -> Result<(SourceEval, Vec<usize>)> {
         let classes = trained.info.classes.len();
         let probability = trained.objective.probability();
@@ -249,48 +310,21 @@ impl Measurer<'_> {
         let e = evaluate_logits(&logits, classes, &test.labels, 1.0);
         // Top-1 predictions (the first of equal scores), for the study's agreement analysis.
         let predictions = crate::probe::metrics::argmax_rows(&logits, classes);
-        let calibrate = trained.config.holdout_fraction > 0.0;
-        let (train, holdout) = match calibrate || analysis.train_accuracy {
-            true => {
-                let full = trained.config.data.load(Split::Train, cache_dir)?;
-                let (train, holdout) = crate::train::holdout_indices(&trained.config, &full.labels);
-                (
-                    analysis.train_accuracy.then(|| full.subset(&train)),
-                    calibrate.then(|| full.subset(&holdout)),
-                )
-            }
-            false => (None, None),
-        };
         // Table C.1: the images the network trained on, through the evaluation crop.
-        let train = match (analysis.train_accuracy, train) {
-            (true, Some(mut set)) => {
-                if let Some(limit) = analysis.train_accuracy_images {
-                    set = stratified_subset(&set, limit, 18);
-                }
-                let set = set.with_channels(trained.info.model.channels)?;
-                let logits = outputs(trained, &set, self.batch_size, self.device)?;
-                let e = evaluate_logits(&logits, classes, &set.labels, 1.0);
-                Some(TrainAccuracy {
-                    top1: e.accuracy,
-                    top5: e.top5_accuracy,
-                    images: set.len(),
-                })
-            }
-            _ => None,
-        };
-        let temperature = match (calibrate, holdout) {
-            (true, Some(mut holdout)) => {
-                if let Some(limit) = analysis.calibration_images {
-                    holdout = stratified_subset(&holdout, limit, 17);
-                }
-                let holdout = holdout.with_channels(trained.info.model.channels)?;
-                let held = outputs(trained, &holdout, self.batch_size, self.device)?;
+        let train = own
+            .train
+            .as_ref()
+            .map(|set| self.train_accuracy(trained, set))
+            .transpose()?;
+        let temperature = match &own.holdout {
+            Some(holdout) => {
+                let held = outputs(trained, holdout, self.batch_size, self.device)?;
                 Some((
                     probability.fit_temperature(&held, classes, &holdout.labels),
                     holdout.len(),
                 ))
             }
-            _ => None,
+            None => None,
         };
         let (temperature, temperature_images) = (temperature.map(|t| t.0), temperature.map(|t| t.1));
         let eval = SourceEval {
@@ -370,7 +404,12 @@ impl Measurer<'_> {
 
     /// The network's penultimate features on `set` (`[images, features]`) and, with `outputs`,
     /// its own outputs (`[images × classes]` row-major), from one pass.
-    fn penultimate(&self, trained: &TrainedModel, set: &ImageSet, outputs: bool) -> Result<(Layer, Option<Vec<f64>>)> {
+    pub(super) fn penultimate(
+        &self,
+        trained: &TrainedModel,
+        set: &ImageSet,
+        outputs: bool,
+    ) -> Result<(Layer, Option<Vec<f64>>)> {
         let (mut layers, logits) =
             self.layers_and_outputs(trained, set, &[PENULTIMATE.to_string()], Pooling::Mean, outputs)?;
         Ok((layers.remove(0), logits))
@@ -427,18 +466,7 @@ impl Measurer<'_> {
             }
             _ => None,
         };
-        let linear = pollster::block_on(linear_probe(
-            self.compute,
-            &train_features,
-            &train.labels,
-            &test_features,
-            &test.labels,
-            &LinearProbeConfig {
-                select_by: target.config.measure,
-                ..LinearProbeConfig::default()
-            },
-            &mut |_| {},
-        ))?;
+        let (linear_acc, lambda) = self.linear_transfer(target, &train_features, &test_features)?;
         let knn = pollster::block_on(knn_probe(
             self.compute,
             &train_features,
@@ -450,18 +478,45 @@ impl Measurer<'_> {
                 ..KnnConfig::default()
             },
         ))?;
-        let (linear_acc, knn_acc) = match target.config.measure {
-            Measure::Top1 => (linear.accuracy, knn.accuracy),
-            Measure::MeanPerClass => (linear.mean_per_class_accuracy, knn.mean_per_class_accuracy),
+        let knn_acc = match target.config.measure {
+            Measure::Top1 => knn.accuracy,
+            Measure::MeanPerClass => knn.mean_per_class_accuracy,
         };
         Ok(Transfer {
             target: target.config.name.clone(),
             linear: linear_acc,
-            lambda: linear.lambda,
+            lambda,
             knn: knn_acc,
             k: knn.k,
             assignment,
         })
+    }
+
+    /// The linear probe of one target on penultimate features of its training and test images:
+    /// accuracy in the target's measure and the chosen λ.
+    pub(super) fn linear_transfer(
+        &self,
+        target: &TargetData,
+        train_features: &Layer,
+        test_features: &Layer,
+    ) -> Result<(f64, f64)> {
+        let linear = pollster::block_on(linear_probe(
+            self.compute,
+            train_features,
+            &target.train.labels,
+            test_features,
+            &target.test.labels,
+            &LinearProbeConfig {
+                select_by: target.config.measure,
+                ..LinearProbeConfig::default()
+            },
+            &mut |_| {},
+        ))?;
+        let accuracy = match target.config.measure {
+            Measure::Top1 => linear.accuracy,
+            Measure::MeanPerClass => linear.mean_per_class_accuracy,
+        };
+        Ok((accuracy, linear.lambda))
     }
 
     /// Class separation R² of every block (its whole output, every spatial position flattened)
@@ -664,7 +719,7 @@ impl Measurer<'_> {
 }
 
 /// Examples per class of `labels` (every class of `0..num_classes` must be there).
-fn class_counts(labels: &[usize], num_classes: usize) -> Result<Vec<usize>> {
+pub(super) fn class_counts(labels: &[usize], num_classes: usize) -> Result<Vec<usize>> {
     let mut counts = vec![0usize; num_classes];
     for &l in labels {
         if l >= num_classes {
@@ -775,7 +830,7 @@ pub(crate) struct LayerSeparations {
 }
 
 /// Every block of the network and its penultimate layer, in network order.
-fn taps(trained: &TrainedModel) -> Vec<String> {
+pub(super) fn taps(trained: &TrainedModel) -> Vec<String> {
     trained
         .info
         .model

@@ -9,6 +9,7 @@
 //! - `measure`: what is measured on each trained network (native, with training);
 //! - `cka`: CKA between the networks on the blocks' whole outputs (Fig. 2; native, with
 //!   training);
+//! - `dynamics`: the kept weights of each run measured epoch by epoch (native, with training);
 //! - `finetune`: fine-tuning every network on each target (Table 2; native, with training);
 //! - `store`: reusing finished work while the settings that produced it are unchanged.
 
@@ -19,6 +20,8 @@ mod agreement;
 mod cka;
 #[cfg(all(feature = "train", not(target_arch = "wasm32")))]
 pub mod config;
+#[cfg(all(feature = "train", not(target_arch = "wasm32")))]
+mod dynamics;
 pub mod figures;
 #[cfg(all(feature = "train", not(target_arch = "wasm32")))]
 mod finetune;

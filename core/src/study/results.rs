@@ -295,6 +295,11 @@ pub struct RunResult {
     /// empty when the study does not fine-tune.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub finetune: Vec<Finetune>,
+    /// The network at each epoch whose weights training kept (`train.keep_every`) before its
+    /// best epoch, then at the best epoch (the final network): the training dynamics. Empty
+    /// unless weights were kept.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dynamics: Vec<DynamicsPoint>,
 }
 
 impl RunResult {
@@ -392,6 +397,38 @@ pub struct TrainAccuracy {
     pub top5: f64,
     /// Training images measured.
     pub images: usize,
+}
+
+/// A run's network at one epoch of its training, measured as the study measures the final
+/// network (Figs. C.1–C.3, D.2, E.4).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DynamicsPoint {
+    /// The epoch (from 1) at whose end the weights were kept.
+    pub epoch: usize,
+    /// Top-1 accuracy on the source test split (Fig. C.1).
+    pub top1: f64,
+    /// Top-1 accuracy on the unaugmented training images of Table C.1 (Fig. C.2), when the study
+    /// measures it (`analysis.train_accuracy`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_top1: Option<f64>,
+    /// Linear transfer accuracy (the linear probe of [`Transfer::linear`]) on each target, in
+    /// the study's target order (Fig. D.2).
+    pub transfer: Vec<TargetValue>,
+    /// Class separation R² (cosine) of each layer on the source training images of
+    /// [`RunResult::separation`] (Fig. E.4, left).
+    pub separation: Vec<LayerValue>,
+    /// Class separation R² (cosine) of the penultimate layer on the source test split (Fig. E.4,
+    /// right).
+    pub test_separation: f64,
+}
+
+/// One number per target.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TargetValue {
+    /// The target's name.
+    pub target: String,
+    /// The value.
+    pub value: f64,
 }
 
 /// How alike the networks of a study predict on the source test split (Figs. C.4–C.7).
@@ -597,6 +634,7 @@ pub(crate) mod fixtures {
             predictions: Vec::new(),
             features: None,
             finetune: Vec::new(),
+            dynamics: Vec::new(),
         }
     }
 

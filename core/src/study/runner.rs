@@ -17,6 +17,7 @@ use crate::study::agreement::study_agreement;
 use crate::study::cka::CkaSettings;
 use crate::study::cka::study_cka;
 use crate::study::config::{FinetuneConfig, StudyConfig, TuneConfig};
+use crate::study::dynamics::measure_dynamics;
 use crate::study::finetune::{FinetuneCka, FinetuneTarget, Pretrained, finetune_objective};
 use crate::study::measure::{FEATURES_FILE, Measurer, StudyData};
 use crate::study::results::{LayerValue, Protocol, RESULTS_VERSION, RunResult, StudyResults, TargetInfo, Tuning};
@@ -209,14 +210,12 @@ impl StudyContext<'_, '_> {
             dir: dir.clone(),
             config: config.clone(),
         };
-        let record = Record::new(
-            dir.join("results.json"),
-            key_of(&serde_json::json!({
-                "train": config,
-                "targets": self.study.targets,
-                "analysis": self.study.analysis,
-            })),
-        );
+        let key = key_of(&serde_json::json!({
+            "train": config,
+            "targets": self.study.targets,
+            "analysis": self.study.analysis,
+        }));
+        let record = Record::new(dir.join("results.json"), key.clone());
         if let Saved::Same(Measured { result }) = record.read() {
             (self.observer)(StudyEvent::Reused { run: &label });
             return Ok((result, pretrained));
@@ -234,12 +233,8 @@ impl StudyContext<'_, '_> {
             &label,
             "evaluating on the source test split",
         );
-        let (source, predictions) = measurer.source(
-            &trained,
-            &self.data.source_test,
-            &self.study.analysis,
-            self.cache_dir.as_deref(),
-        )?;
+        let own = measurer.training_images(&trained, &self.study.analysis, self.cache_dir.as_deref())?;
+        let (source, predictions) = measurer.source(&trained, &self.data.source_test, &self.study.analysis, &own)?;
         let mut transfer = Vec::new();
         for target in &self.data.targets {
             announce(
@@ -270,7 +265,7 @@ impl StudyContext<'_, '_> {
             self.study.source.to_string(),
             &dir.join(FEATURES_FILE),
         )?;
-        let result = RunResult {
+        let mut result = RunResult {
             objective: objective.to_string(),
             kind: objective.name(),
             seed,
@@ -293,7 +288,25 @@ impl StudyContext<'_, '_> {
             predictions,
             features: features.map(|_| format!("runs/{folder}/{FEATURES_FILE}")),
             finetune: Vec::new(),
+            dynamics: Vec::new(),
         };
+        if config.keep_every.is_some() {
+            let observer = &mut *self.observer;
+            let total = self.total;
+            result.dynamics = measure_dynamics(
+                &measurer,
+                &dir,
+                &trained,
+                &result,
+                &self.data,
+                own.train.as_ref(),
+                &key,
+                &mut |epoch| {
+                    let what = format!("training dynamics: the weights of epoch {epoch}");
+                    announce(observer, (index, total), &label, &what);
+                },
+            )?;
+        }
         record.write(&Measured { result: result.clone() })?;
         Ok((result, pretrained))
     }

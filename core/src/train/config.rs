@@ -146,6 +146,12 @@ pub struct TrainConfig {
     /// unset: every epoch.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub checkpoints: Option<usize>,
+    /// Keep the evaluated weights (the average, when enabled) of every epoch that is a multiple
+    /// of this, as `kept/epoch-NNNN.bpk` in the run folder, for the training dynamics a study
+    /// measures (Figs. C.1–C.3, D.2, E.4; the paper: every 6 or 8 epochs). Default unset: none
+    /// kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_every: Option<usize>,
     /// Arithmetic of the training steps. Default `auto`: mixed precision where the GPU has f16
     /// tensor cores, f32 elsewhere.
     #[serde(default, skip_serializing_if = "TrainPrecision::is_auto")]
@@ -201,6 +207,7 @@ impl Default for TrainConfig {
             seed: 0,
             eval_batch_size: 256,
             checkpoints: None,
+            keep_every: None,
             precision: TrainPrecision::Auto,
             loss_scale: default_loss_scale(),
         }
@@ -260,6 +267,9 @@ impl TrainConfig {
         }
         if self.checkpoints == Some(0) {
             return invalid_setting("checkpoints", 0, "at least 1");
+        }
+        if self.keep_every == Some(0) {
+            return invalid_setting("keep_every", 0, "at least 1 (epochs), or unset to keep none");
         }
         if self.data_limit == Some(0) {
             return invalid_setting("data_limit", 0, "at least 1");

@@ -6,6 +6,7 @@
 //! OUT/metrics.jsonl        one JSON object per finished epoch
 //! OUT/model.bpk            weights of the best epoch so far (the EMA weights when enabled)
 //! OUT/checkpoint/latest.json → OUT/checkpoint/epoch-NNNN/{model,ema,optimizer}.bpk, state.json
+//! OUT/kept/epoch-NNNN.bpk  the evaluated weights of every `keep_every`-th epoch (when set)
 //! ```
 //!
 //! Every file is replaced atomically, and a checkpoint folder is complete before `latest.json`
@@ -145,6 +146,38 @@ impl RunDir {
     fn checkpoints(&self) -> PathBuf {
         self.path.join("checkpoint")
     }
+    /// `kept/epoch-NNNN.bpk`: the evaluated weights kept at the end of `epoch`.
+    pub fn kept_path(&self, epoch: usize) -> PathBuf {
+        self.path.join("kept").join(format!("epoch-{epoch:04}.bpk"))
+    }
+
+    /// Keeps `weights` (burnpack bytes) as the weights of `epoch`.
+    pub(crate) fn write_kept(&self, epoch: usize, weights: &[u8]) -> Result<()> {
+        let path = self.kept_path(epoch);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
+        crate::atomic::write(&path, weights)
+    }
+
+    /// The epochs whose weights were kept (`keep_every`), in order.
+    pub fn kept_epochs(&self) -> Result<Vec<usize>> {
+        let dir = self.path.join("kept");
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::io(&dir, e)),
+        };
+        let mut epochs: Vec<usize> = entries
+            .flatten()
+            .filter_map(|entry| {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                name.strip_prefix("epoch-")?.strip_suffix(".bpk")?.parse().ok()
+            })
+            .collect();
+        epochs.sort_unstable();
+        Ok(epochs)
+    }
 
     /// Whether the folder holds a run (a configuration was written).
     pub fn exists(&self) -> bool {
@@ -229,6 +262,25 @@ impl RunDir {
             info,
             config,
         })
+    }
+
+    /// The network as [`RunDir::load`] gives it, with the weights kept at the end of `epoch`
+    /// instead of the best epoch's.
+    pub fn load_kept(&self, epoch: usize, device: &Device) -> Result<TrainedModel> {
+        if !self.kept_path(epoch).is_file() {
+            let kept = self.kept_epochs()?;
+            let expected = match kept.is_empty() {
+                true => "an epoch whose weights were kept, but this run kept none (train it with keep_every)".into(),
+                false => {
+                    let list: Vec<String> = kept.iter().map(usize::to_string).collect();
+                    format!("an epoch whose weights were kept: {}", list.join(", "))
+                }
+            };
+            return Err(Error::invalid_setting("epoch", epoch, expected));
+        }
+        let trained = self.load(device)?;
+        let model = load_weights(trained.model, &self.kept_path(epoch))?;
+        Ok(TrainedModel { model, ..trained })
     }
 
     /// The last complete checkpoint: its folder and state. Without the `latest.json` marker
@@ -343,6 +395,10 @@ pub struct FeatureMetadata {
     /// The run folder, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run: Option<PathBuf>,
+    /// The epoch whose kept weights computed the features (`keep_every`); absent for the
+    /// run's best epoch (`model.bpk`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<usize>,
 }
 
 impl TrainedModel {
@@ -368,6 +424,7 @@ impl TrainedModel {
             pooling,
             image_size: self.input.image_size,
             run: None,
+            epoch: None,
         }
     }
 }

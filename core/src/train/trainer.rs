@@ -108,6 +108,9 @@ pub fn train(
         );
         state = next;
         first_step = first_step.or(totals.first_step_seconds.take());
+        if plan.config.keep_every.is_some_and(|every| epoch % every == 0) {
+            run.write_kept(epoch, &weights_bytes(evaluated(&state, &plan))?)?;
+        }
         if !checkpointed(epoch, plan.epochs, plan.config.checkpoints) {
             // Between checkpoints the epoch's numbers stay on the device: no sync, no files.
             continue;
@@ -153,11 +156,7 @@ fn end_epoch(
     let train_accuracy = scalar_int(totals.correct)? / (counted * plan.batch_size as f64);
 
     observer(Event::Evaluating { epoch });
-    let evaluated = if plan.config.ema_decay > 0.0 {
-        state.ema.model().clone()
-    } else {
-        state.model.valid()
-    };
+    let evaluated = evaluated(state, plan);
     let input = InputSpec {
         image_size: plan.image_size,
         normalization: plan.stats.clone(),
@@ -223,6 +222,15 @@ fn end_epoch(
     info.finished = epoch == plan.epochs;
     run.write_info(info)?;
     Ok(record)
+}
+
+/// The weights a run evaluates and keeps: the average when enabled, else the current ones.
+fn evaluated(state: &TrainState, plan: &Plan) -> Classifier {
+    if plan.config.ema_decay > 0.0 {
+        state.ema.model().clone()
+    } else {
+        state.model.valid()
+    }
 }
 
 /// Top-1 and mean per-class accuracy of `model` on `set`.

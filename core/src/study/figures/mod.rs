@@ -4,7 +4,12 @@
 //! cosine-softmax temperature (Fig. 5b), CKA between the networks at one layer (Fig. 2b) and
 //! between every layer of two networks (Fig. 2a), singular value spectra (Fig. E.2), angular
 //! visual hardness (Fig. E.1), cosine distances between examples (Fig. E.3), and the agreement
-//! of the networks' predictions and of their ensembles (Figs. C.4–C.7).
+//! of the networks' predictions and of their ensembles (Figs. C.4–C.7), and the training
+//! dynamics ([`dynamics`]: Figs. C.1–C.3, D.2, E.4).
+
+mod dynamics;
+
+pub use dynamics::dynamics_figures;
 
 use crate::analysis::agreement::leaf_order;
 use crate::analysis::{Histogram, Spectra, Spectrum};
@@ -132,6 +137,7 @@ pub fn figures(results: &StudyResults, only: &[String], layer: Option<&str>) -> 
     out.extend(spectra_figures(results, &objectives));
     out.extend(angle_figures(results, &objectives));
     out.extend(agreement_figures(results, &objectives));
+    out.extend(dynamics_figures(results, &objectives, &layer));
     if let Some(cka) = results.cka.iter().find(|c| c.layer == layer) {
         out.push(cka_figure(results, cka, only));
     }
