@@ -1,13 +1,17 @@
-//! `losslens probe`: linear and kNN transfer probes on fixed features.
+//! `losslens probe`: linear and kNN transfer probes on fixed features; the linear probe of a
+//! multi-label target (a 0/1 `labels` matrix) fits one logistic regression per class and reports
+//! ROC AUC (Table D.1).
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use losslens_core::features::{FeatureFile, Layer};
+use losslens_core::features::{FeatureFile, LABELS, Layer};
 use losslens_core::probe::metrics::Measure;
-use losslens_core::probe::{KnnConfig, LbfgsConfig, LinearProbeConfig, TieBreak, Vote, knn_probe, linear_probe};
+use losslens_core::probe::{
+    KnnConfig, LabelMatrix, LbfgsConfig, LinearProbeConfig, TieBreak, Vote, knn_probe, linear_probe, multilabel_probe,
+};
 use serde::Serialize;
 
 use crate::common::{ComputeArgs, print_report};
@@ -22,7 +26,9 @@ pub struct ProbeArgs {
 
 #[derive(Debug, Subcommand)]
 enum ProbeCommand {
-    /// L2-regularised multinomial logistic regression (L-BFGS) with λ chosen on a validation split.
+    /// L2-regularised multinomial logistic regression (L-BFGS) with λ chosen on a validation split;
+    /// for multi-label files (`labels` a 0/1 matrix [examples, classes]) one binary logistic
+    /// regression per class, each class's λ chosen by validation ROC AUC, reported as ROC AUC.
     Linear(LinearArgs),
     /// k-nearest neighbours on cosine similarity with k chosen by leave-one-out accuracy.
     Knn(KnnArgs),
@@ -118,40 +124,67 @@ pub fn run(args: ProbeArgs) -> Result<()> {
     }
 }
 
-fn load(path: &Path, layer: Option<&str>) -> Result<(Layer, Vec<usize>)> {
+/// A feature file's labels: one class per example, or a 0/1 matrix of several per example.
+enum Labels {
+    Classes(Vec<usize>),
+    Matrix(LabelMatrix),
+}
+
+/// A layer of a feature file and its labels, either kind.
+fn load_any(path: &Path, layer: Option<&str>) -> Result<(Layer, Labels)> {
     let mut file = FeatureFile::open(path)?;
-    let labels = file
-        .labels()
-        .with_context(|| format!("{}: a probe needs labels", path.display()))?;
+    let labels = match file.array(LABELS).filter(|a| a.shape.len() == 2) {
+        Some(array) => {
+            let matrix = LabelMatrix::from_array(path, LABELS, array)?;
+            // The metadata's `classes` name the columns when there is one per column.
+            let names = file
+                .metadata
+                .as_ref()
+                .and_then(|m| serde_json::from_value::<Vec<String>>(m.get("classes")?.clone()).ok())
+                .filter(|names| names.len() == matrix.classes());
+            Labels::Matrix(match names {
+                Some(names) => matrix.with_names(names)?,
+                None => matrix,
+            })
+        }
+        None => Labels::Classes(
+            file.labels()
+                .with_context(|| format!("{}: a probe needs labels", path.display()))?,
+        ),
+    };
     let layer = file.take_layer(layer)?;
     Ok((layer, labels))
 }
 
+/// A layer of a feature file and its labels, one class per example.
+fn load(path: &Path, layer: Option<&str>) -> Result<(Layer, Vec<usize>)> {
+    match load_any(path, layer)? {
+        (layer, Labels::Classes(labels)) => Ok((layer, labels)),
+        (_, Labels::Matrix(_)) => bail!(
+            "{}: `labels` is a multi-label 0/1 matrix; the kNN probe needs one class per example \
+             (`losslens probe linear` takes multi-label files)",
+            path.display()
+        ),
+    }
+}
+
 fn linear(args: LinearArgs) -> Result<()> {
-    let (train, train_labels) = load(&args.files.train, args.files.layer.as_deref())?;
-    let (test, test_labels) = load(&args.files.test, args.files.layer.as_deref())?;
-    let config = LinearProbeConfig {
-        lambda_count: args.lambdas,
-        lambda_min: args.lambda_min,
-        lambda_max: args.lambda_max,
-        fixed_lambda: args.lambda,
-        validation_fraction: args.validation_fraction,
-        seed: args.seed,
-        standardize: args.standardize,
-        optimizer: LbfgsConfig {
-            max_iterations: args.max_iter,
-            gradient_tolerance: args.tol,
-            ..Default::default()
-        },
-        select_by: args.files.select_by,
+    let (train, train_labels) = load_any(&args.files.train, args.files.layer.as_deref())?;
+    let (test, test_labels) = load_any(&args.files.test, args.files.layer.as_deref())?;
+    let (train_labels, test_labels) = match (train_labels, test_labels) {
+        (Labels::Classes(a), Labels::Classes(b)) => (a, b),
+        (Labels::Matrix(a), Labels::Matrix(b)) => return multilabel(&args, (&train, &a), (&test, &b)),
+        _ => bail!(
+            "{} and {}: one holds one class per example, the other a multi-label 0/1 matrix; both need the same kind",
+            args.files.train.display(),
+            args.files.test.display()
+        ),
     };
+    let config = linear_config(&args);
     config.validate()?;
     let (compute, device) = args.compute.compute_on()?;
     let steps = if args.lambda.is_some() { 1 } else { args.lambdas as u64 };
-    let bar = ProgressBar::new(steps).with_style(
-        ProgressStyle::with_template("{spinner} λ path {bar:30} {pos}/{len} [{elapsed}] {msg}")
-            .expect("valid template"),
-    );
+    let bar = path_bar(steps);
     let started = std::time::Instant::now();
     let result = pollster::block_on(linear_probe(
         &compute,
@@ -255,6 +288,113 @@ fn linear(args: LinearArgs) -> Result<()> {
         t.nll, t.ece, t.temperature, t.nll_calibrated, t.ece_calibrated
     );
     println!("{seconds:.2} s");
+    Ok(())
+}
+
+/// The linear probe's settings from the command line.
+fn linear_config(args: &LinearArgs) -> LinearProbeConfig {
+    LinearProbeConfig {
+        lambda_count: args.lambdas,
+        lambda_min: args.lambda_min,
+        lambda_max: args.lambda_max,
+        fixed_lambda: args.lambda,
+        validation_fraction: args.validation_fraction,
+        seed: args.seed,
+        standardize: args.standardize,
+        optimizer: LbfgsConfig {
+            max_iterations: args.max_iter,
+            gradient_tolerance: args.tol,
+            ..Default::default()
+        },
+        select_by: args.files.select_by,
+    }
+}
+
+/// A progress bar over the fits of a λ path.
+fn path_bar(steps: u64) -> ProgressBar {
+    ProgressBar::new(steps).with_style(
+        ProgressStyle::with_template("{spinner} λ path {bar:30} {pos}/{len} [{elapsed}] {msg}")
+            .expect("valid template"),
+    )
+}
+
+/// The linear probe of a multi-label target (Table D.1): one logistic regression per class,
+/// ROC AUC.
+fn multilabel(args: &LinearArgs, train: (&Layer, &LabelMatrix), test: (&Layer, &LabelMatrix)) -> Result<()> {
+    let config = linear_config(args);
+    config.validate()?;
+    let (compute, device) = args.compute.compute_on()?;
+    let bar = path_bar(if args.lambda.is_some() { 1 } else { args.lambdas as u64 });
+    let started = std::time::Instant::now();
+    let result = pollster::block_on(multilabel_probe(
+        &compute,
+        train.0,
+        train.1,
+        test.0,
+        test.1,
+        &config,
+        &mut |point| {
+            let mean = point.validation_auc.iter().sum::<f64>() / point.validation_auc.len().max(1) as f64;
+            bar.set_message(format!("λ={:.1e} mean validation AUC {mean:.4}", point.lambda));
+            bar.inc(1);
+        },
+    ))?;
+    bar.finish_and_clear();
+    let seconds = started.elapsed().as_secs_f64();
+    if args.compute.json {
+        #[derive(Serialize)]
+        struct Output<'a> {
+            mean_auc: f64,
+            classes: &'a [losslens_core::probe::multilabel::ClassAuc],
+            path: &'a [losslens_core::probe::multilabel::MultiLabelPathPoint],
+            refit: &'a losslens_core::probe::PathPoint,
+            features: usize,
+            train_examples: usize,
+            validation_examples: usize,
+            test_examples: usize,
+            seconds: f64,
+        }
+        return print_report(
+            &args.compute,
+            &device,
+            Output {
+                mean_auc: result.mean_auc,
+                classes: &result.classes,
+                path: &result.path,
+                refit: &result.refit,
+                features: result.features,
+                train_examples: result.train_examples,
+                validation_examples: result.validation_examples,
+                test_examples: result.test_examples,
+                seconds,
+            },
+        );
+    }
+    println!(
+        "multi-label linear probe on {} ({} features, {} classes; {} train / {} validation / {} test) on {}",
+        train.0.name,
+        result.features,
+        result.classes.len(),
+        result.train_examples,
+        result.validation_examples,
+        result.test_examples,
+        device.name
+    );
+    let mut table = Table::new(["class", "positives (train / test)", "λ", "validation AUC", "test AUC"]);
+    for c in &result.classes {
+        table.row([
+            c.class.clone(),
+            format!("{} / {}", c.train_positives, c.test_positives),
+            format!("{:.2e}", c.lambda),
+            fmt(c.validation_auc, 4),
+            fmt(c.auc, 4),
+        ]);
+    }
+    println!("{}", table.render());
+    println!(
+        "mean test ROC AUC {:.4} (refit on train + validation: {} iterations, {seconds:.2} s)",
+        result.mean_auc, result.refit.iterations
+    );
     Ok(())
 }
 

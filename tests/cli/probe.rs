@@ -169,3 +169,112 @@ fn probes_follow_the_json_contract_and_refuse_bad_input() {
         &["k_max"],
     );
 }
+
+/// `probe linear` on multi-label files (a 0/1 `labels` matrix): one logistic regression per
+/// class, ROC AUC; the kNN probe and mixed files refused, bad matrices named.
+#[test]
+fn multi_label_files_are_probed_per_class_by_roc_auc() {
+    use losslens_core::features::ArrayData;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let matrix = |n: usize, f: &dyn Fn(usize, usize) -> i64| {
+        Array::new(
+            vec![n, 2],
+            ArrayData::I64((0..n * 2).map(|i| f(i / 2, i % 2)).collect()),
+        )
+    };
+    let attribute = |i: usize, c: usize| i64::from(if c == 0 { i.is_multiple_of(3) } else { i % 3 != 2 });
+    let file = |name: &str, n: usize, phase: f32, labels: Array| {
+        write(
+            d,
+            name,
+            vec![
+                ("penultimate", Array::from_f32(n, 4, features(n, 4, phase))),
+                ("labels", labels),
+            ],
+        )
+    };
+    let train = file("train.npz", 60, 0.0, matrix(60, &attribute));
+    let test = file("test.npz", 30, 1.0, matrix(30, &attribute));
+    let linear = |train: &std::path::Path, test: &std::path::Path| {
+        vec![
+            "probe".to_string(),
+            "linear".into(),
+            "--train".into(),
+            s(train).into(),
+            "--test".into(),
+            s(test).into(),
+            "--lambdas".into(),
+            "5".into(),
+            "--device".into(),
+            "cpu".into(),
+        ]
+    };
+    let mut args = linear(&train, &test);
+    args.push("--json".into());
+    let out = json(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let classes = out["classes"].as_array().unwrap();
+    assert_eq!(classes.len(), 2, "{out}");
+    for c in classes {
+        let auc = c["auc"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&auc), "{out}");
+        assert!(c["lambda"].as_f64().unwrap() > 0.0);
+    }
+    assert!(
+        out["mean_auc"].as_f64().unwrap() > 0.9,
+        "these attributes follow the features: {out}"
+    );
+    assert_eq!(out["path"].as_array().unwrap().len(), 5);
+    // The human report names each class.
+    let (ok, stdout, stderr) = losslens(&linear(&train, &test).iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("mean test ROC AUC"), "{stdout}");
+
+    // Refused: kNN on multi-label labels, one file of each kind, a label that is not 0/1, a class
+    // without a positive test example.
+    fails_with(
+        &[
+            "probe",
+            "knn",
+            "--train",
+            s(&train),
+            "--test",
+            s(&test),
+            "--device",
+            "cpu",
+        ],
+        &["multi-label", "probe linear"],
+    );
+    let single = write(
+        d,
+        "single.npz",
+        vec![
+            ("penultimate", Array::from_f32(30, 4, features(30, 4, 1.0))),
+            (
+                "labels",
+                Array::from_labels(&(0..30).map(|i| i % 3).collect::<Vec<_>>()),
+            ),
+        ],
+    );
+    let refused = |test: &std::path::Path, needles: &[&str]| {
+        fails_with(
+            &linear(&train, test).iter().map(String::as_str).collect::<Vec<_>>(),
+            needles,
+        )
+    };
+    refused(&single, &["same kind"]);
+    let two = file(
+        "two.npz",
+        30,
+        1.0,
+        matrix(30, &|i, c| if i == 4 { 2 } else { attribute(i, c) }),
+    );
+    refused(&two, &["example 4 for class 0 is 2", "0 or 1"]);
+    let empty = file(
+        "empty.npz",
+        30,
+        1.0,
+        matrix(30, &|i, c| if c == 1 { 0 } else { attribute(i, c) }),
+    );
+    refused(&empty, &["class `1` has no positive example in the test labels"]);
+}

@@ -325,7 +325,7 @@ async fn fit(
 }
 
 /// Standardises both layers with the training layer's column statistics.
-fn standardize(train: &Layer, test: &Layer) -> (Layer, Layer) {
+pub(crate) fn standardize(train: &Layer, test: &Layer) -> (Layer, Layer) {
     let (n, p) = (train.rows, train.cols);
     let values = |layer: &Layer| -> Vec<f64> {
         match &layer.data {

@@ -1,12 +1,16 @@
 //! Transfer probes on fixed features (Appendix A.2): the linear probe (multinomial logistic
-//! regression, L-BFGS, a validated λ path), the kNN probe (cosine similarity, leave-one-out `k`)
-//! and their metrics (top-1/top-5/mean per-class accuracy, NLL, ECE, temperature scaling).
+//! regression, L-BFGS, a validated λ path), the multi-label probe (one logistic regression per
+//! class, λ per class on validation ROC AUC; Table D.1), the kNN probe (cosine similarity,
+//! leave-one-out `k`) and their metrics (top-1/top-5/mean per-class accuracy, ROC AUC, NLL, ECE,
+//! temperature scaling).
 
 pub mod assignment;
+pub mod auc;
 pub mod knn;
 pub mod lbfgs;
 pub mod linear;
 pub mod metrics;
+pub mod multilabel;
 pub mod split;
 
 pub use assignment::{Assignment, fit_assignment, matching_matrix};
@@ -16,6 +20,7 @@ pub use knn::{
 pub use lbfgs::{LbfgsConfig, Termination};
 pub use linear::{LinearProbeConfig, LinearProbeResult, PathPoint, fit_logistic, linear_probe};
 pub use metrics::Evaluation;
+pub use multilabel::{LabelMatrix, MultiLabelResult, fit_sigmoids, multilabel_probe};
 
 use crate::analysis::Classes;
 use crate::error::{Error, Result};
