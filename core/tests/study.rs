@@ -90,6 +90,7 @@ fn tiny_study_is_complete_and_incremental() {
         },
         finetune: None,
         tune: None,
+        extra_tests: Vec::new(),
     };
     let out = tempfile::tempdir().unwrap();
     let mut pieces = 0;
@@ -311,6 +312,7 @@ fn fine_tuning_chooses_on_validation_over_seeds_and_refits() {
             ..FinetuneConfig::default()
         }),
         tune: None,
+        extra_tests: Vec::new(),
     };
     let out = tempfile::tempdir().unwrap();
     let results = run_study(&study, out.path(), &Device::flex(), None, &mut |_| {}).unwrap();
@@ -398,6 +400,7 @@ fn tuning_chooses_the_epochs_on_a_holdout_then_trains_on_everything() {
     use losslens_core::study::TuneConfig;
     let out = tempfile::tempdir().unwrap();
     let study = StudyConfig {
+        extra_tests: Vec::new(),
         name: "tuned-epochs".into(),
         source: procedural(3),
         targets: Vec::new(),
@@ -487,6 +490,7 @@ fn training_dynamics_are_measured_at_every_kept_epoch_up_to_the_best() {
         },
         finetune: None,
         tune: None,
+        extra_tests: Vec::new(),
     };
     let out = tempfile::tempdir().unwrap();
     let device = Device::flex();
@@ -593,4 +597,160 @@ fn training_dynamics_are_measured_at_every_kept_epoch_up_to_the_best() {
     );
     assert_eq!(again.runs[0].dynamics[0].top1, 0.125);
     assert_close(&again.runs[0].dynamics[1..].to_vec(), &run.dynamics[1..].to_vec());
+}
+
+/// Table C.2: an extra test set with some of the source classes (an ImageFolder tree without
+/// splits) scored among its classes, and the error under corruptions at five severities, equal to
+/// the errors computed here from the public corruption functions; softmax is its own mCE baseline.
+#[test]
+fn robustness_on_extra_test_sets_and_corruptions() {
+    use losslens_core::data::Split;
+    use losslens_core::data::augment::evaluation_crops;
+    use losslens_core::data::corrupt::{Corruption, STUDY_SEED, corrupt_set};
+    use losslens_core::study::ExtraTestConfig;
+
+    let dir = tempfile::tempdir().unwrap();
+    // Two of the source's three classes, as PNG files: the source's own test images.
+    let test = procedural(1).load(Split::Test, None).unwrap();
+    let extra = dir.path().join("extra");
+    for i in 0..test.len() {
+        let label = test.labels[i];
+        if label == 1 {
+            continue;
+        }
+        let folder = extra.join(&test.classes[label]);
+        std::fs::create_dir_all(&folder).unwrap();
+        let [h, w] = test.size(i);
+        image::save_buffer(
+            folder.join(format!("{i:03}.png")),
+            test.image(i),
+            w as u32,
+            h as u32,
+            image::ExtendedColorType::Rgb8,
+        )
+        .unwrap();
+    }
+    let study = StudyConfig {
+        name: "robustness".into(),
+        source: procedural(1),
+        targets: Vec::new(),
+        extra_tests: vec![ExtraTestConfig {
+            name: "two classes".into(),
+            data: DatasetSource::Folder {
+                path: extra.clone(),
+                size: None,
+            },
+        }],
+        model: Architecture::Small,
+        objectives: vec![ObjectiveConfig::default_for(ObjectiveKind::Softmax).into()],
+        seeds: vec![0],
+        train: TrainConfig {
+            epochs: Some(2),
+            batch_size: 20,
+            learning_rate: 0.4,
+            warmup_epochs: 0.5,
+            holdout_fraction: 0.0,
+            ..TrainConfig::default()
+        },
+        analysis: AnalysisConfig {
+            separation_per_class: losslens_core::study::PerClass::Count(20),
+            cka_passes: 0,
+            corruptions: vec!["contrast".into(), "gaussian-noise".into()],
+            ..AnalysisConfig::default()
+        },
+        finetune: None,
+        tune: None,
+    };
+    let out = dir.path().join("out");
+    let device = Device::flex();
+    let results = run_study(&study, &out, &device, None, &mut |_| {}).unwrap();
+    let robustness = results.runs[0].source.robustness.as_ref().expect("robustness measured");
+    assert_eq!(robustness.extra.len(), 1);
+    let e = &robustness.extra[0];
+    assert_eq!((e.name.as_str(), e.images, e.classes), ("two classes", 20, 2));
+    assert!((0.0..=1.0).contains(&e.top1));
+    // ImageNet-C's order, five severities, every test image.
+    let names: Vec<&str> = robustness.corruptions.iter().map(|c| c.corruption.as_str()).collect();
+    assert_eq!(names, ["gaussian-noise", "contrast"]);
+    assert_eq!(robustness.corruption_images, 30);
+    // The errors, recomputed here from the network and the public corruption functions.
+    let trained = RunDir::new(out.join("runs/softmax-s0")).load(&device).unwrap();
+    let crops = evaluation_crops(&test, trained.input.image_size);
+    let k = trained.info.classes.len();
+    for c in &robustness.corruptions {
+        assert_eq!(c.errors.len(), 5);
+        let corruption: Corruption = c.corruption.parse().unwrap();
+        for (s, &error) in c.errors.iter().enumerate() {
+            let corrupted = corrupt_set(&crops, corruption, s + 1, STUDY_SEED).unwrap();
+            let request = losslens_core::inference::Request {
+                taps: &[],
+                pooling: losslens_core::inference::Pooling::Mean,
+                objective: Some(&trained.objective),
+                batch_size: 64,
+            };
+            let pass = losslens_core::inference::forward(
+                &trained.model,
+                &corrupted,
+                &trained.input,
+                &request,
+                &device,
+                &mut |_, _| {},
+            )
+            .unwrap();
+            let wrong = pass
+                .outputs
+                .unwrap()
+                .chunks(k)
+                .zip(&corrupted.labels)
+                .filter(|(row, label)| (0..k).fold(0, |b, j| if row[j] > row[b] { j } else { b }) != **label)
+                .count();
+            let expected = wrong as f64 / corrupted.len() as f64;
+            assert!(
+                (error - expected).abs() < 1e-12,
+                "{corruption} severity {}: {error} vs {expected}",
+                s + 1
+            );
+        }
+    }
+    // Table C.2: the extra set, the mean error and the mCE, softmax being its own baseline.
+    let c2 = losslens_core::study::aggregate::table_c2(&results)
+        .unwrap()
+        .expect("Table C.2");
+    let titles: Vec<&str> = c2.columns.iter().map(|c| c.title.as_str()).collect();
+    assert_eq!(titles, ["two classes top-1", "corruption error", "mCE (softmax = 100)"]);
+    assert!((c2.columns[2].values[0].mean - 1.0).abs() < 1e-12);
+    assert!(
+        std::fs::read_to_string(out.join("tableC2.md"))
+            .unwrap()
+            .contains("two classes")
+    );
+
+    // An extra set with a class the source does not have, a corruption that does not exist.
+    std::fs::create_dir_all(extra.join("class999")).unwrap();
+    std::fs::copy(
+        extra.join("class000").join("000.png"),
+        extra.join("class999").join("000.png"),
+    )
+    .unwrap();
+    let message = run_study(&study, &out, &device, None, &mut |_| {})
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("class999") && message.contains("two classes"),
+        "{message}"
+    );
+    let fog = StudyConfig {
+        analysis: AnalysisConfig {
+            corruptions: vec!["fog".into()],
+            ..study.analysis.clone()
+        },
+        ..study.clone()
+    };
+    let message = run_study(&fog, &out, &device, None, &mut |_| {})
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("fog") && message.contains("jpeg-compression"),
+        "{message}"
+    );
 }

@@ -241,6 +241,13 @@ function consistent(dir) {
     check(`results: ${name} assignment accuracy on every target (Table F.1)`,
       run.transfer.every((t) => t.assignment && unit(t.assignment.accuracy) && unit(t.assignment.fit_accuracy) && t.assignment.replication >= 1),
       JSON.stringify(run.transfer.map((t) => t.assignment)));
+    // Table C.2: the extra test set among its four classes, four corruptions at five severities.
+    const robust = run.source.robustness;
+    check(`results: ${name} robustness (Table C.2)`,
+      robust && robust.extra.length === 1 && robust.extra[0].classes === 4 && unit(robust.extra[0].top1) &&
+      robust.corruption_images === 200 && robust.corruptions.length === 4 &&
+      robust.corruptions.every((c) => c.errors.length === 5 && c.errors.every(unit)),
+      JSON.stringify(robust));
     // Figs. C.1–C.3, D.2, E.4: every kept epoch up to the best, then the final network.
     const dynamics = run.dynamics ?? [];
     check(`results: ${name} training dynamics up to its best epoch`,
@@ -288,12 +295,13 @@ async function site(dir) {
     check("report: summary table rows", rows > 0, `${rows} rows`);
     const tunedRows = await page.$$eval("#table2 tbody tr", (r) => r.length);
     check("report: fine-tuning table (Table 2) rows", tunedRows === rows, `${tunedRows} rows`);
-    for (const [id, what] of [["#table6", "relearned head (Fig. 6)"], ["#tableF1", "assignment accuracy (Table F.1)"]]) {
+    for (const [id, what] of [["#table6", "relearned head (Fig. 6)"], ["#tableF1", "assignment accuracy (Table F.1)"], ["#tableC2", "robustness (Table C.2)"]]) {
       const n = await page.$$eval(`${id} tbody tr`, (r) => r.length);
       check(`report: ${what} rows`, n === rows, `${n} rows`);
     }
     const figures = await page.$$eval(".figures figure svg", (f) => f.length);
     check("report: figures drawn", figures >= 4, `${figures} figures`);
+    check("report: error under corruption figure", (await page.$("#fig-corruption-error svg")) !== null);
     for (const name of ["dynamics-test-accuracy", "dynamics-train-accuracy", "dynamics-test-vs-train", "dynamics-r2-train", "dynamics-r2-test", "dynamics-transfer-mnist"]) {
       check(`report: training dynamics figure ${name}`, (await page.$(`#fig-${name} svg`)) !== null);
     }

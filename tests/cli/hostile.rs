@@ -40,6 +40,7 @@ fn results(objective: &str, features: Option<&str>) -> StudyResults {
                 relearned_head: None,
                 hardness: None,
                 train: None,
+                robustness: None,
             },
             transfer: vec![Transfer {
                 target: "t".into(),

@@ -404,6 +404,28 @@ pub fn crop_pixels(set: &ImageSet, i: usize, crop: &Crop, size: usize) -> Vec<u8
     out
 }
 
+/// Every image of `set` as a network with `size × size` inputs sees it (its evaluation crop,
+/// rounded to `uint8`): one size for all, to corrupt or store.
+///
+/// # Shapes
+/// - output: `[set.len(), size, size, channels]`
+pub fn evaluation_crops(set: &ImageSet, size: usize) -> ImageSet {
+    let pixels = (0..set.len())
+        .flat_map(|i| {
+            let [h, w] = set.size(i);
+            crop_pixels(set, i, &eval_crop(h, w, size), size)
+        })
+        .collect();
+    ImageSet::uniform(
+        [size, size],
+        set.channels,
+        pixels,
+        set.labels.clone(),
+        set.classes.clone(),
+        set.source.clone(),
+    )
+}
+
 /// Preprocesses images of `set` into a normalised batch on `device`; `crops[j]` is a rectangle
 /// of image `indices[j]` (images may differ in size).
 ///

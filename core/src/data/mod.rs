@@ -8,6 +8,7 @@
 //! - [`cache`]: the decoded-image cache file;
 //! - [`source`]: where a dataset lives and its format (native only);
 //! - [`augment`]: batched augmentation, evaluation crops and normalisation on the device;
+//! - [`corrupt`]: ImageNet-C's common corruptions at five severities (native only);
 //! - [`autoaugment`]: AutoAugment's policies and image operations;
 //! - [`mixup`]: Mixup of training batches and their targets.
 
@@ -15,6 +16,8 @@ pub mod augment;
 pub mod autoaugment;
 pub mod cache;
 pub mod cifar;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod corrupt;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod folder;
 pub mod idx;

@@ -88,6 +88,9 @@ pub fn tables(results: &StudyResults) -> Result<Vec<(&'static str, Summary)>> {
     if let Some(c1) = table_c1(results)? {
         out.push(("tableC1", c1));
     }
+    if let Some(c2) = table_c2(results)? {
+        out.push(("tableC2", c2));
+    }
     out.push(("tableC3", table_c3(results)?));
     if let Some(e1) = table_e1(results)? {
         out.push(("tableE1", e1));
@@ -210,6 +213,53 @@ pub fn table_c1(results: &StudyResults) -> Result<Option<Summary>> {
                 true,
             )?,
         ],
+        objectives,
+        r2_vs_transfer: None,
+        row_header: None,
+    }))
+}
+
+/// The paper's Table C.2: top-1 accuracy on each extra test set, the mean top-1 error over the
+/// corruptions and severities, and the mean corruption error relative to the study's softmax
+/// networks (ImageNet-C's mCE with softmax in AlexNet's place; 100 % is softmax's); errors are
+/// better lower. `None` unless the study measured robustness.
+pub fn table_c2(results: &StudyResults) -> Result<Option<Summary>> {
+    let objectives = results.main_objectives(&[]);
+    let groups = |f: &dyn Fn(&RunResult) -> Option<f64>| results.per_objective(&objectives, f);
+    let measured: Vec<&crate::study::results::Robustness> = results
+        .runs
+        .iter()
+        .filter_map(|r| r.source.robustness.as_ref())
+        .collect();
+    let Some(first) = measured.first() else {
+        return Ok(None);
+    };
+    let complete = |values: &[Vec<f64>]| values.iter().all(|g| !g.is_empty());
+    let mut columns = Vec::new();
+    for name in first.extra.iter().map(|e| e.name.clone()) {
+        let values = groups(&|r| {
+            let robustness = r.source.robustness.as_ref()?;
+            robustness.extra.iter().find(|e| e.name == name).map(|e| e.top1)
+        });
+        if complete(&values) {
+            columns.push(column(format!("{name} top-1"), &values, true)?);
+        }
+    }
+    let errors = groups(&|r| r.source.robustness.as_ref()?.mean_corruption_error());
+    if complete(&errors) {
+        columns.push(column("corruption error".into(), &errors, false)?);
+    }
+    if let Some(baseline) = results.corruption_baseline() {
+        let relative = groups(&|r| r.source.robustness.as_ref()?.relative_corruption_error(&baseline));
+        if complete(&relative) {
+            columns.push(column("mCE (softmax = 100)".into(), &relative, false)?);
+        }
+    }
+    if columns.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(Summary {
+        columns,
         objectives,
         r2_vs_transfer: None,
         row_header: None,

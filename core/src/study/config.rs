@@ -112,8 +112,45 @@ pub struct AnalysisConfig {
     /// At most this many of those training images (class-stratified); default all (the paper:
     /// every ImageNet training image).
     pub train_accuracy_images: Option<usize>,
+    /// Robustness (Table C.2): ImageNet-C's corruptions to apply to the source test images at
+    /// each of five severities, by name (`gaussian-noise`, `shot-noise`, `impulse-noise`,
+    /// `gaussian-blur`, `brightness`, `contrast`, `pixelate`, `jpeg-compression`), or `["all"]`.
+    /// Default none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub corruptions: Vec<String>,
+    /// At most this many source test images (class-stratified) to corrupt; default all (the
+    /// paper: every ImageNet validation image).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub corruption_images: Option<usize>,
     /// Images per inference batch. Default 256.
     pub batch_size: usize,
+}
+
+impl AnalysisConfig {
+    /// The corruptions of `corruptions`, in ImageNet-C's order; unknown names are refused.
+    pub fn corruptions(&self) -> Result<Vec<crate::data::corrupt::Corruption>> {
+        use crate::data::corrupt::Corruption;
+        if self.corruptions.iter().any(|c| c.trim() == "all") {
+            return Ok(Corruption::ALL.to_vec());
+        }
+        let mut chosen = self
+            .corruptions
+            .iter()
+            .map(|c| {
+                c.parse::<Corruption>().map_err(|_| {
+                    let names: Vec<&str> = Corruption::ALL.iter().map(|c| c.name()).collect();
+                    crate::error::Error::invalid_setting(
+                        "analysis.corruptions",
+                        c,
+                        format!("corruption names: {}, or \"all\"", names.join(", ")),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        chosen.sort_unstable();
+        chosen.dedup();
+        Ok(chosen)
+    }
 }
 
 impl Default for AnalysisConfig {
@@ -134,6 +171,8 @@ impl Default for AnalysisConfig {
             angles: false,
             train_accuracy: false,
             train_accuracy_images: None,
+            corruptions: Vec::new(),
+            corruption_images: None,
             batch_size: 256,
         }
     }
@@ -202,6 +241,10 @@ pub struct StudyConfig {
     /// The transfer datasets.
     #[serde(default)]
     pub targets: Vec<TargetConfig>,
+    /// More labelled test sets of the source task (Table C.2: ImageNet-V2, -A, -Sketch, -R):
+    /// each is scored by the networks' own heads on the source classes it has. Default none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_tests: Vec<ExtraTestConfig>,
     /// The network.
     pub model: Architecture,
     /// The objectives to compare (with hyperparameters); entries marked `sweep = true` (a
@@ -227,6 +270,20 @@ pub struct StudyConfig {
     /// best epoch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tune: Option<TuneConfig>,
+}
+
+/// A labelled test set of the source task from another distribution (ImageNet-A, -R, …): an
+/// ImageFolder tree (`root/test/<class>/…` or `root/<class>/…`) or any other dataset's test split,
+/// whose classes (folder names) are source classes, possibly fewer (ImageNet-A and -R have 200 of
+/// the 1,000). Each network predicts among those classes only (the argmax of its outputs over
+/// them), as the sets' own protocols do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtraTestConfig {
+    /// Its name in tables and results.
+    pub name: String,
+    /// The dataset.
+    pub data: DatasetSource,
 }
 
 /// Tuning the epochs of each objective on a holdout (the paper's Appendix A.1: "held out a
@@ -348,6 +405,15 @@ impl StudyConfig {
         }
         if self.analysis.sparsity_images == Some(0) {
             return invalid_setting("analysis.sparsity_images", 0, "at least 1 (unset: all test images)");
+        }
+        self.analysis.corruptions()?;
+        if self.analysis.corruption_images == Some(0) {
+            return invalid_setting("analysis.corruption_images", 0, "at least 1 (unset: all test images)");
+        }
+        let mut extra: Vec<&str> = self.extra_tests.iter().map(|t| t.name.as_str()).collect();
+        extra.sort_unstable();
+        if extra.windows(2).any(|w| w[0] == w[1]) || extra.iter().any(|n| n.trim().is_empty()) {
+            return invalid_setting("extra_tests", format!("{extra:?}"), "distinct, non-empty names");
         }
         let mut names: Vec<&str> = self.targets.iter().map(|t| t.name.as_str()).collect();
         names.sort_unstable();

@@ -35,6 +35,7 @@ use crate::study::results::{
     AssignmentAccuracy, CosineDistances, HeadRelearning, LayerSeparation, LayerValue, Measure, SourceEval,
     TrainAccuracy, Transfer,
 };
+use crate::study::robustness::RobustnessData;
 use crate::train::TrainedModel;
 
 /// The name of the features file in each run folder.
@@ -83,6 +84,8 @@ pub(crate) struct StudyData {
     pub cka: ImageSet,
     /// The targets, in study order.
     pub targets: Vec<TargetData>,
+    /// The extra test sets and the images to corrupt (Table C.2).
+    pub robustness: RobustnessData,
 }
 
 impl StudyData {
@@ -95,6 +98,11 @@ impl StudyData {
             None => set,
         };
         let full_test = study.source.load(Split::Test, cache_dir)?;
+        let corruption_test = match (analysis.corruptions.is_empty(), analysis.corruption_images) {
+            (true, _) => None,
+            (false, Some(limit)) => Some(stratified_subset(&full_test, limit, 20)),
+            (false, None) => Some(full_test.clone()),
+        };
         let sparsity = match analysis.sparsity_images {
             Some(limit) => stratified_subset(&full_test, limit, 12),
             None => full_test.clone(),
@@ -128,6 +136,7 @@ impl StudyData {
                 cka_test,
             });
         }
+        let robustness = RobustnessData::load(study, (&source_test.classes, channels), corruption_test, cache_dir)?;
         Ok(StudyData {
             source_test,
             separation,
@@ -135,6 +144,7 @@ impl StudyData {
             features,
             cka,
             targets,
+            robustness,
         })
     }
 }
@@ -340,6 +350,7 @@ impl Measurer<'_> {
             relearned_head,
             hardness,
             train,
+            robustness: None,
         };
         Ok((eval, predictions))
     }

@@ -10,6 +10,8 @@
 //! - `cka`: CKA between the networks on the blocks' whole outputs (Fig. 2; native, with
 //!   training);
 //! - `dynamics`: the kept weights of each run measured epoch by epoch (native, with training);
+//! - `robustness`: accuracy on extra test sets and under corruptions (Table C.2; native, with
+//!   training);
 //! - `finetune`: fine-tuning every network on each target (Table 2; native, with training);
 //! - `store`: reusing finished work while the settings that produced it are unchanged.
 
@@ -29,12 +31,16 @@ mod finetune;
 mod measure;
 pub mod results;
 #[cfg(all(feature = "train", not(target_arch = "wasm32")))]
+mod robustness;
+#[cfg(all(feature = "train", not(target_arch = "wasm32")))]
 mod runner;
 #[cfg(all(feature = "train", not(target_arch = "wasm32")))]
 mod store;
 
 #[cfg(all(feature = "train", not(target_arch = "wasm32")))]
-pub use config::{AnalysisConfig, FinetuneConfig, PerClass, StudyConfig, StudyObjective, TargetConfig, TuneConfig};
+pub use config::{
+    AnalysisConfig, ExtraTestConfig, FinetuneConfig, PerClass, StudyConfig, StudyObjective, TargetConfig, TuneConfig,
+};
 #[cfg(all(feature = "train", not(target_arch = "wasm32")))]
 pub use measure::FEATURES_FILE;
 pub use results::{RESULTS_VERSION, StudyResults};

@@ -133,6 +133,23 @@ impl StudyResults {
             .collect()
     }
 
+    /// Each corruption's error summed over the severities, averaged over the study's plain
+    /// softmax networks (objective `softmax`): the denominators of ImageNet-C's mCE with softmax
+    /// in AlexNet's place. `None` without such networks measured under corruptions.
+    pub fn corruption_baseline(&self) -> Option<std::collections::BTreeMap<String, f64>> {
+        let mut sums: std::collections::BTreeMap<String, Vec<f64>> = std::collections::BTreeMap::new();
+        for run in self.runs.iter().filter(|r| r.objective == "softmax") {
+            for c in run.source.robustness.iter().flat_map(|r| &r.corruptions) {
+                sums.entry(c.corruption.clone())
+                    .or_default()
+                    .push(c.errors.iter().sum());
+            }
+        }
+        let baseline: std::collections::BTreeMap<String, f64> =
+            sums.into_iter().filter_map(|(c, v)| Some((c, mean(v)?))).collect();
+        (!baseline.is_empty()).then_some(baseline)
+    }
+
     /// Mean linear transfer accuracy over targets and seeds of one objective.
     pub fn mean_transfer(&self, objective: &str) -> Option<f64> {
         mean(
@@ -386,6 +403,64 @@ pub struct SourceEval {
     /// asks for it (`analysis.train_accuracy`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub train: Option<TrainAccuracy>,
+    /// Accuracy on the study's extra test sets and under corruptions (Table C.2), when the study
+    /// has either.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub robustness: Option<Robustness>,
+}
+
+/// Out-of-distribution accuracy of a network (Table C.2).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Robustness {
+    /// Top-1 accuracy on each extra test set, in study order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra: Vec<ExtraAccuracy>,
+    /// Top-1 error under each corruption at severities 1 to 5 (ImageNet-C's order).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub corruptions: Vec<CorruptionErrors>,
+    /// Source test images corrupted.
+    #[serde(default)]
+    pub corruption_images: usize,
+}
+
+/// Accuracy on one extra test set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExtraAccuracy {
+    /// The set's name.
+    pub name: String,
+    /// Top-1 accuracy among the set's classes.
+    pub top1: f64,
+    /// Its images.
+    pub images: usize,
+    /// Its classes (all source classes, or fewer).
+    pub classes: usize,
+}
+
+/// Top-1 error under one corruption.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CorruptionErrors {
+    /// The corruption's name (`gaussian-noise`).
+    pub corruption: String,
+    /// The error at severities 1 to 5.
+    pub errors: Vec<f64>,
+}
+
+impl Robustness {
+    /// The mean top-1 error over every corruption and severity.
+    pub fn mean_corruption_error(&self) -> Option<f64> {
+        let errors: Vec<f64> = self.corruptions.iter().flat_map(|c| c.errors.iter().copied()).collect();
+        mean(errors)
+    }
+
+    /// The mean corruption error relative to `baseline` (ImageNet-C's mCE): for each corruption,
+    /// the sum of the errors over the severities divided by the baseline's sum, averaged over
+    /// the corruptions both have. `baseline` maps corruption names to summed errors.
+    pub fn relative_corruption_error(&self, baseline: &std::collections::BTreeMap<String, f64>) -> Option<f64> {
+        mean(self.corruptions.iter().filter_map(|c| {
+            let base = baseline.get(&c.corruption).copied().filter(|b| *b > 0.0)?;
+            Some(c.errors.iter().sum::<f64>() / base)
+        }))
+    }
 }
 
 /// Accuracy of a network on the images it trained on, through the evaluation crop (Table C.1).
@@ -613,6 +688,7 @@ pub(crate) mod fixtures {
                 relearned_head: None,
                 hardness: None,
                 train: None,
+                robustness: None,
             },
             transfer: vec![Transfer {
                 target: "t".into(),

@@ -210,11 +210,15 @@ impl StudyContext<'_, '_> {
             dir: dir.clone(),
             config: config.clone(),
         };
-        let key = key_of(&serde_json::json!({
+        let mut key = serde_json::json!({
             "train": config,
             "targets": self.study.targets,
             "analysis": self.study.analysis,
-        }));
+        });
+        if !self.study.extra_tests.is_empty() {
+            key["extra_tests"] = serde_json::json!(self.study.extra_tests);
+        }
+        let key = key_of(&key);
         let record = Record::new(dir.join("results.json"), key.clone());
         if let Saved::Same(Measured { result }) = record.read() {
             (self.observer)(StudyEvent::Reused { run: &label });
@@ -234,7 +238,14 @@ impl StudyContext<'_, '_> {
             "evaluating on the source test split",
         );
         let own = measurer.training_images(&trained, &self.study.analysis, self.cache_dir.as_deref())?;
-        let (source, predictions) = measurer.source(&trained, &self.data.source_test, &self.study.analysis, &own)?;
+        let (mut source, predictions) =
+            measurer.source(&trained, &self.data.source_test, &self.study.analysis, &own)?;
+        source.robustness = {
+            let (observer, total) = (&mut *self.observer, self.total);
+            measurer.robustness(&trained, &self.data.robustness, &mut |what| {
+                announce(observer, (index, total), &label, &format!("robustness: {what}"));
+            })?
+        };
         let mut transfer = Vec::new();
         for target in &self.data.targets {
             announce(

@@ -5,11 +5,14 @@
 //! between every layer of two networks (Fig. 2a), singular value spectra (Fig. E.2), angular
 //! visual hardness (Fig. E.1), cosine distances between examples (Fig. E.3), and the agreement
 //! of the networks' predictions and of their ensembles (Figs. C.4–C.7), and the training
-//! dynamics ([`dynamics`]: Figs. C.1–C.3, D.2, E.4).
+//! dynamics ([`dynamics`]: Figs. C.1–C.3, D.2, E.4) and the error under corruptions
+//! ([`robustness`]: Table C.2).
 
 mod dynamics;
+mod robustness;
 
 pub use dynamics::dynamics_figures;
+pub use robustness::corruption_figure;
 
 use crate::analysis::agreement::leaf_order;
 use crate::analysis::{Histogram, Spectra, Spectrum};
@@ -138,6 +141,7 @@ pub fn figures(results: &StudyResults, only: &[String], layer: Option<&str>) -> 
     out.extend(angle_figures(results, &objectives));
     out.extend(agreement_figures(results, &objectives));
     out.extend(dynamics_figures(results, &objectives, &layer));
+    out.extend(corruption_figure(results, &objectives));
     if let Some(cka) = results.cka.iter().find(|c| c.layer == layer) {
         out.push(cka_figure(results, cka, only));
     }
