@@ -336,3 +336,47 @@ fn bad_labels_are_clear_errors() {
     assert!(message.contains("example 1 for class 0 is -1"), "{message}");
     assert!(LabelMatrix::from_array(path, "labels", &array(vec![4], vec![0.0; 4])).is_err());
 }
+
+/// The multi-label kNN probe: the leave-one-out AUC at every k and the test AUC at the chosen k,
+/// against scikit-learn's neighbours (`multilabel/make_knn_reference.py`).
+#[test]
+fn knn_probe_matches_scikit_learn() {
+    use losslens_core::probe::multilabel_knn;
+    let reference = reference();
+    let Some(d) = load(&reference) else { return };
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/multilabel/knn_reference.json");
+    let knn: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let k_max = knn["k_max"].as_u64().unwrap() as usize;
+    let result = run(multilabel_knn(
+        &Compute::cpu(),
+        (&d.train, &d.train_labels),
+        (&d.test, &d.test_labels),
+        k_max,
+    ));
+    assert_eq!(result.leave_one_out_auc.len(), k_max);
+    for (k, (ours, theirs)) in result
+        .leave_one_out_auc
+        .iter()
+        .zip(knn["leave_one_out_auc"].as_array().unwrap())
+        .enumerate()
+    {
+        let theirs = theirs.as_f64().unwrap();
+        // Neighbours at equal similarity may come in another order.
+        assert!((ours - theirs).abs() < 1e-3, "k = {}: {ours} vs {theirs}", k + 1);
+    }
+    let best = result.leave_one_out_auc.iter().cloned().fold(f64::MIN, f64::max);
+    assert_eq!(result.leave_one_out_auc[result.k - 1], best);
+    for (c, theirs) in knn["test_auc"][result.k - 1].as_array().unwrap().iter().enumerate() {
+        let theirs = theirs.as_f64().unwrap();
+        eprintln!(
+            "class {c}: k = {}, AUC losslens {:.4} vs scikit-learn {theirs:.4}",
+            result.k, result.auc[c]
+        );
+        assert!(
+            (result.auc[c] - theirs).abs() < 1e-3,
+            "class {c}: {} vs {theirs}",
+            result.auc[c]
+        );
+    }
+    assert!((result.mean_auc - result.auc.iter().sum::<f64>() / 4.0).abs() < 1e-12);
+}

@@ -65,6 +65,7 @@ fn tiny_study_is_complete_and_incremental() {
             name: "other-classes".into(),
             data: procedural(2),
             measure: Measure::MeanPerClass,
+            labels: None,
         }],
         model: Architecture::Small,
         objectives: vec![
@@ -283,6 +284,7 @@ fn fine_tuning_chooses_on_validation_over_seeds_and_refits() {
             name: "other classes".into(),
             data: procedural_with(4, 30, 5),
             measure: Measure::MeanPerClass,
+            labels: None,
         }],
         model: Architecture::Small,
         objectives: vec![ObjectiveConfig::default_for(ObjectiveKind::Softmax).into()],
@@ -468,6 +470,7 @@ fn training_dynamics_are_measured_at_every_kept_epoch_up_to_the_best() {
             name: "other classes".into(),
             data: procedural(2),
             measure: Measure::Top1,
+            labels: None,
         }],
         model: Architecture::Small,
         objectives: vec![ObjectiveConfig::default_for(ObjectiveKind::Softmax).into()],
@@ -753,4 +756,136 @@ fn robustness_on_extra_test_sets_and_corruptions() {
         message.contains("fog") && message.contains("jpeg-compression"),
         "{message}"
     );
+}
+
+/// Table D.1: a multi-label target (images listed in a CSV label file, split by their folders),
+/// probed per class by ROC AUC, linear and kNN; the label file's bad input is refused by name.
+#[test]
+fn a_multi_label_target_is_probed_by_roc_auc() {
+    use losslens_core::data::Split;
+    use losslens_core::data::label_file::LabelFile;
+
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("multi");
+    // Two attributes of another task's classes: "round" for classes 0 and 1, "bright" for 1 and 2.
+    let mut csv = String::from("path,round,bright,note\n");
+    for (split, name) in [(Split::Train, "train"), (Split::Test, "test")] {
+        let set = procedural(2).load(split, None).unwrap();
+        std::fs::create_dir_all(root.join(name)).unwrap();
+        for i in 0..set.len() {
+            let [h, w] = set.size(i);
+            let file = format!("{name}/{i:03}.png");
+            image::save_buffer(
+                root.join(&file),
+                set.image(i),
+                w as u32,
+                h as u32,
+                image::ExtendedColorType::Rgb8,
+            )
+            .unwrap();
+            let label = set.labels[i];
+            let (round, bright) = (u8::from(label <= 1), if label >= 1 { "1.0" } else { "-1.0" });
+            csv.push_str(&format!("{file},{round},{bright},image {i}\n"));
+        }
+    }
+    let labels = root.join("labels.csv");
+    std::fs::write(&labels, &csv).unwrap();
+    let target = |classes: Option<Vec<String>>| TargetConfig {
+        name: "multi".into(),
+        data: DatasetSource::Folder {
+            path: root.clone(),
+            size: None,
+        },
+        measure: Measure::Top1,
+        labels: Some(LabelFile {
+            file: labels.clone(),
+            classes,
+        }),
+    };
+    let study = StudyConfig {
+        name: "multi-label".into(),
+        source: procedural(1),
+        targets: vec![target(Some(vec!["round".into(), "bright".into()]))],
+        extra_tests: Vec::new(),
+        model: Architecture::Small,
+        objectives: vec![ObjectiveConfig::default_for(ObjectiveKind::Softmax).into()],
+        seeds: vec![0],
+        train: TrainConfig {
+            epochs: Some(1),
+            batch_size: 20,
+            learning_rate: 0.4,
+            warmup_epochs: 0.5,
+            holdout_fraction: 0.0,
+            ..TrainConfig::default()
+        },
+        analysis: AnalysisConfig {
+            separation_per_class: losslens_core::study::PerClass::Count(20),
+            cka_passes: 0,
+            assignment: true,
+            ..AnalysisConfig::default()
+        },
+        finetune: None,
+        tune: None,
+    };
+    let out = dir.path().join("out");
+    let results = run_study(&study, &out, &Device::flex(), None, &mut |_| {}).unwrap();
+    assert!(results.targets[0].multilabel);
+    let t = &results.runs[0].transfer[0];
+    let unit = |v: f64| (0.0..=1.0).contains(&v);
+    assert!(unit(t.linear) && unit(t.knn) && t.lambda > 0.0 && t.k >= 1, "{t:?}");
+    assert!(t.assignment.is_none(), "no class assignment for a multi-label target");
+    let names: Vec<&str> = t.classes.iter().map(|c| c.class.as_str()).collect();
+    assert_eq!(names, ["round", "bright"]);
+    assert!(
+        t.classes
+            .iter()
+            .all(|c| unit(c.auc) && c.train_positives > 0 && c.test_positives > 0)
+    );
+    assert!((t.linear - (t.classes[0].auc + t.classes[1].auc) / 2.0).abs() < 1e-12);
+    let table1 = losslens_core::study::aggregate::summarize(&results).unwrap();
+    assert!(table1.columns.iter().any(|c| c.title == "multi linear AUC"));
+    let d1 = losslens_core::study::aggregate::table_d1(&results)
+        .unwrap()
+        .expect("Table D.1");
+    let titles: Vec<&str> = d1.columns.iter().map(|c| c.title.as_str()).collect();
+    assert_eq!(titles, ["multi: round AUC", "multi: bright AUC"]);
+    assert!(out.join("tableD1.md").is_file());
+
+    // Bad label files: a text column taken as a class, a class without a positive test example,
+    // a path in neither split, a missing image, fine-tuning on a multi-label target.
+    // Each in a new folder: a finished run's measurements are reused while the study file is
+    // unchanged, whatever the label file holds now.
+    let refused = |study: &StudyConfig, needles: &[&str]| {
+        let fresh = tempfile::tempdir().unwrap();
+        let Err(e) = run_study(study, fresh.path(), &Device::flex(), None, &mut |_| {}) else {
+            panic!("{needles:?}: the study ran");
+        };
+        let message = e.to_string();
+        assert!(needles.iter().all(|n| message.contains(n)), "{message}");
+    };
+    let all_columns = StudyConfig {
+        targets: vec![target(None)],
+        ..study.clone()
+    };
+    refused(&all_columns, &["note", "image 0", "not a number"]);
+    let no_positive = csv
+        .lines()
+        .map(|l| match l.starts_with("test/") {
+            true => l.replacen(",1,", ",0,", 1),
+            false => l.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(&labels, no_positive).unwrap();
+    refused(&study, &["round", "no positive example in the test labels"]);
+    std::fs::write(&labels, format!("{csv}images/x.png,1,1,x\n")).unwrap();
+    refused(&study, &["images/x.png", "neither split"]);
+    std::fs::write(&labels, format!("{csv}test/missing.png,1,1,x\n")).unwrap();
+    refused(&study, &["missing.png"]);
+    std::fs::write(&labels, &csv).unwrap();
+    let tuned = StudyConfig {
+        finetune: Some(FinetuneConfig::default()),
+        ..study.clone()
+    };
+    refused(&tuned, &["multi-label", "finetune"]);
 }

@@ -222,6 +222,7 @@ pub fn write_site(dir: &Path, out: &Path, explorer: Explorer) -> Result<Site> {
         ("table4", "Cosine-softmax temperature (Table 4)"),
         ("tableC1", "Accuracy on the training images, unaugmented (Table C.1)"),
         ("tableC2", "Out-of-distribution test sets and corruptions (Table C.2)"),
+        ("tableD1", "Multi-label targets: ROC AUC of each class (Table D.1)"),
         ("tableC3", "Calibration on the source test split (Table C.3)"),
         (
             "tableE1",

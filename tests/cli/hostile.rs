@@ -21,6 +21,7 @@ fn results(objective: &str, features: Option<&str>) -> StudyResults {
             name: "t".into(),
             data: "d".into(),
             measure: Measure::Top1,
+            multilabel: false,
         }],
         runs: vec![RunResult {
             objective: objective.into(),
@@ -49,6 +50,7 @@ fn results(objective: &str, features: Option<&str>) -> StudyResults {
                 knn: 0.4,
                 k: 3,
                 assignment: None,
+                classes: Vec::new(),
             }],
             separation: vec![LayerValue {
                 layer: "../../penultimate".into(),

@@ -3,6 +3,7 @@
 //! - [`cifar`]: CIFAR-10/100 binary batches;
 //! - [`folder`]: ImageFolder trees of JPEG/PNG images (native only);
 //! - [`idx`]: IDX files (MNIST, Fashion-MNIST);
+//! - [`label_file`]: multi-label datasets, images listed in a CSV label file (native only);
 //! - [`procedural`]: a generated dataset that needs no download;
 //! - [`images`]: the in-memory [`ImageSet`] they all produce;
 //! - [`cache`]: the decoded-image cache file;
@@ -22,6 +23,8 @@ pub mod corrupt;
 pub mod folder;
 pub mod idx;
 pub mod images;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod label_file;
 pub mod mixup;
 pub mod procedural;
 #[cfg(not(target_arch = "wasm32"))]

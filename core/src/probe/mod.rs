@@ -11,6 +11,7 @@ pub mod lbfgs;
 pub mod linear;
 pub mod metrics;
 pub mod multilabel;
+pub mod multilabel_knn;
 pub mod split;
 
 pub use assignment::{Assignment, fit_assignment, matching_matrix};
@@ -21,6 +22,7 @@ pub use lbfgs::{LbfgsConfig, Termination};
 pub use linear::{LinearProbeConfig, LinearProbeResult, PathPoint, fit_logistic, linear_probe};
 pub use metrics::Evaluation;
 pub use multilabel::{LabelMatrix, MultiLabelResult, fit_sigmoids, multilabel_probe};
+pub use multilabel_knn::{MultiLabelKnn, multilabel_knn};
 
 use crate::analysis::Classes;
 use crate::error::{Error, Result};

@@ -386,6 +386,30 @@ fn check_rows(layer: &Layer, labels: &LabelMatrix) -> Result<()> {
     Ok(())
 }
 
+/// Checks a train/test pair of a multi-label probe: features and labels of equal lengths, equal
+/// widths, the same classes, and both kinds of example of every class on both sides.
+pub(crate) fn check_pair(
+    (train, train_labels): (&Layer, &LabelMatrix),
+    (test, test_labels): (&Layer, &LabelMatrix),
+) -> Result<()> {
+    check_rows(train, train_labels)?;
+    check_rows(test, test_labels)?;
+    super::check_same_width(train, test)?;
+    if train_labels.classes() != test_labels.classes() {
+        return Err(Error::Degenerate {
+            what: "multi-label probe".into(),
+            reason: format!(
+                "the training labels have {} classes and the test labels {}; both need the same classes",
+                train_labels.classes(),
+                test_labels.classes()
+            ),
+        });
+    }
+    let remedy = "drop the class or add examples";
+    train_labels.check_both_kinds("training", remedy)?;
+    test_labels.check_both_kinds("test", remedy)
+}
+
 /// Held-out and fitted rows: every example keyed by its rarest positive class (by positive
 /// count; no positive is a key of its own), `round(fraction · n)` of each key's `n` examples
 /// held out, at least one and at most `n − 1` where `n ≥ 2`, chosen by `seed`; both ascending.
@@ -450,22 +474,7 @@ pub async fn multilabel_probe(
     progress: &mut dyn FnMut(&MultiLabelPathPoint),
 ) -> Result<MultiLabelResult> {
     config.validate()?;
-    check_rows(train, train_labels)?;
-    check_rows(test, test_labels)?;
-    super::check_same_width(train, test)?;
-    if train_labels.classes() != test_labels.classes() {
-        return Err(Error::Degenerate {
-            what: "multi-label probe".into(),
-            reason: format!(
-                "the training labels have {} classes and the test labels {}; both need the same classes",
-                train_labels.classes(),
-                test_labels.classes()
-            ),
-        });
-    }
-    let remedy = "drop the class or add examples";
-    train_labels.check_both_kinds("training", remedy)?;
-    test_labels.check_both_kinds("test", remedy)?;
+    check_pair((train, train_labels), (test, test_labels))?;
     let standardized;
     let (train, test) = if config.standardize {
         standardized = standardize(train, test);

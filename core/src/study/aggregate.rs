@@ -41,13 +41,15 @@ pub fn summarize(results: &StudyResults) -> Result<Summary> {
         columns.push(column("R²".into(), &r2, true)?);
     }
     for (i, t) in results.targets.iter().enumerate() {
+        // A multi-label target's numbers are mean ROC AUC (Table D.1), not accuracy.
+        let auc = if t.multilabel { " AUC" } else { "" };
         columns.push(column(
-            format!("{} linear", t.name),
+            format!("{} linear{auc}", t.name),
             &groups(&|r| r.transfer.get(i).map(|x| x.linear)),
             true,
         )?);
         columns.push(column(
-            format!("{} kNN", t.name),
+            format!("{} kNN{auc}", t.name),
             &groups(&|r| r.transfer.get(i).map(|x| x.knn)),
             true,
         )?);
@@ -90,6 +92,9 @@ pub fn tables(results: &StudyResults) -> Result<Vec<(&'static str, Summary)>> {
     }
     if let Some(c2) = table_c2(results)? {
         out.push(("tableC2", c2));
+    }
+    if let Some(d1) = table_d1(results)? {
+        out.push(("tableD1", d1));
     }
     out.push(("tableC3", table_c3(results)?));
     if let Some(e1) = table_e1(results)? {
@@ -253,6 +258,40 @@ pub fn table_c2(results: &StudyResults) -> Result<Option<Summary>> {
         let relative = groups(&|r| r.source.robustness.as_ref()?.relative_corruption_error(&baseline));
         if complete(&relative) {
             columns.push(column("mCE (softmax = 100)".into(), &relative, false)?);
+        }
+    }
+    if columns.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(Summary {
+        columns,
+        objectives,
+        r2_vs_transfer: None,
+        row_header: None,
+    }))
+}
+
+/// The paper's Table D.1: the linear probe's test ROC AUC of each class of each multi-label
+/// target (the mean over the classes is Table 1's number); `None` without multi-label targets.
+pub fn table_d1(results: &StudyResults) -> Result<Option<Summary>> {
+    let objectives = results.main_objectives(&[]);
+    let groups = |f: &dyn Fn(&RunResult) -> Option<f64>| results.per_objective(&objectives, f);
+    let mut columns = Vec::new();
+    for (i, t) in results.targets.iter().enumerate().filter(|(_, t)| t.multilabel) {
+        let classes: Vec<String> = results
+            .runs
+            .iter()
+            .find_map(|r| r.transfer.get(i).filter(|x| !x.classes.is_empty()))
+            .map(|x| x.classes.iter().map(|c| c.class.clone()).collect())
+            .unwrap_or_default();
+        for class in classes {
+            let values = groups(&|r| {
+                let classes = &r.transfer.get(i)?.classes;
+                classes.iter().find(|c| c.class == class).map(|c| c.auc)
+            });
+            if values.iter().all(|g| !g.is_empty()) {
+                columns.push(column(format!("{}: {class} AUC", t.name), &values, true)?);
+            }
         }
     }
     if columns.is_empty() {
@@ -801,6 +840,7 @@ mod tests {
                 name: (*t).into(),
                 data: "d".into(),
                 measure: crate::study::results::Measure::Top1,
+                multilabel: false,
             })
             .collect();
         let t2 = table2(&results).unwrap().unwrap();

@@ -20,9 +20,14 @@ pub struct TargetConfig {
     pub name: String,
     /// The dataset (with `train` and `test` splits).
     pub data: DatasetSource,
-    /// Its accuracy measure. Default top-1.
+    /// Its accuracy measure. Default top-1. A multi-label target is measured by ROC AUC.
     #[serde(default)]
     pub measure: Measure,
+    /// A multi-label target (Table D.1): its images and 0/1 labels listed in a CSV label file
+    /// under `data`'s folder ([`crate::data::label_file`]); probed per class and scored by the
+    /// mean ROC AUC over its classes. Default: a single-label target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<crate::data::label_file::LabelFile>,
 }
 
 /// How many images of each class: a number, or `"all"`.
@@ -414,6 +419,22 @@ impl StudyConfig {
         extra.sort_unstable();
         if extra.windows(2).any(|w| w[0] == w[1]) || extra.iter().any(|n| n.trim().is_empty()) {
             return invalid_setting("extra_tests", format!("{extra:?}"), "distinct, non-empty names");
+        }
+        for t in self.targets.iter().filter(|t| t.labels.is_some()) {
+            if !matches!(t.data, DatasetSource::Folder { .. }) {
+                return invalid_setting(
+                    "targets.labels",
+                    &t.name,
+                    "a folder dataset: the label file lists images under its folder",
+                );
+            }
+            if self.finetune.is_some() {
+                return invalid_setting(
+                    "finetune",
+                    format!("with the multi-label target `{}`", t.name),
+                    "single-label targets only (fine-tuning trains one class per image)",
+                );
+            }
         }
         let mut names: Vec<&str> = self.targets.iter().map(|t| t.name.as_str()).collect();
         names.sort_unstable();

@@ -29,6 +29,8 @@ use crate::probe::knn::{KnnConfig, knn_probe};
 use crate::probe::linear::{LinearProbeConfig, linear_probe};
 use crate::probe::metrics::argmax_rows;
 use crate::probe::metrics::{Evaluation, evaluate as evaluate_logits};
+use crate::probe::multilabel::{LabelMatrix, multilabel_probe};
+use crate::probe::multilabel_knn::multilabel_knn;
 use crate::probe::split::{stratified_sample, stratified_split};
 use crate::study::config::{AnalysisConfig, StudyConfig, TargetConfig};
 use crate::study::results::{
@@ -52,6 +54,8 @@ pub(crate) struct TargetData {
     /// The test images CKA before and after fine-tuning is measured on (Fig. D.3): at most
     /// `analysis.cka_images` of them, class-stratified; `None` when that is all of them.
     pub cka_test: Option<ImageSet>,
+    /// A multi-label target's labels of `train` and `test`, row for row.
+    pub labels: Option<(LabelMatrix, LabelMatrix)>,
 }
 
 impl TargetData {
@@ -119,6 +123,10 @@ impl StudyData {
         let channels = source_test.channels;
         let mut targets = Vec::new();
         for t in &study.targets {
+            if let Some(file) = &t.labels {
+                targets.push(multilabel_target(t, file, analysis, channels)?);
+                continue;
+            }
             let train = t.data.load(Split::Train, cache_dir)?.with_channels(channels)?;
             let train = match analysis.probe_train_limit {
                 Some(limit) => stratified_subset(&train, limit, 13),
@@ -134,6 +142,7 @@ impl StudyData {
                 train,
                 test,
                 cka_test,
+                labels: None,
             });
         }
         let robustness = RobustnessData::load(study, (&source_test.classes, channels), corruption_test, cache_dir)?;
@@ -150,6 +159,40 @@ impl StudyData {
 }
 
 /// `limit` images of `set`, class-stratified with `seed`; all when `limit` covers them.
+/// A multi-label target's images and labels from its label file, at most
+/// `analysis.probe_train_limit` training and `analysis.test_limit` test images (chosen at
+/// random), in the source's `channels`.
+fn multilabel_target(
+    target: &TargetConfig,
+    file: &crate::data::label_file::LabelFile,
+    analysis: &AnalysisConfig,
+    channels: usize,
+) -> Result<TargetData> {
+    let crate::data::DatasetSource::Folder { path, size } = &target.data else {
+        return crate::error::invalid_setting("targets.labels", &target.name, "a folder dataset");
+    };
+    let part = |split: Split, limit: Option<usize>, seed: u64| -> Result<(ImageSet, LabelMatrix)> {
+        let loaded = file.load(path, split, *size)?;
+        let (images, labels) = (loaded.images.with_channels(channels)?, loaded.labels);
+        Ok(match limit.filter(|&l| l < images.len()) {
+            Some(limit) => {
+                let rows = stratified_sample(&vec![0; images.len()], limit as f64 / images.len() as f64, seed);
+                (images.subset(&rows), labels.select_rows(&rows))
+            }
+            None => (images, labels),
+        })
+    };
+    let (train, train_labels) = part(Split::Train, analysis.probe_train_limit, 13)?;
+    let (test, test_labels) = part(Split::Test, analysis.test_limit, 15)?;
+    Ok(TargetData {
+        config: target.clone(),
+        train,
+        test,
+        cka_test: None,
+        labels: Some((train_labels, test_labels)),
+    })
+}
+
 fn stratified_subset(set: &ImageSet, limit: usize, seed: u64) -> ImageSet {
     if limit >= set.len() {
         return set.clone();
@@ -461,6 +504,9 @@ impl Measurer<'_> {
     /// `assignment`, also the class-overlap assignment accuracy of the network's own head
     /// (Table F.1; fitted on the target's training images, scored on its test images).
     pub fn transfer(&self, trained: &TrainedModel, target: &TargetData, assignment: bool) -> Result<Transfer> {
+        if target.labels.is_some() {
+            return self.multilabel_transfer(trained, target);
+        }
         let (train, test) = (&target.train, &target.test);
         let (train_features, train_logits) = self.penultimate(trained, train, assignment)?;
         let (test_features, test_logits) = self.penultimate(trained, test, assignment)?;
@@ -500,6 +546,7 @@ impl Measurer<'_> {
             knn: knn_acc,
             k: knn.k,
             assignment,
+            classes: Vec::new(),
         })
     }
 
@@ -511,6 +558,18 @@ impl Measurer<'_> {
         train_features: &Layer,
         test_features: &Layer,
     ) -> Result<(f64, f64)> {
+        if let Some((train_labels, test_labels)) = &target.labels {
+            let probe = pollster::block_on(multilabel_probe(
+                self.compute,
+                train_features,
+                train_labels,
+                test_features,
+                test_labels,
+                &LinearProbeConfig::default(),
+                &mut |_| {},
+            ))?;
+            return Ok((probe.mean_auc, geometric_mean(probe.classes.iter().map(|c| c.lambda))));
+        }
         let linear = pollster::block_on(linear_probe(
             self.compute,
             train_features,
@@ -528,6 +587,41 @@ impl Measurer<'_> {
             Measure::MeanPerClass => linear.mean_per_class_accuracy,
         };
         Ok((accuracy, linear.lambda))
+    }
+
+    /// The probes of a multi-label target (Table D.1): one logistic regression per class (λ per
+    /// class on validation ROC AUC) and the multi-label kNN probe, both as the mean test ROC AUC
+    /// over the classes.
+    fn multilabel_transfer(&self, trained: &TrainedModel, target: &TargetData) -> Result<Transfer> {
+        let Some((train_labels, test_labels)) = &target.labels else {
+            unreachable!("called for multi-label targets")
+        };
+        let (train_features, _) = self.penultimate(trained, &target.train, false)?;
+        let (test_features, _) = self.penultimate(trained, &target.test, false)?;
+        let probe = pollster::block_on(multilabel_probe(
+            self.compute,
+            &train_features,
+            train_labels,
+            &test_features,
+            test_labels,
+            &LinearProbeConfig::default(),
+            &mut |_| {},
+        ))?;
+        let knn = pollster::block_on(multilabel_knn(
+            self.compute,
+            (&train_features, train_labels),
+            (&test_features, test_labels),
+            KnnConfig::default().k_max,
+        ))?;
+        Ok(Transfer {
+            target: target.config.name.clone(),
+            linear: probe.mean_auc,
+            lambda: geometric_mean(probe.classes.iter().map(|c| c.lambda)),
+            knn: knn.mean_auc,
+            k: knn.k,
+            assignment: None,
+            classes: probe.classes,
+        })
     }
 
     /// Class separation R² of every block (its whole output, every spatial position flattened)
@@ -730,6 +824,12 @@ impl Measurer<'_> {
 }
 
 /// Examples per class of `labels` (every class of `0..num_classes` must be there).
+/// The geometric mean of positive values.
+fn geometric_mean(values: impl Iterator<Item = f64>) -> f64 {
+    let (sum, n) = values.fold((0.0, 0usize), |(s, n), v| (s + v.ln(), n + 1));
+    (sum / n.max(1) as f64).exp()
+}
+
 pub(super) fn class_counts(labels: &[usize], num_classes: usize) -> Result<Vec<usize>> {
     let mut counts = vec![0usize; num_classes];
     for &l in labels {

@@ -260,6 +260,13 @@ pub struct TargetInfo {
     pub data: String,
     /// Its accuracy measure.
     pub measure: Measure,
+    /// A multi-label target: its transfer numbers are mean ROC AUC over its classes.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub multilabel: bool,
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
 }
 
 /// Everything measured for one trained network.
@@ -594,17 +601,21 @@ pub struct LayerSeparation {
 pub struct Transfer {
     /// The target's name.
     pub target: String,
-    /// Linear probe accuracy, in the target's measure.
+    /// Linear probe accuracy, in the target's measure (a multi-label target's: the mean ROC
+    /// AUC over its classes).
     pub linear: f64,
-    /// The selected L² strength.
+    /// The selected L² strength (a multi-label target's: the geometric mean of its classes').
     pub lambda: f64,
-    /// kNN probe accuracy, in the target's measure.
+    /// kNN probe accuracy, in the target's measure (a multi-label target's: mean ROC AUC).
     pub knn: f64,
     /// The selected k.
     pub k: usize,
     /// Class-overlap assignment accuracy (Table F.1), when the study asks for it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub assignment: Option<AssignmentAccuracy>,
+    /// A multi-label target's classes: each one's λ and linear-probe test ROC AUC (Table D.1).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub classes: Vec<crate::probe::multilabel::ClassAuc>,
 }
 
 /// The source network's own predictions on a target, mapped to the target's classes by the
@@ -697,6 +708,7 @@ pub(crate) mod fixtures {
                 knn: linear - 0.1,
                 k: 5,
                 assignment: None,
+                classes: Vec::new(),
             }],
             separation: vec![LayerValue {
                 layer: "penultimate".into(),
@@ -725,6 +737,7 @@ pub(crate) mod fixtures {
                 name: "t".into(),
                 data: "d".into(),
                 measure: Measure::Top1,
+                multilabel: false,
             }],
             cka: Vec::new(),
             cka_blocks: Vec::new(),

@@ -131,6 +131,7 @@ pub fn run_study(
                 name: t.name.clone(),
                 data: t.data.to_string(),
                 measure: t.measure,
+                multilabel: t.labels.is_some(),
             })
             .collect(),
         cka,

@@ -5,7 +5,8 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use losslens_core::study::StudyResults;
 use losslens_core::study::aggregate::{
-    format_value, summarize, table_c1, table_c2, table_c3, table_c4, table_e1, table_f1, table2, table4, table6,
+    format_value, summarize, table_c1, table_c2, table_c3, table_c4, table_d1, table_e1, table_f1, table2, table4,
+    table6,
 };
 use losslens_core::study::figures::figures;
 use losslens_core::study::results::{Summary, is_inside_path};
@@ -134,6 +135,10 @@ pub fn StudyView() -> impl IntoView {
                     {table_c2(&shown).ok().flatten().map(|c2| view! {
                         <h3>"Out-of-distribution test sets and corruptions (Table C.2)"</h3>
                         <SummaryTable summary=c2 id="tableC2" />
+                    })}
+                    {table_d1(&shown).ok().flatten().map(|d1| view! {
+                        <h3>"Multi-label targets: ROC AUC of each class (Table D.1)"</h3>
+                        <SummaryTable summary=d1 id="tableD1" />
                     })}
                     {table_c3(&shown).ok().map(|c3| view! {
                         <h3>"Calibration on the source test split (Table C.3)"</h3>
