@@ -16,15 +16,15 @@
 //! [`Compute::chunk_elements`] elements; each evaluation costs two matrix products per chunk
 //! and one read-back of the gradient.
 
-use burn::tensor::activation::log_softmax;
-use burn::tensor::{Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::Classes;
 use crate::compute::Compute;
 use crate::error::{Error, Result, invalid_setting};
 use crate::features::{FloatData, Layer};
-use crate::probe::lbfgs::{Differentiable, LbfgsConfig, Termination, minimize};
+use crate::probe::lbfgs::{LbfgsConfig, Termination};
+pub use crate::probe::logistic::LogisticModel;
+use crate::probe::logistic::{Resident, fit};
 use crate::probe::metrics::{Evaluation, Measure, argmax_rows, evaluate, fit_temperature};
 use crate::probe::split::stratified_split;
 
@@ -172,158 +172,6 @@ pub struct LinearProbeResult {
     pub test_examples: usize,
 }
 
-/// A fitted multinomial logistic regression.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LogisticModel {
-    /// Feature width `P`.
-    pub features: usize,
-    /// Number of classes `C`.
-    pub classes: usize,
-    /// `[P * C]`, row-major `[P, C]`, then the bias `[C]`.
-    pub params: Vec<f64>,
-}
-
-/// Rows of a layer resident on the device, with one-hot labels when they are fitted on.
-struct Resident {
-    x: Vec<Tensor<2>>,
-    y: Vec<Tensor<2>>,
-    rows: usize,
-}
-
-impl Resident {
-    fn new(compute: &Compute, layer: &Layer, labels: Option<(&[usize], usize)>) -> Self {
-        let (rows, cols) = (layer.rows, layer.cols);
-        let width = cols.max(labels.map_or(1, |(_, c)| c));
-        let chunks = compute.row_chunks(rows, width);
-        let x = chunks
-            .iter()
-            .map(|r| compute.upload_rows(layer, r.start, r.end))
-            .collect();
-        let y = match labels {
-            Some((labels, classes)) => chunks
-                .iter()
-                .map(|r| {
-                    let idx: Vec<i64> = labels[r.clone()].iter().map(|&l| l as i64).collect();
-                    let n = idx.len();
-                    Tensor::<1, Int>::from_data(TensorData::new(idx, [n]), &compute.device)
-                        .one_hot::<2>(classes)
-                        .float()
-                        .cast(compute.precision.dtype())
-                })
-                .collect(),
-            None => Vec::new(),
-        };
-        Self { x, y, rows }
-    }
-
-    fn params(compute: &Compute, params: &[f64], features: usize, classes: usize) -> (Tensor<2>, Tensor<2>) {
-        let w = compute.matrix(params[..features * classes].to_vec(), features, classes);
-        let b = compute.matrix(params[features * classes..].to_vec(), 1, classes);
-        (w, b)
-    }
-
-    /// `Σ_i CE_i` and its gradient `[∂W (P·C), ∂b (C)]`.
-    async fn loss_and_gradient(
-        &self,
-        compute: &Compute,
-        params: &[f64],
-        features: usize,
-        classes: usize,
-    ) -> Result<(f64, Vec<f64>)> {
-        let (w, b) = Self::params(compute, params, features, classes);
-        let mut total: Option<Tensor<1>> = None;
-        for (x, y) in self.x.iter().zip(&self.y) {
-            let z = x.clone().matmul(w.clone()) + b.clone(); // [rows, C]
-            let logp = log_softmax(z, 1);
-            let ce = (logp.clone() * y.clone()).sum().neg(); // [1]
-            let d = logp.exp() - y.clone(); // [rows, C]
-            let gw = x.clone().transpose().matmul(d.clone()).reshape([features * classes]);
-            let gb = d.sum_dim(0).reshape([classes]);
-            let packed = Tensor::cat(vec![gw, gb, ce], 0); // [P·C + C + 1]
-            total = Some(match total {
-                Some(t) => t + packed,
-                None => packed,
-            });
-        }
-        let packed = compute.read(total.expect("at least one row chunk")).await?;
-        let loss = packed[features * classes + classes];
-        Ok((loss, packed[..features * classes + classes].to_vec()))
-    }
-
-    /// Logits, row-major `[rows, C]`.
-    async fn logits(&self, compute: &Compute, model: &LogisticModel) -> Result<Vec<f64>> {
-        let (w, b) = Self::params(compute, &model.params, model.features, model.classes);
-        let mut out = Vec::with_capacity(self.rows * model.classes);
-        for x in &self.x {
-            out.extend(compute.read(x.clone().matmul(w.clone()) + b.clone()).await?);
-        }
-        Ok(out)
-    }
-}
-
-/// The per-example regularised objective `(Σ_i CE_i + λ ‖W‖²) / N`.
-struct Regularized<'a> {
-    compute: &'a Compute,
-    data: &'a Resident,
-    lambda: f64,
-    features: usize,
-    classes: usize,
-}
-
-impl Differentiable for Regularized<'_> {
-    async fn evaluate(&mut self, params: &[f64]) -> Result<(f64, Vec<f64>)> {
-        let (loss, mut grad) = self
-            .data
-            .loss_and_gradient(self.compute, params, self.features, self.classes)
-            .await?;
-        let n = self.data.rows as f64;
-        let pc = self.features * self.classes;
-        let penalty: f64 = params[..pc].iter().map(|w| w * w).sum::<f64>() * self.lambda;
-        for (g, w) in grad[..pc].iter_mut().zip(&params[..pc]) {
-            *g += 2.0 * self.lambda * w;
-        }
-        grad.iter_mut().for_each(|g| *g /= n);
-        Ok(((loss + penalty) / n, grad))
-    }
-}
-
-async fn fit(
-    compute: &Compute,
-    data: &Resident,
-    lambda: f64,
-    start: Vec<f64>,
-    features: usize,
-    classes: usize,
-    optimizer: &LbfgsConfig,
-) -> Result<(LogisticModel, PathPoint)> {
-    let mut objective = Regularized {
-        compute,
-        data,
-        lambda,
-        features,
-        classes,
-    };
-    let out = minimize(&mut objective, start, optimizer).await?;
-    let point = PathPoint {
-        lambda,
-        validation_accuracy: f64::NAN,
-        iterations: out.iterations,
-        evaluations: out.evaluations,
-        gradient_norm: out.gradient_norm,
-        objective: out.value,
-        converged: out.termination.converged(),
-        termination: out.termination,
-    };
-    Ok((
-        LogisticModel {
-            features,
-            classes,
-            params: out.x,
-        },
-        point,
-    ))
-}
-
 /// Standardises both layers with the training layer's column statistics.
 pub(crate) fn standardize(train: &Layer, test: &Layer) -> (Layer, Layer) {
     let (n, p) = (train.rows, train.cols);
@@ -405,16 +253,23 @@ pub async fn linear_probe(
         }
         let fit_labels: Vec<usize> = split.train.iter().map(|&i| train_labels[i]).collect();
         let val_labels: Vec<usize> = split.holdout.iter().map(|&i| train_labels[i]).collect();
-        let fit_data = Resident::new(compute, &train.select_rows(&split.train), Some((&fit_labels, classes)));
-        let val_data = Resident::new(compute, &train.select_rows(&split.holdout), None);
+        let fit_data = Resident::with_labels(compute, &train.select_rows(&split.train), &fit_labels, classes);
+        let val_data = Resident::new(compute, &train.select_rows(&split.holdout));
         (train_examples, validation_examples) = (split.train.len(), split.holdout.len());
         let mut params = zeros.clone();
         let mut best_accuracy = f64::NEG_INFINITY;
         let mut best_logits = Vec::new();
         for lambda in config.lambdas() {
-            let (model, mut point) =
-                fit(compute, &fit_data, lambda, params, features, classes, &config.optimizer).await?;
-            let logits = val_data.logits(compute, &model).await?;
+            let (model, mut point) = fit(
+                compute,
+                &fit_data,
+                &vec![lambda; classes],
+                params,
+                features,
+                &config.optimizer,
+            )
+            .await?;
+            let logits = val_data.scores(compute, &model).await?;
             point.validation_accuracy = config
                 .select_by
                 .of(&argmax_rows(&logits, classes), &val_labels, classes);
@@ -431,15 +286,23 @@ pub async fn linear_probe(
     } else {
         (train_examples, validation_examples) = (train.rows, 0);
     }
-    let all = Resident::new(compute, train, Some((train_labels, classes)));
-    let (model, refit) = fit(compute, &all, chosen.0, chosen.1, features, classes, &config.optimizer).await?;
-    let test_data = Resident::new(compute, test, None);
-    let logits = test_data.logits(compute, &model).await?;
+    let all = Resident::with_labels(compute, train, train_labels, classes);
+    let (model, refit) = fit(
+        compute,
+        &all,
+        &vec![chosen.0; classes],
+        chosen.1,
+        features,
+        &config.optimizer,
+    )
+    .await?;
+    let test_data = Resident::new(compute, test);
+    let logits = test_data.scores(compute, &model).await?;
     let temperature = if chosen.2.is_finite() {
         chosen.2
     } else {
         // A fixed λ has no holdout: calibrate on the training set itself.
-        let train_logits = Resident::new(compute, train, None).logits(compute, &model).await?;
+        let train_logits = Resident::new(compute, train).scores(compute, &model).await?;
         fit_temperature(&train_logits, classes, train_labels)
     };
     let test_eval = evaluate(&logits, classes, test_labels, temperature);
@@ -467,7 +330,7 @@ pub async fn fit_logistic(
     optimizer: &LbfgsConfig,
 ) -> Result<(LogisticModel, PathPoint)> {
     let classes = Classes::new(labels.to_vec(), None)?.num_classes();
-    let data = Resident::new(compute, layer, Some((labels, classes)));
+    let data = Resident::with_labels(compute, layer, labels, classes);
     let zeros = vec![0.0; layer.cols * classes + classes];
-    fit(compute, &data, lambda, zeros, layer.cols, classes, optimizer).await
+    fit(compute, &data, &vec![lambda; classes], zeros, layer.cols, optimizer).await
 }

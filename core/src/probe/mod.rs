@@ -9,6 +9,7 @@ pub mod auc;
 pub mod knn;
 pub mod lbfgs;
 pub mod linear;
+pub mod logistic;
 pub mod metrics;
 pub mod multilabel;
 pub mod multilabel_knn;

@@ -15,16 +15,15 @@
 //! The validation part is stratified by each example's rarest positive class, so that every
 //! class with two or more positive training examples has positives on both sides.
 
-use burn::tensor::Tensor;
-use burn::tensor::activation::sigmoid;
 use serde::{Deserialize, Serialize};
 
 use crate::compute::Compute;
 use crate::error::{Error, Result};
 use crate::features::{Array, ArrayData, Layer};
 use crate::probe::auc::roc_auc;
-use crate::probe::lbfgs::{Differentiable, LbfgsConfig, Termination, minimize};
-use crate::probe::linear::{LinearProbeConfig, LogisticModel, PathPoint, standardize};
+use crate::probe::lbfgs::{LbfgsConfig, Termination};
+use crate::probe::linear::{LinearProbeConfig, PathPoint, standardize};
+use crate::probe::logistic::{LogisticModel, Resident, fit};
 use crate::rng::SplitMix64;
 
 /// 0/1 labels of examples that may belong to any number of classes.
@@ -211,145 +210,6 @@ pub struct MultiLabelResult {
     pub test_examples: usize,
 }
 
-/// Rows of a layer on the device, with their 0/1 labels when they are fitted on.
-struct Resident {
-    x: Vec<Tensor<2>>,
-    y: Vec<Tensor<2>>,
-    rows: usize,
-}
-
-impl Resident {
-    fn new(compute: &Compute, layer: &Layer, labels: Option<&LabelMatrix>) -> Self {
-        let classes = labels.map_or(1, LabelMatrix::classes);
-        let chunks = compute.row_chunks(layer.rows, layer.cols.max(classes));
-        let x = chunks
-            .iter()
-            .map(|r| compute.upload_rows(layer, r.start, r.end))
-            .collect();
-        let y = match labels {
-            Some(labels) => chunks
-                .iter()
-                .map(|r| {
-                    let values = labels.values[r.start * classes..r.end * classes]
-                        .iter()
-                        .map(|&v| f64::from(u8::from(v)))
-                        .collect();
-                    compute.matrix(values, r.len(), classes)
-                })
-                .collect(),
-            None => Vec::new(),
-        };
-        Self { x, y, rows: layer.rows }
-    }
-
-    fn params(compute: &Compute, params: &[f64], features: usize, classes: usize) -> (Tensor<2>, Tensor<2>) {
-        let w = compute.matrix(params[..features * classes].to_vec(), features, classes);
-        let b = compute.matrix(params[features * classes..].to_vec(), 1, classes);
-        (w, b)
-    }
-
-    /// `Σ_i Σ_c BCE_ic` and its gradient `[∂W (P·C), ∂b (C)]`.
-    async fn loss_and_gradient(
-        &self,
-        compute: &Compute,
-        params: &[f64],
-        features: usize,
-        classes: usize,
-    ) -> Result<(f64, Vec<f64>)> {
-        let (w, b) = Self::params(compute, params, features, classes);
-        let mut total: Option<Tensor<1>> = None;
-        for (x, y) in self.x.iter().zip(&self.y) {
-            let z = x.clone().matmul(w.clone()) + b.clone(); // [rows, C]
-            // BCE with logits, stably: max(z, 0) − z·y + log(1 + e^{−|z|}).
-            let bce = z.clone().clamp_min(0.0) - z.clone() * y.clone() + z.clone().abs().neg().exp().log1p();
-            let d = sigmoid(z) - y.clone(); // [rows, C]
-            let gw = x.clone().transpose().matmul(d.clone()).reshape([features * classes]);
-            let gb = d.sum_dim(0).reshape([classes]);
-            let packed = Tensor::cat(vec![gw, gb, bce.sum()], 0); // [P·C + C + 1]
-            total = Some(match total {
-                Some(t) => t + packed,
-                None => packed,
-            });
-        }
-        let packed = compute.read(total.expect("at least one row chunk")).await?;
-        let loss = packed[features * classes + classes];
-        Ok((loss, packed[..features * classes + classes].to_vec()))
-    }
-
-    /// Scores `x w_c + b_c`, row-major `[rows, C]`.
-    async fn scores(&self, compute: &Compute, model: &LogisticModel) -> Result<Vec<f64>> {
-        let (w, b) = Self::params(compute, &model.params, model.features, model.classes);
-        let mut out = Vec::with_capacity(self.rows * model.classes);
-        for x in &self.x {
-            out.extend(compute.read(x.clone().matmul(w.clone()) + b.clone()).await?);
-        }
-        Ok(out)
-    }
-}
-
-/// The per-example objective `(Σ_i Σ_c BCE_ic + Σ_c λ_c ‖w_c‖²) / N`.
-struct Regularized<'a> {
-    compute: &'a Compute,
-    data: &'a Resident,
-    lambdas: &'a [f64],
-    features: usize,
-}
-
-impl Differentiable for Regularized<'_> {
-    async fn evaluate(&mut self, params: &[f64]) -> Result<(f64, Vec<f64>)> {
-        let classes = self.lambdas.len();
-        let (loss, mut grad) = self
-            .data
-            .loss_and_gradient(self.compute, params, self.features, classes)
-            .await?;
-        let pc = self.features * classes;
-        let mut penalty = 0.0;
-        for (j, (g, w)) in grad[..pc].iter_mut().zip(&params[..pc]).enumerate() {
-            let lambda = self.lambdas[j % classes];
-            penalty += lambda * w * w;
-            *g += 2.0 * lambda * w;
-        }
-        let n = self.data.rows as f64;
-        grad.iter_mut().for_each(|g| *g /= n);
-        Ok(((loss + penalty) / n, grad))
-    }
-}
-
-async fn fit(
-    compute: &Compute,
-    data: &Resident,
-    lambdas: &[f64],
-    start: Vec<f64>,
-    features: usize,
-    optimizer: &LbfgsConfig,
-) -> Result<(LogisticModel, PathPoint)> {
-    let mut objective = Regularized {
-        compute,
-        data,
-        lambdas,
-        features,
-    };
-    let out = minimize(&mut objective, start, optimizer).await?;
-    // One λ for every class, else NaN (each class's is in the result).
-    let common = lambdas.iter().all(|&l| l == lambdas[0]);
-    let point = PathPoint {
-        lambda: if common { lambdas[0] } else { f64::NAN },
-        validation_accuracy: f64::NAN,
-        iterations: out.iterations,
-        evaluations: out.evaluations,
-        gradient_norm: out.gradient_norm,
-        objective: out.value,
-        converged: out.termination.converged(),
-        termination: out.termination,
-    };
-    let model = LogisticModel {
-        features,
-        classes: lambdas.len(),
-        params: out.x,
-    };
-    Ok((model, point))
-}
-
 /// Fits every class of `labels` on the whole `layer`, class `c` with `lambdas[c]`, from zero:
 /// the model (`[P, C]` weights and `[C]` biases, as [`LogisticModel`]) and the fit's record
 /// (its `objective` is the per-example objective summed over the classes).
@@ -368,7 +228,7 @@ pub async fn fit_sigmoids(
             format!("one finite λ ≥ 0 per class ({})", labels.classes()),
         ));
     }
-    let data = Resident::new(compute, layer, Some(labels));
+    let data = Resident::with_binary_targets(compute, layer, &labels.values, labels.classes());
     let zeros = vec![0.0; layer.cols * labels.classes() + labels.classes()];
     fit(compute, &data, lambdas, zeros, layer.cols, optimizer).await
 }
@@ -495,8 +355,8 @@ pub async fn multilabel_probe(
                       (or fix λ)";
         fit_labels.check_both_kinds("fitted part of the training", remedy)?;
         val_labels.check_both_kinds("validation part of the training", remedy)?;
-        let fit_data = Resident::new(compute, &train.select_rows(&fitted), Some(&fit_labels));
-        let val_data = Resident::new(compute, &train.select_rows(&held), None);
+        let fit_data = Resident::with_binary_targets(compute, &train.select_rows(&fitted), &fit_labels.values, k);
+        let val_data = Resident::new(compute, &train.select_rows(&held));
         (train_examples, validation_examples) = (fitted.len(), held.len());
         best = vec![f64::NEG_INFINITY; k];
         let mut params = zeros;
@@ -537,9 +397,9 @@ pub async fn multilabel_probe(
     } else {
         (train_examples, validation_examples) = (train.rows, 0);
     }
-    let all = Resident::new(compute, train, Some(train_labels));
+    let all = Resident::with_binary_targets(compute, train, &train_labels.values, k);
     let (model, refit) = fit(compute, &all, &chosen, start, features, &config.optimizer).await?;
-    let test_auc = aucs(compute, &Resident::new(compute, test, None), &model, test_labels).await?;
+    let test_auc = aucs(compute, &Resident::new(compute, test), &model, test_labels).await?;
     let (train_positives, test_positives) = (train_labels.positives(), test_labels.positives());
     let classes: Vec<ClassAuc> = (0..k)
         .map(|c| ClassAuc {
