@@ -52,7 +52,7 @@ fn deterministic_corruptions_match_the_reference_code() {
                 let (a, b) = (psnr(&image, &ours), expected["psnr"].as_f64().unwrap());
                 eprintln!("{name} {severity}: PSNR {a:.2} dB, PIL {b:.2} dB");
                 assert!(
-                    (a - b).abs() < 2.0,
+                    (a - b).abs() < 0.2,
                     "{name} {severity}: PSNR {a:.2} dB vs PIL's {b:.2} dB"
                 );
                 continue;

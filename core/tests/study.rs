@@ -880,6 +880,8 @@ fn a_multi_label_target_is_probed_by_roc_auc() {
     refused(&study, &["round", "no positive example in the test labels"]);
     std::fs::write(&labels, format!("{csv}images/x.png,1,1,x\n")).unwrap();
     refused(&study, &["images/x.png", "neither split"]);
+    std::fs::write(&labels, format!("{csv}test/../../outside.png,1,1,x\n")).unwrap();
+    refused(&study, &["outside.png", "inside the dataset's folder"]);
     std::fs::write(&labels, format!("{csv}test/missing.png,1,1,x\n")).unwrap();
     refused(&study, &["missing.png"]);
     std::fs::write(&labels, &csv).unwrap();

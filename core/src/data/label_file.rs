@@ -95,6 +95,17 @@ impl LabelFile {
             let record = record.map_err(|e| bad(e.to_string()))?;
             let line = row + 2;
             let path = record.get(0).unwrap_or("").trim();
+            // Images are read from under the dataset's folder only.
+            let relative = Path::new(path);
+            if relative.is_absolute()
+                || relative
+                    .components()
+                    .any(|c| matches!(c, std::path::Component::ParentDir))
+            {
+                return Err(bad(format!(
+                    "line {line}: `{path}` is not a path inside the dataset's folder (absolute or with `..`)"
+                )));
+            }
             let Some(of) = split_of(path) else {
                 return Err(bad(format!(
                     "line {line}: `{path}` is under no `train`, `test` or `valid` folder, so it is in neither split"

@@ -15,7 +15,7 @@ use crate::analysis::separation::{Distance, class_separation};
 use crate::analysis::streaming::StreamingSeparation;
 use crate::data::ImageSet;
 use crate::error::{Error, Result};
-use crate::inference::{self, Pooling, Request};
+use crate::inference;
 use crate::probe::metrics::evaluate as evaluate_logits;
 use crate::study::measure::{Measurer, StudyData, class_counts, taps};
 use crate::study::results::{DynamicsPoint, LayerValue, RunResult, TargetValue};
@@ -134,12 +134,7 @@ impl Measurer<'_> {
     pub fn cosine_separation(&self, trained: &TrainedModel, set: &ImageSet) -> Result<Vec<LayerValue>> {
         let counts = class_counts(&set.labels, trained.info.classes.len())?;
         let taps = taps(trained);
-        let request = Request {
-            taps: &taps,
-            pooling: Pooling::None,
-            objective: None,
-            batch_size: self.batch_size,
-        };
+        let request = self.whole_maps(&taps);
         let mut layers: Vec<(String, StreamingSeparation)> = Vec::new();
         let device: &Device = self.device;
         inference::forward_each(&trained.model, set, &trained.input, &request, device, &mut |batch| {

@@ -451,6 +451,16 @@ impl Measurer<'_> {
         })
     }
 
+    /// A pass recording `taps` as whole (flattened) maps, without the network's outputs.
+    pub(super) fn whole_maps<'t>(&self, taps: &'t [String]) -> Request<'t> {
+        Request {
+            taps,
+            pooling: Pooling::None,
+            objective: None,
+            batch_size: self.batch_size,
+        }
+    }
+
     /// The network's taps on `set`: one layer per tap, `[images, features]`.
     fn layers(&self, trained: &TrainedModel, set: &ImageSet, taps: &[String], pooling: Pooling) -> Result<Vec<Layer>> {
         Ok(self.layers_and_outputs(trained, set, taps, pooling, false)?.0)
@@ -558,16 +568,8 @@ impl Measurer<'_> {
         train_features: &Layer,
         test_features: &Layer,
     ) -> Result<(f64, f64)> {
-        if let Some((train_labels, test_labels)) = &target.labels {
-            let probe = pollster::block_on(multilabel_probe(
-                self.compute,
-                train_features,
-                train_labels,
-                test_features,
-                test_labels,
-                &LinearProbeConfig::default(),
-                &mut |_| {},
-            ))?;
+        if let Some(labels) = &target.labels {
+            let probe = self.multilabel_linear((train_features, test_features), (&labels.0, &labels.1))?;
             return Ok((probe.mean_auc, geometric_mean(probe.classes.iter().map(|c| c.lambda))));
         }
         let linear = pollster::block_on(linear_probe(
@@ -589,6 +591,24 @@ impl Measurer<'_> {
         Ok((accuracy, linear.lambda))
     }
 
+    /// The linear probe of a multi-label target on penultimate features of its training and
+    /// test images: one logistic regression per class, the paper's λ path.
+    fn multilabel_linear(
+        &self,
+        (train, test): (&Layer, &Layer),
+        (train_labels, test_labels): (&LabelMatrix, &LabelMatrix),
+    ) -> Result<crate::probe::MultiLabelResult> {
+        pollster::block_on(multilabel_probe(
+            self.compute,
+            train,
+            train_labels,
+            test,
+            test_labels,
+            &LinearProbeConfig::default(),
+            &mut |_| {},
+        ))
+    }
+
     /// The probes of a multi-label target (Table D.1): one logistic regression per class (λ per
     /// class on validation ROC AUC) and the multi-label kNN probe, both as the mean test ROC AUC
     /// over the classes.
@@ -598,15 +618,7 @@ impl Measurer<'_> {
         };
         let (train_features, _) = self.penultimate(trained, &target.train, false)?;
         let (test_features, _) = self.penultimate(trained, &target.test, false)?;
-        let probe = pollster::block_on(multilabel_probe(
-            self.compute,
-            &train_features,
-            train_labels,
-            &test_features,
-            test_labels,
-            &LinearProbeConfig::default(),
-            &mut |_| {},
-        ))?;
+        let probe = self.multilabel_linear((&train_features, &test_features), (train_labels, test_labels))?;
         let knn = pollster::block_on(multilabel_knn(
             self.compute,
             (&train_features, train_labels),
@@ -640,12 +652,7 @@ impl Measurer<'_> {
         let num_classes = trained.info.classes.len();
         let counts = class_counts(&set.labels, num_classes)?;
         let taps = taps(trained);
-        let request = Request {
-            taps: &taps,
-            pooling: Pooling::None,
-            objective: None,
-            batch_size: self.batch_size,
-        };
+        let request = self.whole_maps(&taps);
         let compute = self.compute;
         // Pass 1.
         let mut layers: Vec<PassOne> = Vec::new();
@@ -751,12 +758,7 @@ impl Measurer<'_> {
     /// on `set`, counted batch by batch on the device.
     pub fn sparsity(&self, trained: &TrainedModel, set: &ImageSet) -> Result<Vec<LayerValue>> {
         let taps = taps(trained);
-        let request = Request {
-            taps: &taps,
-            pooling: Pooling::None,
-            objective: None,
-            batch_size: self.batch_size,
-        };
+        let request = self.whole_maps(&taps);
         let mut counts: Vec<(String, f64, f64)> = Vec::new();
         inference::forward_each(
             &trained.model,

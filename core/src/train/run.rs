@@ -246,12 +246,17 @@ impl RunDir {
     /// The network, its evaluation input and its objective, with the weights of `model.bpk`, on
     /// `device`.
     pub fn load(&self, device: &Device) -> Result<TrainedModel> {
+        self.load_from(&self.model_path(), device)
+    }
+
+    /// The network with the weights of `weights` (a burnpack file of this run).
+    fn load_from(&self, weights: &Path, device: &Device) -> Result<TrainedModel> {
         let info = self.info()?;
         let config = self.config()?;
         if info.best_epoch.is_none() {
             return Err(Error::run_folder(&self.path, crate::error::RunFolderState::NoWeights));
         }
-        let model = load_weights(info.model.init(device)?, &self.model_path())?;
+        let model = load_weights(info.model.init(device)?, weights)?;
         Ok(TrainedModel {
             objective: config.objective.init()?,
             input: InputSpec {
@@ -278,9 +283,7 @@ impl RunDir {
             };
             return Err(Error::invalid_setting("epoch", epoch, expected));
         }
-        let trained = self.load(device)?;
-        let model = load_weights(trained.model, &self.kept_path(epoch))?;
-        Ok(TrainedModel { model, ..trained })
+        self.load_from(&self.kept_path(epoch), device)
     }
 
     /// The last complete checkpoint: its folder and state. Without the `latest.json` marker
