@@ -236,9 +236,23 @@ pub enum Error {
     #[error("device: {0}")]
     Device(String),
 
-    /// The user cancelled the computation (a [`crate::compute::Pacer`] stopped it).
+    /// The user cancelled the computation (a [`crate::compute::Pacer`] stopped it), or a
+    /// study's worker lost its unit to another worker.
     #[error("cancelled")]
     Cancelled,
+
+    /// A study's results were asked for while some of its units are unfinished (not yet done by
+    /// the workers that share it).
+    #[error(
+        "the study is not finished: {} unit{} left ({}); let the workers finish them, then collect the results",
+        units.len(),
+        if units.len() == 1 { " is" } else { "s are" },
+        units.join(", ")
+    )]
+    Unfinished {
+        /// The unfinished units, by name.
+        units: Vec<String>,
+    },
 }
 
 /// What is wrong with a run folder ([`Error::RunFolder`]).

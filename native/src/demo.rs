@@ -59,7 +59,13 @@ pub fn run(args: DemoArgs) -> Result<()> {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    crate::study::run_and_report(&study, &args.out, &selected.device, default_cache_dir())?;
+    crate::study::run_and_report(
+        &study,
+        &args.out,
+        &selected.device,
+        default_cache_dir(),
+        losslens_core::study::workers::Share::Alone,
+    )?;
     let site_dir = args.out.join("site");
     let site = crate::report::write_site(&args.out, &site_dir, crate::report::Explorer::Find)?;
     crate::report::print_where(&site, &site_dir);

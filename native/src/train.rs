@@ -322,6 +322,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         stop_after_epoch: None,
         cache_dir: Some(args.cache_dir.clone().unwrap_or_else(default_cache_dir)),
         replicas: device::more_gpus(args.gpus)?,
+        cancel: None,
     };
     let quiet = args.json;
     let mut progress = TrainProgress::new("", quiet);

@@ -220,7 +220,7 @@ pub(crate) fn finetune_objective(
     target: FinetuneTarget,
     batch_size: usize,
     device: &Device,
-    cache_dir: Option<&Path>,
+    options: &TrainOptions,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Vec<Finetune>> {
     config.validate()?;
@@ -236,7 +236,7 @@ pub(crate) fn finetune_objective(
         target,
         batch_size,
         device,
-        cache_dir,
+        options,
         progress,
     };
     // validation[p][s]: grid point p, seed s.
@@ -384,7 +384,8 @@ struct Jobs<'a, 'p> {
     target: FinetuneTarget<'a>,
     batch_size: usize,
     device: &'a Device,
-    cache_dir: Option<&'a Path>,
+    /// How every job trains besides its configuration (the cache folder, a cancel flag).
+    options: &'a TrainOptions,
     progress: &'p mut dyn FnMut(&str),
 }
 
@@ -416,7 +417,7 @@ impl Jobs<'_, '_> {
             &config,
             target.measure,
             device,
-            self.cache_dir,
+            self.options,
             &mut |run_dir| {
                 if refit {
                     let trained = RunDir::new(run_dir).load(device)?;
@@ -439,7 +440,7 @@ fn run_job(
     config: &TrainConfig,
     measure: Measure,
     device: &Device,
-    cache_dir: Option<&Path>,
+    options: &TrainOptions,
     test: &mut dyn FnMut(&Path) -> Result<Option<f64>>,
 ) -> Result<Job> {
     let dir = record.path().parent().expect("a job record lies in its folder");
@@ -459,8 +460,7 @@ fn run_job(
     let run = RunDir::new(dir);
     let options = TrainOptions {
         resume: run.exists(),
-        cache_dir: cache_dir.map(Path::to_path_buf),
-        ..TrainOptions::default()
+        ..options.clone()
     };
     let mut job = Job {
         done: true,

@@ -13,7 +13,9 @@
 //! - `robustness`: accuracy on extra test sets and under corruptions (Table C.2; native, with
 //!   training);
 //! - `finetune`: fine-tuning every network on each target (Table 2; native, with training);
-//! - `store`: reusing finished work while the settings that produced it are unchanged.
+//! - `store`: reusing finished work while the settings that produced it are unchanged;
+//! - [`plan`]: the units of a study's work and what each waits for;
+//! - [`workers`]: sharing a study's units between worker processes on shared storage.
 
 pub mod aggregate;
 #[cfg(all(feature = "train", not(target_arch = "wasm32")))]
@@ -29,6 +31,8 @@ pub mod figures;
 mod finetune;
 #[cfg(all(feature = "train", not(target_arch = "wasm32")))]
 mod measure;
+#[cfg(all(feature = "train", not(target_arch = "wasm32")))]
+pub mod plan;
 pub mod results;
 #[cfg(all(feature = "train", not(target_arch = "wasm32")))]
 mod robustness;
@@ -36,6 +40,8 @@ mod robustness;
 mod runner;
 #[cfg(all(feature = "train", not(target_arch = "wasm32")))]
 mod store;
+#[cfg(all(feature = "train", not(target_arch = "wasm32")))]
+pub mod workers;
 
 #[cfg(all(feature = "train", not(target_arch = "wasm32")))]
 pub use config::{
@@ -45,7 +51,7 @@ pub use config::{
 pub use measure::FEATURES_FILE;
 pub use results::{RESULTS_VERSION, StudyResults};
 #[cfg(all(feature = "train", not(target_arch = "wasm32")))]
-pub use runner::{StudyEvent, run_study};
+pub use runner::{StudyEvent, StudyOutcome, UnitState, run_study, run_study_shared, study_units};
 
 /// `name` made safe as a file or folder name: ASCII letters, digits, `.` and `-` are kept, every
 /// other character becomes `-` (`cosine-softmax:temperature=0.05` → `cosine-softmax-temperature-0.05`).

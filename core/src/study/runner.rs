@@ -3,6 +3,10 @@
 //! ([`crate::study::finetune`]); then CKA between the networks, the tables and `results.json`.
 //! Finished pieces are skipped: each is saved with the settings that produced it and reused while
 //! they are unchanged ([`crate::study::store`]).
+//!
+//! The work is done unit by unit ([`crate::study::plan`]), alone or shared with other worker
+//! processes ([`crate::study::workers`]); the results are then assembled from the units' records,
+//! so that they are the same however the work was shared.
 
 use std::path::{Path, PathBuf};
 
@@ -20,8 +24,12 @@ use crate::study::config::{FinetuneConfig, StudyConfig, TuneConfig};
 use crate::study::dynamics::measure_dynamics;
 use crate::study::finetune::{FinetuneCka, FinetuneTarget, Pretrained, finetune_objective};
 use crate::study::measure::{FEATURES_FILE, Measurer, StudyData};
-use crate::study::results::{LayerValue, Protocol, RESULTS_VERSION, RunResult, StudyResults, TargetInfo, Tuning};
+use crate::study::plan::{PlannedUnit, Unit, plan};
+use crate::study::results::{
+    Finetune, LayerValue, Protocol, RESULTS_VERSION, RunResult, StudyResults, TargetInfo, Tuning,
+};
 use crate::study::store::{Marker, Record, Saved, key_of};
+use crate::study::workers::{Board, Claim, Share, Take};
 use crate::train::{Event, RunDir, TrainConfig, TrainOptions, TrainedModel, train};
 
 /// Progress of a study.
@@ -43,6 +51,11 @@ pub enum StudyEvent<'a> {
         /// The run's objective and seed.
         run: &'a str,
     },
+    /// This worker waits for units that other workers are doing (or that belong to them).
+    Waiting {
+        /// The units it waits for.
+        units: &'a [String],
+    },
     /// A run's training progressed.
     Training {
         /// The run's objective and seed.
@@ -59,6 +72,16 @@ struct Measured {
     result: RunResult,
 }
 
+/// What a worker's share of a study came to.
+#[derive(Debug)]
+pub enum StudyOutcome {
+    /// Every unit is finished and the results are written.
+    Finished(Box<StudyResults>),
+    /// This worker's units are finished; these units are other workers' (or, collecting,
+    /// unfinished).
+    Left(Vec<String>),
+}
+
 /// Runs the study into `out`: `out/runs/<objective>-s<seed>/` per run, `out/results.json`, and
 /// the summaries shaped like the paper's Tables 1 and 3 (and 2 when it fine-tunes, 4 for a
 /// cosine-softmax temperature sweep) as `out/tableN.md` and `out/tableN.csv`.
@@ -69,8 +92,37 @@ pub fn run_study(
     cache_dir: Option<PathBuf>,
     observer: &mut dyn FnMut(StudyEvent),
 ) -> Result<StudyResults> {
+    match run_study_shared(study, out, device, cache_dir, Share::Alone, observer)? {
+        StudyOutcome::Finished(results) => Ok(*results),
+        StudyOutcome::Left(units) => Err(Error::Unfinished { units }),
+    }
+}
+
+/// Does this worker's share of the study (see [`Share`]), then, once every unit is finished
+/// (by any worker), writes the results as [`run_study`] does. With [`Share::Collect`] no unit is
+/// done: a study with unfinished units is refused by their names.
+pub fn run_study_shared(
+    study: &StudyConfig,
+    out: &Path,
+    device: &Device,
+    cache_dir: Option<PathBuf>,
+    share: Share,
+    observer: &mut dyn FnMut(StudyEvent),
+) -> Result<StudyOutcome> {
     study.validate()?;
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    let mut board = Board::open(out, share, key_of(study))?;
+    let plan = plan(study);
+    if *board.share() == Share::Collect {
+        let units: Vec<String> = plan
+            .iter()
+            .filter(|u| !board.is_done(&u.name))
+            .map(|u| u.name.clone())
+            .collect();
+        if !units.is_empty() {
+            return Err(Error::Unfinished { units });
+        }
+    }
     let mut context = StudyContext {
         data: StudyData::load(study, cache_dir.as_deref())?,
         study,
@@ -80,86 +132,291 @@ pub fn run_study(
         compute: Compute::new(device.clone(), Precision::F32),
         total: study.objectives.len() * study.seeds.len(),
         observer,
+        cancel: None,
+        assembling: false,
     };
-    let mut runs = Vec::new();
-    let mut tuning = Vec::new();
-    let mut index = 0;
-    for objective in study.objectives.iter().map(|o| &o.config) {
-        let first = runs.len();
-        let mut pretrained = Vec::new();
-        // The paper's protocol: the epochs tuned on a holdout, then every image for that many.
-        let tuned = match &study.tune {
-            Some(tune) => Some(context.tune(tune, objective, index + 1)?),
-            None => None,
-        };
-        for &seed in &study.seeds {
-            index += 1;
-            let mut config = study.run_config(objective, seed);
-            if let Some(t) = &tuned {
-                config.epochs = Some(t.epochs);
-                config.steps = None;
-                config.holdout_fraction = 0.0;
-            }
-            let (result, run) = context.run(objective, seed, config, index)?;
-            runs.push(result);
-            pretrained.push(run);
-        }
-        if let Some(finetune) = &study.finetune {
-            context.finetune(finetune, objective, &pretrained, index, &mut runs[first..])?;
-        }
-        tuning.extend(tuned);
+    let left = context.work(&mut board, &plan)?;
+    if !left.is_empty() {
+        return Ok(StudyOutcome::Left(left));
     }
-    let (cka, cka_blocks, cka_batch_size) = context.cka(&runs)?;
-    // Figs. C.4–C.7 from the runs' predictions, which results.json then leaves out.
-    let mains: Vec<String> = study
-        .objectives
+    // Every unit is finished: the results from their records, quietly.
+    let StudyContext {
+        data,
+        compute,
+        cache_dir,
+        ..
+    } = context;
+    let mut quiet = |_: StudyEvent| {};
+    let mut assembly = StudyContext {
+        data,
+        study,
+        out,
+        device,
+        cache_dir,
+        compute,
+        total: study.objectives.len() * study.seeds.len(),
+        observer: &mut quiet,
+        cancel: None,
+        assembling: true,
+    };
+    assembly.assemble().map(|r| StudyOutcome::Finished(Box::new(r)))
+}
+
+/// One unit of a study as it stands, for `losslens study --dry-run`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnitState {
+    /// The unit's name.
+    pub name: String,
+    /// The units it waits for.
+    pub after: Vec<String>,
+    /// Finished under the study's current settings.
+    pub finished: bool,
+    /// The worker that holds a claim on it.
+    pub holder: Option<String>,
+    /// Whether it is the asking worker's to do.
+    pub mine: bool,
+}
+
+/// The units of `study` in `out` as they stand, seen by a worker that shares it as `share`;
+/// nothing is written.
+pub fn study_units(study: &StudyConfig, out: &Path, share: Share) -> Result<Vec<UnitState>> {
+    study.validate()?;
+    let board = Board::look(out, share, key_of(study));
+    let plan = plan(study);
+    Ok(plan
         .iter()
-        .filter(|o| !o.sweep)
-        .map(|o| o.config.to_string())
-        .collect();
-    let agreement = study_agreement(&runs, &mains, &context.data.source_test.labels)?;
-    runs.iter_mut().for_each(|r| r.predictions.clear());
-    let results = StudyResults {
-        version: RESULTS_VERSION,
-        name: study.name.clone(),
-        source: study.source.to_string(),
-        model: study.model.to_string(),
-        targets: study
-            .targets
+        .enumerate()
+        .map(|(place, unit)| UnitState {
+            name: unit.name.clone(),
+            after: unit.after.iter().map(|&a| plan[a].name.clone()).collect(),
+            finished: board.is_done(&unit.name),
+            holder: board.holder(&unit.name),
+            mine: board.owns(place),
+        })
+        .collect())
+}
+
+impl StudyContext<'_, '_> {
+    /// Does this worker's units of `plan`, in order, each once what it waits for is finished;
+    /// returns the units left to other workers (none once the whole study is finished).
+    fn work(&mut self, board: &mut Board, plan: &[PlannedUnit]) -> Result<Vec<String>> {
+        // Alone, every unit is looked at (one whose records are gone is done again); shared,
+        // the marks of finished units are what the workers go by.
+        let shared = *board.share() != Share::Alone;
+        let finished = |board: &Board, unit: &PlannedUnit| shared && board.is_done(&unit.name);
+        let mut done: Vec<bool> = plan.iter().map(|u| finished(board, u)).collect();
+        for (unit, _) in plan.iter().zip(&done).filter(|(_, d)| **d) {
+            if let Unit::Run { objective, seed } = unit.unit {
+                let label = format!(
+                    "{} seed {}",
+                    self.study.objectives[objective].config, self.study.seeds[seed]
+                );
+                (self.observer)(StudyEvent::Reused { run: &label });
+            }
+        }
+        let mut waited: Vec<String> = Vec::new();
+        loop {
+            let mut progressed = false;
+            for (place, unit) in plan.iter().enumerate() {
+                if done[place] || !unit.after.iter().all(|&a| done[a]) {
+                    continue;
+                }
+                if finished(board, unit) {
+                    (done[place], progressed) = (true, true);
+                    continue;
+                }
+                let Take::Mine(claim) = board.take(&unit.name, place)? else {
+                    continue;
+                };
+                // Finished by another worker since it was looked at.
+                if finished(board, unit) {
+                    done[place] = true;
+                    continue;
+                }
+                self.cancel = claim.as_ref().map(Claim::lost);
+                let outcome = self.unit(unit.unit);
+                self.cancel = None;
+                match outcome {
+                    Err(Error::Cancelled) if claim.is_some() => {
+                        return Err(Error::degenerate(
+                            &unit.name,
+                            "another worker took this unit over: this worker's claim was not renewed \
+                             within its lease (the process or the shared storage stalled); use a longer lease",
+                        ));
+                    }
+                    outcome => outcome?,
+                }
+                board.mark_done(&unit.name)?;
+                (done[place], progressed) = (true, true);
+                drop(claim);
+            }
+            let left: Vec<String> = plan
+                .iter()
+                .zip(&done)
+                .filter(|(_, d)| !**d)
+                .map(|(u, _)| u.name.clone())
+                .collect();
+            let keep_waiting = match board.share() {
+                Share::Fixed(slot) => (0..plan.len()).any(|place| !done[place] && slot.owns(place)),
+                // A claiming worker stays until the study is finished, to take over the units of
+                // workers that die.
+                Share::Claim(_) => !left.is_empty(),
+                Share::Alone | Share::Collect => false,
+            };
+            if !keep_waiting {
+                return Ok(left);
+            }
+            if !progressed {
+                if left != waited {
+                    (self.observer)(StudyEvent::Waiting { units: &left });
+                    waited = left;
+                }
+                std::thread::sleep(board.poll_interval());
+            }
+        }
+    }
+
+    /// Does one unit of the study's work.
+    fn unit(&mut self, unit: Unit) -> Result<()> {
+        let study = self.study;
+        let seeds = study.seeds.len();
+        match unit {
+            Unit::Tune { objective, k } => {
+                let tune = study.tune.as_ref().ok_or_else(|| unplanned("tuning"))?;
+                self.tune_run(tune, &study.objectives[objective].config, k, objective * seeds + 1)
+            }
+            Unit::Run { objective, seed } => {
+                let config = &study.objectives[objective].config;
+                let train = self.run_config(objective, seed)?;
+                self.run(config, study.seeds[seed], train, objective * seeds + seed + 1)
+                    .map(|_| ())
+            }
+            Unit::Finetune { objective, target } => {
+                let finetune = study.finetune.as_ref().ok_or_else(|| unplanned("fine-tuning"))?;
+                let pretrained = (0..seeds)
+                    .map(|s| self.pretrained(objective, s))
+                    .collect::<Result<Vec<_>>>()?;
+                let config = &study.objectives[objective].config;
+                let index = (objective + 1) * seeds;
+                self.finetune_on(finetune, config, &pretrained, index, target)
+                    .map(|_| ())
+            }
+            Unit::Cka => {
+                let mut runs = Vec::new();
+                for objective in 0..study.objectives.len() {
+                    for seed in 0..seeds {
+                        runs.push(self.saved_run(objective, seed)?);
+                    }
+                }
+                self.cka(&runs).map(|_| ())
+            }
+        }
+    }
+
+    /// The whole study from its finished units' records: `results.json` and the tables.
+    fn assemble(&mut self) -> Result<StudyResults> {
+        let study = self.study;
+        let mut runs = Vec::new();
+        let mut tuning = Vec::new();
+        let mut index = 0;
+        for objective in study.objectives.iter().map(|o| &o.config) {
+            let first = runs.len();
+            let mut pretrained = Vec::new();
+            // The paper's protocol: the epochs tuned on a holdout, then every image for that many.
+            let tuned = match &study.tune {
+                Some(tune) => Some(self.tune(tune, objective, index + 1)?),
+                None => None,
+            };
+            for &seed in &study.seeds {
+                index += 1;
+                let config = run_config_tuned(study, objective, seed, tuned.as_ref());
+                let (result, run) = self.run(objective, seed, config, index)?;
+                runs.push(result);
+                pretrained.push(run);
+            }
+            if let Some(finetune) = &study.finetune {
+                self.finetune(finetune, objective, &pretrained, index, &mut runs[first..])?;
+            }
+            tuning.extend(tuned);
+        }
+        let (cka, cka_blocks, cka_batch_size) = self.cka(&runs)?;
+        // Figs. C.4–C.7 from the runs' predictions, which results.json then leaves out.
+        let mains: Vec<String> = study
+            .objectives
             .iter()
-            .map(|t| TargetInfo {
-                name: t.name.clone(),
-                data: t.data.to_string(),
-                measure: t.measure,
-                multilabel: t.labels.is_some(),
-            })
-            .collect(),
-        cka,
-        cka_blocks,
-        sweeps: study.sweeps(),
-        tuning,
-        protocol: Some(Protocol {
-            separation_images: context.data.separation.len(),
-            separation_per_class: per_class_minimum(&context.data.separation.labels),
-            sparsity_images: context.data.sparsity.len(),
-            test_images: context.data.source_test.len(),
-            feature_images: context.data.features.len(),
-            cka_images: context.data.cka.len(),
-            cka_batch_size,
-            cka_passes: study.analysis.cka_passes,
-        }),
-        runs,
-        summary: None,
-        agreement,
-    };
-    let summary = summarize(&results)?;
-    write_tables(&results, out)?;
-    let results = StudyResults {
-        summary: Some(summary),
-        ..results
-    };
-    crate::atomic::write_json(&out.join("results.json"), &results)?;
-    Ok(results)
+            .filter(|o| !o.sweep)
+            .map(|o| o.config.to_string())
+            .collect();
+        let agreement = study_agreement(&runs, &mains, &self.data.source_test.labels)?;
+        runs.iter_mut().for_each(|r| r.predictions.clear());
+        let data = &self.data;
+        let results = StudyResults {
+            version: RESULTS_VERSION,
+            name: study.name.clone(),
+            source: study.source.to_string(),
+            model: study.model.to_string(),
+            targets: study
+                .targets
+                .iter()
+                .map(|t| TargetInfo {
+                    name: t.name.clone(),
+                    data: t.data.to_string(),
+                    measure: t.measure,
+                    multilabel: t.labels.is_some(),
+                })
+                .collect(),
+            cka,
+            cka_blocks,
+            sweeps: study.sweeps(),
+            tuning,
+            protocol: Some(Protocol {
+                separation_images: data.separation.len(),
+                separation_per_class: per_class_minimum(&data.separation.labels),
+                sparsity_images: data.sparsity.len(),
+                test_images: data.source_test.len(),
+                feature_images: data.features.len(),
+                cka_images: data.cka.len(),
+                cka_batch_size,
+                cka_passes: study.analysis.cka_passes,
+            }),
+            runs,
+            summary: None,
+            agreement,
+        };
+        let summary = summarize(&results)?;
+        write_tables(&results, self.out)?;
+        let results = StudyResults {
+            summary: Some(summary),
+            ..results
+        };
+        crate::atomic::write_json(&self.out.join("results.json"), &results)?;
+        Ok(results)
+    }
+}
+
+/// The error of a unit that its study does not have (a plan out of step with its study).
+fn unplanned(what: &str) -> Error {
+    Error::degenerate(
+        "the study's plan",
+        format!("a {what} unit, but the study has no {what} section"),
+    )
+}
+
+/// The training configuration of the run of `objective` with `seed`: the study's, with the
+/// epochs chosen on the holdout when the study tunes them (`tuned`).
+fn run_config_tuned(
+    study: &StudyConfig,
+    objective: &ObjectiveConfig,
+    seed: u64,
+    tuned: Option<&Tuning>,
+) -> TrainConfig {
+    let mut config = study.run_config(objective, seed);
+    if let Some(t) = tuned {
+        config.epochs = Some(t.epochs);
+        config.steps = None;
+        config.holdout_fraction = 0.0;
+    }
+    config
 }
 
 /// Images of the smallest class among `labels`.
@@ -188,6 +445,10 @@ struct StudyContext<'a, 'o> {
     /// Runs in the study.
     total: usize,
     observer: &'o mut dyn FnMut(StudyEvent),
+    /// Set when another worker took the current unit over: its training stops.
+    cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// Assembling the results of finished units: nothing may be trained or measured any more.
+    assembling: bool,
 }
 
 impl StudyContext<'_, '_> {
@@ -211,19 +472,15 @@ impl StudyContext<'_, '_> {
             dir: dir.clone(),
             config: config.clone(),
         };
-        let mut key = serde_json::json!({
-            "train": config,
-            "targets": self.study.targets,
-            "analysis": self.study.analysis,
-        });
-        if !self.study.extra_tests.is_empty() {
-            key["extra_tests"] = serde_json::json!(self.study.extra_tests);
-        }
-        let key = key_of(&key);
-        let record = Record::new(dir.join("results.json"), key.clone());
+        let (record, key) = self.measured_record(&dir, &config);
         if let Saved::Same(Measured { result }) = record.read() {
             (self.observer)(StudyEvent::Reused { run: &label });
             return Ok((result, pretrained));
+        }
+        if self.assembling {
+            return Err(Error::Unfinished {
+                units: vec![format!("run-{folder}")],
+            });
         }
         self.piece(index, &label, "training");
         let trained = self.train(&dir, &config, &label)?;
@@ -323,6 +580,59 @@ impl StudyContext<'_, '_> {
         Ok((result, pretrained))
     }
 
+    /// The record of the measurements of the run in `dir` trained with `config`, and its key.
+    fn measured_record(&self, dir: &Path, config: &TrainConfig) -> (Record, String) {
+        let mut key = serde_json::json!({
+            "train": config,
+            "targets": self.study.targets,
+            "analysis": self.study.analysis,
+        });
+        if !self.study.extra_tests.is_empty() {
+            key["extra_tests"] = serde_json::json!(self.study.extra_tests);
+        }
+        let key = key_of(&key);
+        (Record::new(dir.join("results.json"), key.clone()), key)
+    }
+
+    /// The training configuration of the study's `objective`-th objective with its `seed`-th
+    /// seed, with the epochs chosen by its finished tuning runs when the study tunes them.
+    fn run_config(&self, objective: usize, seed: usize) -> Result<TrainConfig> {
+        let config = &self.study.objectives[objective].config;
+        let tuned = match &self.study.tune {
+            Some(tune) => Some(self.tuned(tune, config)?),
+            None => None,
+        };
+        Ok(run_config_tuned(
+            self.study,
+            config,
+            self.study.seeds[seed],
+            tuned.as_ref(),
+        ))
+    }
+
+    /// The pretrained network of the `objective`-th objective with the `seed`-th seed.
+    fn pretrained(&self, objective: usize, seed: usize) -> Result<Pretrained> {
+        let folder = run_folder(&self.study.objectives[objective].config, self.study.seeds[seed]);
+        Ok(Pretrained {
+            dir: self.out.join("runs").join(folder),
+            config: self.run_config(objective, seed)?,
+        })
+    }
+
+    /// The saved measurements of a finished run (the `objective`-th objective, `seed`-th seed).
+    fn saved_run(&self, objective: usize, seed: usize) -> Result<RunResult> {
+        let run = self.pretrained(objective, seed)?;
+        match self.measured_record(&run.dir, &run.config).0.read() {
+            Saved::Same(Measured { result }) => Ok(result),
+            _ => Err(Error::Unfinished {
+                units: vec![format!(
+                    "run-{}",
+                    run_folder(&self.study.objectives[objective].config, self.study.seeds[seed])
+                )],
+            }),
+        }
+    }
+
     /// CKA between the networks of the main objectives (Fig. 2b) and between the blocks of the
     /// reference network and its partners (Fig. 2a); see [`crate::study::cka`].
     fn cka(
@@ -369,23 +679,51 @@ impl StudyContext<'_, '_> {
     /// Trains the tuning runs of `objective` on their holdout (or reuses them) and chooses the
     /// epoch with the highest holdout accuracy averaged over them (the earliest of equals).
     fn tune(&mut self, tune: &TuneConfig, objective: &ObjectiveConfig, index: usize) -> Result<Tuning> {
+        for k in 0..tune.seeds {
+            self.tune_run(tune, objective, k, index)?;
+        }
+        self.tuned(tune, objective)
+    }
+
+    /// The folder of tuning run `k` of `objective`.
+    fn tune_dir(&self, objective: &ObjectiveConfig, k: usize) -> PathBuf {
+        self.out.join("runs").join(format!(
+            "{}-tune-s{}",
+            crate::study::slug(&objective.to_string()),
+            TuneConfig::seed(k)
+        ))
+    }
+
+    /// Trains tuning run `k` of `objective` on its holdout, unless it finished.
+    fn tune_run(&mut self, tune: &TuneConfig, objective: &ObjectiveConfig, k: usize, index: usize) -> Result<()> {
+        let config = self.study.tune_config(tune, objective, k);
+        let label = format!("{objective} tuning run {} of {}", k + 1, tune.seeds);
+        let dir = self.tune_dir(objective, k);
+        announce(
+            self.observer,
+            (index, self.total),
+            &label,
+            "training on the holdout split to choose the epochs",
+        );
+        self.ensure_trained(&dir, &config, &label)
+    }
+
+    /// The epochs chosen by the finished tuning runs of `objective`: the epoch with the highest
+    /// holdout accuracy averaged over them (the earliest of equals).
+    fn tuned(&self, tune: &TuneConfig, objective: &ObjectiveConfig) -> Result<Tuning> {
         let mut curves: Vec<Vec<f64>> = Vec::new();
         for k in 0..tune.seeds {
-            let config = self.study.tune_config(tune, objective, k);
-            let label = format!("{objective} tuning run {} of {}", k + 1, tune.seeds);
-            let dir = self.out.join("runs").join(format!(
-                "{}-tune-s{}",
-                crate::study::slug(&objective.to_string()),
-                TuneConfig::seed(k)
-            ));
-            announce(
-                self.observer,
-                (index, self.total),
-                &label,
-                "training on the holdout split to choose the epochs",
-            );
-            self.train(&dir, &config, &label)?;
-            let history = RunDir::new(&dir).history()?;
+            let run = RunDir::new(self.tune_dir(objective, k));
+            if !run.info().is_ok_and(|i| i.finished) {
+                return Err(Error::Unfinished {
+                    units: vec![format!(
+                        "tune-{}-s{}",
+                        crate::study::slug(&objective.to_string()),
+                        TuneConfig::seed(k)
+                    )],
+                });
+            }
+            let history = run.history()?;
             curves.push(history.iter().map(|r| r.holdout_accuracy.unwrap_or(f64::NAN)).collect());
         }
         let epochs = curves.iter().map(Vec::len).min().unwrap_or(0);
@@ -418,13 +756,28 @@ impl StudyContext<'_, '_> {
     /// The trained network of the run `config` in `dir`: trained (or its training resumed)
     /// unless it finished with these settings.
     fn train(&mut self, dir: &Path, config: &TrainConfig, label: &str) -> Result<TrainedModel> {
+        self.ensure_trained(dir, config, label)?;
+        RunDir::new(dir).load(self.device)
+    }
+
+    /// Trains (or resumes) the run `config` in `dir` unless it finished with these settings.
+    fn ensure_trained(&mut self, dir: &Path, config: &TrainConfig, label: &str) -> Result<()> {
         let run = RunDir::new(dir);
+        if self.assembling {
+            if run.info().is_ok_and(|i| i.finished) {
+                return Ok(());
+            }
+            return Err(Error::Unfinished {
+                units: vec![dir.display().to_string()],
+            });
+        }
         prepare_run_dir(dir, config)?;
         let finished = run.exists() && run.info().is_ok_and(|i| i.finished);
         if !finished {
             let options = TrainOptions {
                 resume: run.exists(),
                 cache_dir: self.cache_dir.clone(),
+                cancel: self.cancel.clone(),
                 ..TrainOptions::default()
             };
             let observer = &mut *self.observer;
@@ -435,7 +788,7 @@ impl StudyContext<'_, '_> {
                 })
             })?;
         }
-        run.load(self.device)
+        Ok(())
     }
 
     /// Fine-tunes the networks of one objective (`pretrained`, one per seed; their results are
@@ -448,49 +801,68 @@ impl StudyContext<'_, '_> {
         index: usize,
         runs: &mut [RunResult],
     ) -> Result<()> {
-        let label = objective.to_string();
-        let count = config.seeds.map_or(pretrained.len(), |n| n.min(pretrained.len()));
-        let analysis = &self.study.analysis;
-        for t in &self.data.targets {
-            let cka = (config.cka && analysis.cka_passes > 0).then(|| FinetuneCka {
-                images: t.cka_images(),
-                settings: CkaSettings {
-                    batch_size: analysis.cka_batch_size,
-                    passes: analysis.cka_passes,
-                    inference_batch: analysis.batch_size,
-                },
-                compute: &self.compute,
-            });
-            let target = FinetuneTarget {
-                name: &t.config.name,
-                data: &t.config.data,
-                measure: t.config.measure,
-                test: &t.test,
-                cka,
-            };
-            let total = self.total;
-            let observer = &mut *self.observer;
-            let results = finetune_objective(
-                config,
-                &pretrained[..count],
-                target,
-                self.study.analysis.batch_size,
-                self.device,
-                self.cache_dir.as_deref(),
-                &mut |what| {
-                    observer(StudyEvent::Piece {
-                        index,
-                        total,
-                        run: &label,
-                        what,
-                    })
-                },
-            )?;
+        for target in 0..self.data.targets.len() {
+            let results = self.finetune_on(config, objective, pretrained, index, target)?;
             for (run, result) in runs.iter_mut().zip(results) {
                 run.finetune.push(result);
             }
         }
         Ok(())
+    }
+
+    /// Fine-tunes the networks of one objective (`pretrained`, one per seed) on the study's
+    /// `target`-th target: one result per fine-tuned seed.
+    fn finetune_on(
+        &mut self,
+        config: &FinetuneConfig,
+        objective: &ObjectiveConfig,
+        pretrained: &[Pretrained],
+        index: usize,
+        target: usize,
+    ) -> Result<Vec<Finetune>> {
+        let label = objective.to_string();
+        let count = config.seeds.map_or(pretrained.len(), |n| n.min(pretrained.len()));
+        let analysis = &self.study.analysis;
+        let t = &self.data.targets[target];
+        let cka = (config.cka && analysis.cka_passes > 0).then(|| FinetuneCka {
+            images: t.cka_images(),
+            settings: CkaSettings {
+                batch_size: analysis.cka_batch_size,
+                passes: analysis.cka_passes,
+                inference_batch: analysis.batch_size,
+            },
+            compute: &self.compute,
+        });
+        let target = FinetuneTarget {
+            name: &t.config.name,
+            data: &t.config.data,
+            measure: t.config.measure,
+            test: &t.test,
+            cka,
+        };
+        let options = TrainOptions {
+            cache_dir: self.cache_dir.clone(),
+            cancel: self.cancel.clone(),
+            ..TrainOptions::default()
+        };
+        let total = self.total;
+        let observer = &mut *self.observer;
+        finetune_objective(
+            config,
+            &pretrained[..count],
+            target,
+            analysis.batch_size,
+            self.device,
+            &options,
+            &mut |what| {
+                observer(StudyEvent::Piece {
+                    index,
+                    total,
+                    run: &label,
+                    what,
+                })
+            },
+        )
     }
 }
 

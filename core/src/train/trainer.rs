@@ -36,6 +36,10 @@ pub struct TrainOptions {
     /// device and these (batch-norm statistics are per device, as in PyTorch's DDP without
     /// SyncBatchNorm). Empty: one device.
     pub replicas: Vec<Device>,
+    /// When set (by another thread), training stops at the end of the epoch, before it writes
+    /// anything more, with [`Error::Cancelled`]: a study's worker sets it when another worker
+    /// took its unit over.
+    pub cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 /// The outcome of [`train`].
@@ -107,6 +111,13 @@ pub fn train(
             observer,
         );
         state = next;
+        if options
+            .cancel
+            .as_ref()
+            .is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed))
+        {
+            return Err(Error::Cancelled);
+        }
         first_step = first_step.or(totals.first_step_seconds.take());
         if plan.config.keep_every.is_some_and(|every| epoch % every == 0) {
             run.write_kept(epoch, &weights_bytes(evaluated(&state, &plan))?)?;
