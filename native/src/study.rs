@@ -135,7 +135,12 @@ fn dry_run(study: &StudyConfig, out: &Path, share: Share) -> Result<()> {
         } else {
             format!(", after {}", unit.after.join(" "))
         };
-        let mine = if unit.mine { " [mine]" } else { "" };
+        // A fixed worker's own units (a claiming worker may take any).
+        let mine = if unit.mine && matches!(share, Share::Fixed(_)) {
+            " [mine]"
+        } else {
+            ""
+        };
         println!("{place:>4}  {}: {state}{after}{mine}", unit.name);
     }
     Ok(())

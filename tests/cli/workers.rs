@@ -225,6 +225,39 @@ checkpoints = 1
 }
 
 #[test]
+fn the_slurm_script_starts_workers_that_finish_the_study() {
+    let (dir, file, expected) = single_process();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/cluster/slurm-study.sh");
+    let out = dir.path().join("slurm");
+    let task = |id: &str| {
+        let mut command = Command::new("bash");
+        command
+            .arg(&script)
+            .args([s(&file), s(&out)])
+            .env("LOSSLENS", env!("CARGO_BIN_EXE_losslens"))
+            .env("LOSSLENS_DEVICE", "cpu")
+            .env("LOSSLENS_LEASE", "30")
+            .env("RAYON_NUM_THREADS", "1")
+            .env("SLURM_ARRAY_TASK_ID", id)
+            .env("SLURM_ARRAY_TASK_MIN", "0")
+            .env("SLURM_ARRAY_TASK_COUNT", "2")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        command
+    };
+    let tasks: Vec<_> = ["0", "1"].map(|id| task(id).spawn().unwrap()).into();
+    for t in tasks {
+        let (_, stderr) = finished(t.wait_with_output().unwrap());
+        assert!(stderr.contains("--claim --lease 30"), "{stderr}");
+    }
+    assert_eq!(results(&out), expected);
+    // A bad share is refused by the script itself.
+    let refused = task("0").env("LOSSLENS_SHARE", "both").output().unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("claim or fixed"));
+}
+
+#[test]
 fn fixed_workers_do_their_share_and_collect_writes_the_results() {
     let (dir, file, expected) = single_process();
     let out = dir.path().join("fixed");
