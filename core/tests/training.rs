@@ -666,3 +666,125 @@ fn a_combined_objective_trains_with_autoaugment_and_mixup_on_real_cifar10() {
     let trained = run.load(&Device::flex()).unwrap();
     assert_eq!(trained.objective.config(), &objective);
 }
+
+/// Every trained parameter of a module, flattened, in module order.
+fn parameters<M: burn::module::Module>(module: M) -> Vec<f32> {
+    // Trained parameters only: each process keeps its own batch-norm running statistics.
+    struct Collect(Vec<f32>, Vec<String>);
+    impl burn::module::ModuleVisitor for Collect {
+        fn enter_module(&mut self, name: &str, _: &str) {
+            self.1.push(name.to_string());
+        }
+        fn exit_module(&mut self, _: &str, _: &str) {
+            self.1.pop();
+        }
+        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<burn::tensor::Tensor<D>>) {
+            if !self.1.last().is_some_and(|n| n.starts_with("running_")) {
+                let values = param.val().into_data().convert::<f32>().try_to_vec::<f32>();
+                self.0.extend(values.unwrap());
+            }
+        }
+    }
+    let mut c = Collect(Vec::new(), Vec::new());
+    module.visit(&mut c);
+    c.0
+}
+
+/// Training across processes (two threads through a collective here; MPI processes in the
+/// command line's test) is the data-parallel step of one process whose batch is split between
+/// two devices: each computes its half, the gradients are summed, every process steps alike, and
+/// only rank 0 writes. (Batch-norm running statistics, which only evaluation reads, stay each
+/// process's own.)
+#[test]
+fn training_across_processes_matches_one_process_splitting_the_batch() {
+    use losslens_core::train::collective::ThreadCollective;
+    let _serial = serial();
+    // No holdout: the last epoch's weights are kept (the holdout's choice would read each
+    // process's own running statistics).
+    let config = TrainConfig {
+        epochs: Some(2),
+        holdout_fraction: 0.0,
+        ..quick(procedural(3, 40, 16))
+    };
+    let one = tempfile::tempdir().unwrap();
+    let split = TrainOptions {
+        replicas: vec![Device::flex()],
+        ..TrainOptions::default()
+    };
+    let a = train(&config, one.path(), &split, &Device::flex(), &mut |_| {}).unwrap();
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let summaries: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = ThreadCollective::group(2)
+            .into_iter()
+            .zip(&dirs)
+            .map(|(rank, dir)| {
+                let config = &config;
+                s.spawn(move || {
+                    let options = TrainOptions {
+                        collective: Some(std::rc::Rc::new(rank)),
+                        ..TrainOptions::default()
+                    };
+                    train(config, dir.path(), &options, &Device::flex(), &mut |_| {}).unwrap()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(
+        std::fs::read_dir(dirs[1].path()).unwrap().next().is_none(),
+        "rank 1 writes nothing"
+    );
+    for summary in &summaries {
+        for (x, y) in a.history.iter().zip(&summary.history) {
+            assert!(
+                (x.train_loss - y.train_loss).abs() < 1e-4 * x.train_loss,
+                "{x:?}\n{y:?}"
+            );
+            assert_eq!(x.train_accuracy, y.train_accuracy);
+        }
+    }
+    let expected = parameters(RunDir::new(one.path()).load(&Device::flex()).unwrap().model);
+    let got = parameters(RunDir::new(dirs[0].path()).load(&Device::flex()).unwrap().model);
+    assert_eq!(expected.len(), got.len());
+    let worst = expected
+        .iter()
+        .zip(&got)
+        .map(|(x, y)| (x - y).abs() / x.abs().max(1e-2))
+        .fold(0.0f32, f32::max);
+    assert!(worst < 1e-3, "weights differ by {worst} (relative)");
+
+    // A collective with replicas is refused.
+    let group = ThreadCollective::group(1);
+    let both = TrainOptions {
+        replicas: vec![Device::flex()],
+        collective: Some(std::rc::Rc::new(group[0].clone())),
+        ..TrainOptions::default()
+    };
+    let fresh = tempfile::tempdir().unwrap();
+    let e = train(&config, fresh.path(), &both, &Device::flex(), &mut |_| {}).unwrap_err();
+    assert!(e.to_string().contains("nodes"), "{e}");
+}
+
+/// A run without a holdout (its best-epoch accuracy is NaN, null in `state.json`) resumes.
+#[test]
+fn a_run_without_a_holdout_resumes() {
+    let _serial = serial();
+    let config = TrainConfig {
+        epochs: Some(2),
+        holdout_fraction: 0.0,
+        ..quick(procedural(3, 20, 16))
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let first = TrainOptions {
+        stop_after_epoch: Some(1),
+        ..TrainOptions::default()
+    };
+    train(&config, dir.path(), &first, &Device::flex(), &mut |_| {}).unwrap();
+    let resume = TrainOptions {
+        resume: true,
+        ..TrainOptions::default()
+    };
+    let summary = train(&config, dir.path(), &resume, &Device::flex(), &mut |_| {}).unwrap();
+    assert!(summary.info.finished && summary.history.len() == 2);
+    assert_eq!(summary.info.best_epoch, Some(2), "the last epoch is kept");
+}

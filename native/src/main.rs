@@ -6,6 +6,7 @@ mod common;
 mod demo;
 mod devices;
 mod extract;
+mod nodes;
 mod probe;
 mod progress;
 mod report;

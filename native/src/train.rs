@@ -10,6 +10,7 @@ use losslens_core::data::mixup::MixupConfig;
 use losslens_core::device;
 use losslens_core::model::Architecture;
 use losslens_core::objective::ObjectiveConfig;
+use losslens_core::train::collective::Collective;
 use losslens_core::train::{Decay, Event, RunDir, TrainConfig, TrainOptions, TrainPrecision, train};
 
 use losslens_core::device::DeviceChoice;
@@ -116,6 +117,12 @@ pub struct TrainArgs {
     /// wgpu): each step splits its batch between them.
     #[arg(long, default_value_t = 1)]
     pub gpus: usize,
+    /// Data-parallel training across this many processes, one per machine, started by `mpirun`
+    /// (which gives each its rank and connects them; builds with the `mpi` feature): each step's
+    /// batch is split between them, the gradients are summed through MPI, and rank 0 alone
+    /// writes the run folder, which must be on storage every machine reads for `--resume`.
+    #[arg(long, default_value_t = 1)]
+    pub nodes: usize,
     /// Folder for decoded-image caches of ImageFolder datasets
     /// (default $XDG_CACHE_HOME/losslens/datasets or ~/.cache/losslens/datasets).
     #[arg(long)]
@@ -317,14 +324,18 @@ pub fn run(args: TrainArgs) -> Result<()> {
             selected.name
         );
     }
+    let nodes = crate::nodes::join(args.nodes)?;
+    let rank = nodes.as_ref().map_or(0, |n| n.rank());
     let options = TrainOptions {
         resume: args.resume,
         stop_after_epoch: None,
         cache_dir: Some(args.cache_dir.clone().unwrap_or_else(default_cache_dir)),
         replicas: device::more_gpus(args.gpus)?,
         cancel: None,
+        collective: nodes.clone().map(|n| n as std::rc::Rc<dyn Collective>),
     };
-    let quiet = args.json;
+    // Rank 0 reports; the other processes are quiet.
+    let quiet = args.json || rank > 0;
     let mut progress = TrainProgress::new("", quiet);
     let mut observer = |event: Event| {
         if let Event::Start {
@@ -351,8 +362,21 @@ pub fn run(args: TrainArgs) -> Result<()> {
         }
         progress.event(&event);
     };
-    let summary = train(&config, &args.out, &options, &selected.device, &mut observer)?;
+    let summary = match train(&config, &args.out, &options, &selected.device, &mut observer) {
+        Ok(summary) => summary,
+        Err(e) => match &nodes {
+            // The other processes would wait for this one's gradients: end them all.
+            Some(nodes) => {
+                eprintln!("error on rank {rank} of {}: {e}", args.nodes);
+                nodes.abort(1)
+            }
+            None => return Err(e.into()),
+        },
+    };
     progress.finish();
+    if rank > 0 {
+        return Ok(());
+    }
     let info = &summary.info;
     if args.json {
         println!(

@@ -9,6 +9,8 @@ mod analyze;
 mod catalog;
 mod common;
 mod hostile;
+#[cfg(feature = "mpi")]
+mod nodes;
 mod probe;
 mod study;
 mod train;

@@ -12,6 +12,7 @@
 //!   epoch of optimiser steps (`step`), reporting its progress as [`Event`]s (`event`).
 
 pub mod batch_norm;
+pub mod collective;
 pub mod config;
 mod data;
 pub mod ema;

@@ -105,13 +105,21 @@ pub(crate) struct CheckpointState {
     pub step: usize,
     /// Updates folded into the EMA.
     pub ema_updates: u64,
-    /// Best epoch so far and its holdout accuracy.
+    /// Best epoch so far and its holdout accuracy (NaN, written as null, without a holdout).
+    #[serde(deserialize_with = "best_epoch")]
     pub best: Option<(usize, f64)>,
     /// Every epoch's record so far.
     pub history: Vec<EpochRecord>,
     /// The loss scale of a mixed-precision run, continued on resume.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub loss_scale: Option<LossScale>,
+}
+
+/// Reads [`CheckpointState::best`], whose accuracy JSON writes as null when it is NaN (a run
+/// without a holdout keeps its last epoch).
+fn best_epoch<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<(usize, f64)>, D::Error> {
+    let best = Option::<(usize, Option<f64>)>::deserialize(d)?;
+    Ok(best.map(|(epoch, accuracy)| (epoch, accuracy.unwrap_or(f64::NAN))))
 }
 
 /// A run folder.

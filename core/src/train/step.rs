@@ -12,9 +12,11 @@ use crate::data::ImageSet;
 use crate::data::augment::{ChannelStats, Crop, batch, crop_pixels, train_crop, whole};
 use crate::data::autoaugment::Policy;
 use crate::data::mixup::MixupDraw;
+use crate::error::Result;
 use crate::model::{Classifier, ConvDtype};
 use crate::objective::Objective;
 use crate::rng::{SplitMix64, stream};
+use crate::train::collective::{Collective, all_reduce_step, shard_of};
 use crate::train::data::streams;
 use crate::train::event::Event;
 use crate::train::mixed::unscale_gradients;
@@ -38,10 +40,20 @@ pub(crate) struct EpochTotals {
     pub first_step_seconds: Option<f64>,
 }
 
-/// Runs the steps of epoch `epoch` (from 1) on `device`, and on `replicas` too when there are
-/// any (each step's batch split between them; batch-norm statistics per device, as in
-/// PyTorch's DDP without SyncBatchNorm). The state moves through the steps (so the optimiser
-/// may update weights that nothing else holds in place) and comes back with the totals.
+/// The devices and processes a step's batch is split between.
+#[derive(Clone, Copy)]
+pub(crate) struct Parallel<'a> {
+    /// More devices of this process (each step's batch split between them and the main device).
+    pub replicas: &'a [Device],
+    /// Other processes: this one computes its shard of each batch, the gradients are summed.
+    pub collective: Option<&'a dyn Collective>,
+}
+
+/// Runs the steps of epoch `epoch` (from 1) on `device`, and on the replicas and processes of
+/// `parallel` too when there are any (each step's batch split between them; batch-norm
+/// statistics per device, as in PyTorch's DDP without SyncBatchNorm). The state moves through
+/// the steps (so the optimiser may update weights that nothing else holds in place) and comes
+/// back with the totals.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn run_epoch(
     mut state: TrainState,
@@ -50,9 +62,9 @@ pub(crate) fn run_epoch(
     epoch: usize,
     first: bool,
     device: &Device,
-    replicas: &[Device],
+    parallel: Parallel,
     observer: &mut dyn FnMut(Event),
-) -> (TrainState, EpochTotals) {
+) -> Result<(TrainState, EpochTotals)> {
     let started = Instant::now();
     let seed = plan.config.seed;
     let order = SplitMix64::new(stream(seed, streams::ORDER, epoch as u64)).permutation(set.len());
@@ -111,7 +123,7 @@ pub(crate) fn run_epoch(
             weight: 1.0,
         };
         totals.learning_rate = plan.schedule.rate(state.progress.step);
-        let (next, outcome) = step(state, &context, &shard, totals.learning_rate, device, replicas);
+        let (next, outcome) = step(state, &context, &shard, totals.learning_rate, device, parallel)?;
         state = next;
         if first && s == 0 {
             // The first step of the process: wait for the device, so that the time holds the
@@ -138,7 +150,7 @@ pub(crate) fn run_epoch(
         });
     }
     totals.seconds = started.elapsed().as_secs_f64();
-    (state, totals)
+    Ok((state, totals))
 }
 
 /// What one step did.
@@ -160,8 +172,8 @@ fn step(
     batch: &Shard,
     lr: f64,
     device: &Device,
-    replicas: &[Device],
-) -> (TrainState, StepOutcome) {
+    parallel: Parallel,
+) -> Result<(TrainState, StepOutcome)> {
     if let Some(scale) = state.progress.loss_scale {
         // Mixed precision: the loss times the scale goes backward, the gradients come back
         // divided by it, and a step whose gradients overflowed is skipped.
@@ -178,8 +190,26 @@ fn step(
             hits,
             applied: finite,
         };
-        return (state, outcome);
+        return Ok((state, outcome));
     }
+    if let Some(collective) = parallel.collective {
+        // Across processes: this process's shard, then the sums of every process's gradients,
+        // losses and counts; every process takes the same step.
+        let n = batch.indices.len();
+        let (lo, hi) = shard_of(n, collective.rank(), collective.size());
+        let mixing = batch.mixing.map(|m| m.restricted(lo, hi));
+        let shard = batch.part(lo, hi, context.width, mixing.as_ref());
+        let (loss, hits, grads) = shard.run(&state.model, &state.autodiff, context, 1.0);
+        let (grads, loss, hits) = all_reduce_step(grads, &state.model, loss, hits, collective, device)?;
+        state.model = state.optimizer.step(lr, state.model, grads);
+        let outcome = StepOutcome {
+            loss,
+            hits,
+            applied: true,
+        };
+        return Ok((state, outcome));
+    }
+    let replicas = parallel.replicas;
     if replicas.is_empty() {
         let (loss, hits, grads) = batch.run(&state.model, &state.autodiff, context, 1.0);
         state.model = state.optimizer.step(lr, state.model, grads);
@@ -188,7 +218,7 @@ fn step(
             hits,
             applied: true,
         };
-        return (state, outcome);
+        return Ok((state, outcome));
     }
     // Data parallel: one shard of the batch per device, each loss weighted by its share so the
     // summed gradients are the whole batch's mean gradient; burn accumulates each parameter's
@@ -202,18 +232,11 @@ fn step(
     let mut loss_sum = Tensor::<1>::zeros([1], device);
     let mut correct = Tensor::<1, Int>::zeros([1], device);
     for (d, dev) in devices.iter().take(parts).enumerate() {
-        let (lo, hi) = (d * n / parts, (d + 1) * n / parts);
+        let (lo, hi) = shard_of(n, d, parts);
         let dev_ad = dev.clone().autodiff();
         let replica = state.model.clone().fork(&dev_ad);
         let mixing = batch.mixing.map(|m| m.restricted(lo, hi));
-        let shard = Shard {
-            indices: &batch.indices[lo..hi],
-            crops: &batch.crops[lo..hi],
-            augmented: batch.augmented.map(|(set, first)| (set, first + lo)),
-            mask: batch.mask.map(|m| &m[lo * context.width..hi * context.width]),
-            mixing: mixing.as_ref(),
-            weight: (hi - lo) as f64 / n as f64,
-        };
+        let shard = batch.part(lo, hi, context.width, mixing.as_ref());
         let (loss, hits, grads) = shard.run(&replica, &dev_ad, context, 1.0);
         loss_sum = loss_sum + loss.to_device(device);
         correct = correct + hits.to_device(device);
@@ -225,7 +248,7 @@ fn step(
         hits: correct,
         applied: true,
     };
-    (state, outcome)
+    Ok((state, outcome))
 }
 
 /// What every shard of every step shares.
@@ -253,6 +276,19 @@ struct Shard<'a> {
 }
 
 impl Shard<'_> {
+    /// Images `lo..hi` of this whole batch (its weight their share of it), with `mixing` the
+    /// batch's Mixup pairs restricted to them.
+    fn part<'b>(&'b self, lo: usize, hi: usize, width: usize, mixing: Option<&'b MixupDraw>) -> Shard<'b> {
+        Shard {
+            indices: &self.indices[lo..hi],
+            crops: &self.crops[lo..hi],
+            augmented: self.augmented.map(|(set, first)| (set, first + lo)),
+            mask: self.mask.map(|m| &m[lo * width..hi * width]),
+            mixing,
+            weight: (hi - lo) as f64 / self.indices.len() as f64,
+        }
+    }
+
     /// Forward and backward on `device` (an autodiff device): the shard's weighted loss and
     /// correct count (on the inner device) and the gradients of the loss times `scale`.
     fn run(

@@ -19,7 +19,7 @@ use crate::train::data::TrainData;
 use crate::train::event::Event;
 use crate::train::run::{EpochRecord, RunDir, RunInfo, weights_bytes};
 use crate::train::setup::{Plan, TrainState, checkpoint_to_resume, pretrained_base};
-use crate::train::step::{EpochTotals, run_epoch};
+use crate::train::step::{EpochTotals, Parallel, run_epoch};
 
 /// How a call to [`train`] behaves besides the configuration.
 #[derive(Debug, Clone, Default)]
@@ -40,6 +40,11 @@ pub struct TrainOptions {
     /// anything more, with [`Error::Cancelled`]: a study's worker sets it when another worker
     /// took its unit over.
     pub cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// Other processes that train the same network (one per machine, see
+    /// [`crate::train::collective`]): this one computes its shard of every batch, the gradients
+    /// are summed over all of them, and only rank 0 writes the run folder. None: this process
+    /// alone.
+    pub collective: Option<std::rc::Rc<dyn crate::train::collective::Collective>>,
 }
 
 /// The outcome of [`train`].
@@ -82,8 +87,30 @@ pub fn train(
             "f32 for data-parallel training on several GPUs (mixed precision runs on one)",
         );
     }
+    let collective = options.collective.as_deref();
+    if let Some(c) = collective {
+        if plan.mixed || !options.replicas.is_empty() {
+            return invalid_setting(
+                "nodes",
+                c.size(),
+                "one device per process in f32 (neither --gpus nor mixed precision with --nodes)",
+            );
+        }
+        if plan.batch_size < c.size() {
+            return invalid_setting(
+                "batch_size",
+                plan.batch_size,
+                format!(
+                    "at least the number of processes ({}), so that each has a shard",
+                    c.size()
+                ),
+            );
+        }
+    }
+    // Rank 0 writes the run folder; the other processes keep their state in memory.
+    let writes = collective.is_none_or(|c| c.rank() == 0);
     let info = plan.info(&data);
-    if !options.resume {
+    if !options.resume && writes {
         std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
         run.write_config(&plan.config)?;
         run.write_info(&info)?;
@@ -99,7 +126,10 @@ pub fn train(
     // The first step's time (kernel compilation and tuning) goes into the next epoch record.
     let mut first_step = None;
     for epoch in start..=plan.epochs {
-        let replicas = &options.replicas;
+        let parallel = Parallel {
+            replicas: &options.replicas,
+            collective,
+        };
         let (next, mut totals) = run_epoch(
             state,
             &plan,
@@ -107,9 +137,9 @@ pub fn train(
             epoch,
             epoch == start,
             device,
-            replicas,
+            parallel,
             observer,
-        );
+        )?;
         state = next;
         if options
             .cancel
@@ -119,7 +149,7 @@ pub fn train(
             return Err(Error::Cancelled);
         }
         first_step = first_step.or(totals.first_step_seconds.take());
-        if plan.config.keep_every.is_some_and(|every| epoch % every == 0) {
+        if writes && plan.config.keep_every.is_some_and(|every| epoch % every == 0) {
             run.write_kept(epoch, &weights_bytes(evaluated(&state, &plan))?)?;
         }
         if !checkpointed(epoch, plan.epochs, plan.config.checkpoints) {
@@ -127,7 +157,8 @@ pub fn train(
             continue;
         }
         totals.first_step_seconds = first_step.take();
-        let record = end_epoch(&mut state, &plan, &run, &data.holdout, totals, epoch, device, observer)?;
+        let run = writes.then_some(&run);
+        let record = end_epoch(&mut state, &plan, run, &data.holdout, totals, epoch, device, observer)?;
         observer(Event::Epoch(&record));
         if options.stop_after_epoch.is_some_and(|stop| epoch >= stop) {
             break;
@@ -141,12 +172,13 @@ pub fn train(
 
 /// Ends a checkpointed epoch: refuses a diverged loss, evaluates the weights that would be kept
 /// (the average, else the current ones) on the holdout, keeps them as `model.bpk` when they
-/// are the best so far, and writes the checkpoint, the metrics and `run.json`.
+/// are the best so far, and writes the checkpoint, the metrics and `run.json` (into `run`; none
+/// on processes other than rank 0).
 #[allow(clippy::too_many_arguments)]
 fn end_epoch(
     state: &mut TrainState,
     plan: &Plan,
-    run: &RunDir,
+    run: Option<&RunDir>,
     holdout: &ImageSet,
     totals: EpochTotals,
     epoch: usize,
@@ -191,8 +223,10 @@ fn end_epoch(
         (Some(a), Some((_, best))) => a > best,
         (Some(_), None) => true,
     };
-    if improved {
+    if let Some(run) = run.filter(|_| improved) {
         crate::atomic::write(&run.model_path(), &weights_bytes(evaluated)?)?;
+    }
+    if improved {
         progress.best = Some((epoch, holdout_accuracy.unwrap_or(f64::NAN)));
     }
     let record = EpochRecord {
@@ -213,6 +247,14 @@ fn end_epoch(
     progress.history.push(record.clone());
     progress.epoch = epoch;
     progress.ema_updates = state.ema.updates();
+    let info = &mut state.info;
+    info.epochs_done = epoch;
+    info.best_epoch = progress.best.map(|b| b.0);
+    info.best_holdout_accuracy = progress.best.and_then(|b| b.1.is_finite().then_some(b.1));
+    info.finished = epoch == plan.epochs;
+    let Some(run) = run else {
+        return Ok(record);
+    };
     let optimizer_state = state
         .optimizer
         .into_bytes()
@@ -226,12 +268,7 @@ fn end_epoch(
         ],
     )?;
     run.write_metrics(&progress.history)?;
-    let info = &mut state.info;
-    info.epochs_done = epoch;
-    info.best_epoch = progress.best.map(|b| b.0);
-    info.best_holdout_accuracy = progress.best.and_then(|b| b.1.is_finite().then_some(b.1));
-    info.finished = epoch == plan.epochs;
-    run.write_info(info)?;
+    run.write_info(&state.info)?;
     Ok(record)
 }
 
