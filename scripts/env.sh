@@ -4,6 +4,9 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/losslens/target}"
 # The wasm32 build has its own folder: it uses another toolchain and would fight over the lock.
 export LOSSLENS_WASM_TARGET_DIR="${LOSSLENS_WASM_TARGET_DIR:-$HOME/.cache/losslens/target-wasm}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+# No incremental-compilation caches for the scripts' builds: they only speed up edit-compile
+# loops, and across runs with different features they grew the shared target folder by tens of GB.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 # Everything losslens' scripts install or cache for themselves lives under here.
 export LOSSLENS_CACHE="${LOSSLENS_CACHE:-$HOME/.cache/losslens}"
 

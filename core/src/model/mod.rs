@@ -242,11 +242,35 @@ impl Classifier {
 /// (what PyTorch's `sum(p.numel() for p in model.parameters())` counts; burn's
 /// [`Module::num_params`] also counts the running mean and variance).
 pub fn trainable_params<M: Module>(module: &M) -> usize {
-    struct Counter {
+    let mut total = 0;
+    visit_trainable(module, &mut |elements, _| total += elements);
+    total
+}
+
+/// The values of every trainable parameter (see [`trainable_params`]), flattened in module
+/// order, as `f32`: to compare two networks' weights.
+pub fn trainable_values<M: Module>(module: &M) -> Result<Vec<f32>> {
+    let mut values = Vec::new();
+    let mut failed = None;
+    visit_trainable(
+        module,
+        &mut |_, param| match param().into_data().convert::<f32>().try_to_vec::<f32>() {
+            Ok(v) => values.extend(v),
+            Err(e) => failed = Some(Error::Device(format!("cannot read a parameter: {e:?}"))),
+        },
+    );
+    failed.map_or(Ok(values), Err)
+}
+
+/// Calls `f` with the size of every trainable parameter of `module` (batch-norm running
+/// statistics left out), in module order, and a function that reads it flattened (so counting
+/// does not materialise lazily initialised weights).
+fn visit_trainable<M: Module>(module: &M, f: &mut dyn FnMut(usize, &dyn Fn() -> Tensor<1>)) {
+    struct Trainable<'f> {
         path: Vec<String>,
-        total: usize,
+        f: &'f mut dyn FnMut(usize, &dyn Fn() -> Tensor<1>),
     }
-    impl ModuleVisitor for Counter {
+    impl ModuleVisitor for Trainable<'_> {
         fn enter_module(&mut self, name: &str, _container_type: &str) {
             self.path.push(name.to_string());
         }
@@ -259,14 +283,10 @@ pub fn trainable_params<M: Module>(module: &M) -> usize {
                 Some("running_mean" | "running_var")
             );
             if !running {
-                self.total += param.lazy_shape().num_elements();
+                let elements = param.lazy_shape().num_elements();
+                (self.f)(elements, &|| param.val().reshape([elements]));
             }
         }
     }
-    let mut counter = Counter {
-        path: Vec::new(),
-        total: 0,
-    };
-    module.visit(&mut counter);
-    counter.total
+    module.visit(&mut Trainable { path: Vec::new(), f });
 }

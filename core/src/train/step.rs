@@ -192,26 +192,21 @@ fn step(
         };
         return Ok((state, outcome));
     }
-    if let Some(collective) = parallel.collective {
-        // Across processes: this process's shard, then the sums of every process's gradients,
-        // losses and counts; every process takes the same step.
-        let n = batch.indices.len();
-        let (lo, hi) = shard_of(n, collective.rank(), collective.size());
-        let mixing = batch.mixing.map(|m| m.restricted(lo, hi));
-        let shard = batch.part(lo, hi, context.width, mixing.as_ref());
-        let (loss, hits, grads) = shard.run(&state.model, &state.autodiff, context, 1.0);
-        let (grads, loss, hits) = all_reduce_step(grads, &state.model, loss, hits, collective, device)?;
-        state.model = state.optimizer.step(lr, state.model, grads);
-        let outcome = StepOutcome {
-            loss,
-            hits,
-            applied: true,
+    if parallel.replicas.is_empty() {
+        let (loss, hits, grads) = match parallel.collective {
+            // Across processes: this process's shard, then the sums of every process's
+            // gradients, losses and counts, so every process takes the same step.
+            Some(collective) => {
+                let n = batch.indices.len();
+                let (lo, hi) = shard_of(n, collective.rank(), collective.size());
+                let mixing = batch.mixing.map(|m| m.restricted(lo, hi));
+                let shard = batch.part(lo, hi, context.width, mixing.as_ref());
+                let (loss, hits, grads) = shard.run(&state.model, &state.autodiff, context, 1.0);
+                let (grads, loss, hits) = all_reduce_step(grads, &state.model, loss, hits, collective, device)?;
+                (loss, hits, grads)
+            }
+            None => batch.run(&state.model, &state.autodiff, context, 1.0),
         };
-        return Ok((state, outcome));
-    }
-    let replicas = parallel.replicas;
-    if replicas.is_empty() {
-        let (loss, hits, grads) = batch.run(&state.model, &state.autodiff, context, 1.0);
         state.model = state.optimizer.step(lr, state.model, grads);
         let outcome = StepOutcome {
             loss,
@@ -224,7 +219,7 @@ fn step(
     // summed gradients are the whole batch's mean gradient; burn accumulates each parameter's
     // gradients on one device and steps there.
     let devices: Vec<Device> = std::iter::once(device.clone())
-        .chain(replicas.iter().cloned())
+        .chain(parallel.replicas.iter().cloned())
         .collect();
     let n = batch.indices.len();
     let parts = devices.len().min(n);
