@@ -119,8 +119,9 @@ fn three_claiming_workers_and_a_killed_one_give_the_single_process_results() {
     assert!(left.is_empty(), "claims are released: {left:?}");
 
     // A worker killed (SIGKILL) after the first run's second epoch: its claim is no longer
-    // renewed, so a worker started afterwards takes the unit over once the lease has run out,
-    // and resumes it from the checkpoint.
+    // renewed, so a worker started afterwards on another node (another host name) takes the unit
+    // over once the lease has run out, and resumes it from the checkpoint. (On the same machine
+    // a claim whose process is gone is taken at once: a unit test checks that.)
     let killed = dir.path().join("killed");
     let mut first = spawn_quiet(worker(&file, &killed, &["--claim", "--lease", "2"]));
     let run = killed.join("runs/softmax-s0");
@@ -130,13 +131,18 @@ fn three_claiming_workers_and_a_killed_one_give_the_single_process_results() {
     first.wait().unwrap();
     assert!(!killed.join("work/run-softmax-s0.done").exists());
     let started = Instant::now();
-    let (_, stderr) = finished(worker(&file, &killed, &["--claim", "--lease", "2"]).output().unwrap());
+    let mut other_node = worker(&file, &killed, &["--claim", "--lease", "2"]);
+    other_node.env("HOSTNAME", "other-node");
+    let (_, stderr) = finished(other_node.output().unwrap());
     assert!(
         started.elapsed() >= Duration::from_secs(2),
         "taken over only after the lease"
     );
     assert!(
-        stderr.contains("run-softmax-s0: the claim of") && stderr.contains("takes the unit over"),
+        stderr.contains("run-softmax-s0: the claim of")
+            && stderr.contains("not renewed for 2 s")
+            && stderr.contains("other-node")
+            && stderr.contains("takes the unit over"),
         "{stderr}"
     );
     assert_eq!(results(&killed), expected, "nothing lost");

@@ -13,8 +13,10 @@
 //!   file has not changed for a whole lease, timed by the observing worker's own monotonic clock
 //!   (so the nodes' clocks need not agree), belongs to a worker that died: the next generation is
 //!   created, again exclusively, so exactly one worker takes the unit over, and it resumes from
-//!   the unit's last checkpoint. A worker that finds a newer generation than its own (it stalled
-//!   for longer than its lease) stops the unit's training before it writes anything more.
+//!   the unit's last checkpoint. A claim made on the same machine (host and process namespace)
+//!   by a process that no longer exists is taken over at once. A worker that finds a newer
+//!   generation than its own (it stalled for longer than its lease) stops the unit's training
+//!   before it writes anything more.
 //!
 //! Under [`Share::Fixed`] worker `I` of `N` does the units whose place in the plan is `I` modulo
 //! `N` (claiming them as above, so claiming workers can join it), and waits for other workers'
@@ -116,18 +118,48 @@ impl ClaimConfig {
 
     /// A worker named after this host and process, with `lease`.
     pub fn new(lease: Duration) -> Self {
-        let host = std::env::var("HOSTNAME")
-            .ok()
-            .filter(|h| !h.is_empty())
-            .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
-            .map(|h| h.trim().to_string())
-            .filter(|h| !h.is_empty())
-            .unwrap_or_else(|| "worker".to_string());
         Self {
-            name: format!("{host}-{}", std::process::id()),
+            name: format!("{}-{}", host_name(), std::process::id()),
             lease,
         }
     }
+}
+
+/// This host's name: `$HOSTNAME`, else `/etc/hostname`, else `worker`.
+fn host_name() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "worker".to_string())
+}
+
+/// Where this process's id means something: the host and its process namespace
+/// (`/proc/self/ns/pid`), so that a worker that finds a claim made in the same place can tell
+/// whether its process still exists. None where there is no `/proc`.
+fn process_space() -> Option<String> {
+    static SPACE: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    SPACE
+        .get_or_init(|| {
+            let namespace = std::fs::read_link("/proc/self/ns/pid").ok()?;
+            Some(format!("{} {}", host_name(), namespace.display()))
+        })
+        .clone()
+}
+
+/// Whether the claim `text` was made in this process space by a process that no longer exists
+/// (a worker killed on this machine): it is taken over at once instead of after the lease. A
+/// zombie or a reused process id keeps the claim until the lease runs out.
+fn holder_is_gone(text: &str) -> bool {
+    let Ok(claim) = serde_json::from_str::<ClaimText>(text) else {
+        return false;
+    };
+    claim.space.is_some()
+        && claim.space == process_space()
+        && claim.pid != std::process::id()
+        && !Path::new("/proc").join(claim.pid.to_string()).exists()
 }
 
 /// What [`Board::take`] found for a unit.
@@ -241,21 +273,28 @@ impl Board {
         let text = std::fs::read_to_string(path).unwrap_or_default();
         let now = Instant::now();
         let seen = self.seen.entry(path.clone()).or_insert_with(|| (text.clone(), now));
-        if seen.0 != text {
-            *seen = (text, now);
-            return Ok(Take::Busy);
-        }
-        if now.duration_since(seen.1) < config.lease {
-            return Ok(Take::Busy);
+        let gone = holder_is_gone(&text);
+        if !gone {
+            if seen.0 != text {
+                *seen = (text, now);
+                return Ok(Take::Busy);
+            }
+            if now.duration_since(seen.1) < config.lease {
+                return Ok(Take::Busy);
+            }
         }
         let holder = serde_json::from_str::<ClaimText>(&text)
             .map(|c| c.worker)
             .unwrap_or_else(|_| "an unknown worker".to_string());
         let taken = self.claim(unit, generation + 1, &config)?;
         if matches!(taken, Take::Mine(_)) {
+            let why = if gone {
+                "its process on this machine is gone".to_string()
+            } else {
+                format!("it was not renewed for {} s", config.lease.as_secs_f64())
+            };
             tracing::warn!(
-                "{unit}: the claim of {holder} was not renewed for {} s; {} takes the unit over",
-                config.lease.as_secs_f64(),
+                "{unit}: the claim of {holder} lapsed ({why}); {} takes the unit over",
                 config.name
             );
         }
@@ -324,6 +363,9 @@ struct ClaimText {
     worker: String,
     /// Its process id.
     pid: u32,
+    /// Where the process id means something ([`process_space`]).
+    #[serde(default)]
+    space: Option<String>,
     /// Heartbeats so far: the text changes with every one.
     beat: u64,
 }
@@ -333,6 +375,7 @@ impl ClaimText {
         Self {
             worker: worker.to_string(),
             pid: std::process::id(),
+            space: process_space(),
             beat,
         }
     }
@@ -508,6 +551,36 @@ mod tests {
         assert!(a.is_done("run-x") && a.holder("run-x").is_none());
         let other_key = Board::open(dir.path(), Share::Alone, "other".to_string()).unwrap();
         assert!(!other_key.is_done("run-x"), "finished only under the same settings");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_claim_of_a_dead_process_on_this_machine_is_taken_over_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut board = claiming(dir.path(), "b", 60_000);
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let write = |unit: &str, space: Option<String>| {
+            let text = ClaimText {
+                worker: "a".into(),
+                pid: dead,
+                space,
+                beat: 3,
+            };
+            std::fs::write(dir.path().join(WORK_DIR).join(format!("{unit}.lock.1")), text.to_json()).unwrap();
+        };
+        // Made here by a process that exited: taken at once, as generation 2.
+        write("here", process_space());
+        let Take::Mine(Some(claim)) = board.take("here", 0).unwrap() else {
+            panic!("taken over at once")
+        };
+        assert_eq!(claim.generation, 2);
+        // Made on another machine (or by an older losslens): only after the lease.
+        write("there", Some("another-host pid:[1]".into()));
+        assert!(matches!(board.take("there", 0).unwrap(), Take::Busy));
+        write("old", None);
+        assert!(matches!(board.take("old", 0).unwrap(), Take::Busy));
     }
 
     #[test]
