@@ -1,7 +1,8 @@
-//! `losslens train --nodes 2` as two MPI processes on this machine (`mpirun`, CPU backend): the
-//! same weights, bit for bit, as one process whose batch is split between two devices; a rank killed in the
-//! middle ends the job with MPI's report, and the job started again with `--resume` continues
-//! from the last checkpoint to the same weights; `--nodes` without a launcher is refused.
+//! `losslens train --nodes 2` as two MPI processes on this machine (`mpirun`, CPU backend):
+//! the same weights, bit for bit, as one process whose batch is split between two devices; a
+//! rank killed in the middle ends the job with MPI's report, and the job started again with
+//! `--resume` continues from the last checkpoint to the same weights; `--nodes` without a
+//! launcher is refused, and an unreachable node fails at once.
 
 use std::path::Path;
 use std::process::Command;
@@ -155,7 +156,7 @@ fn children_of(pid: u32) -> Vec<u32> {
 }
 
 #[test]
-fn nodes_without_a_launcher_or_zero_are_refused() {
+fn nodes_without_a_launcher_zero_or_unreachable_fail_clearly() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
     let mut args = vec!["train", "--out", s(&out), "--nodes", "2"];
@@ -163,5 +164,23 @@ fn nodes_without_a_launcher_or_zero_are_refused() {
     fails_with(&args, &["--nodes 2", "mpirun -n 2"]);
     args[4] = "0";
     fails_with(&args, &["nodes", "at least 1"]);
+    assert!(!out.exists());
+
+    // An unreachable node: the launcher's own error, at once, and nothing written.
+    let output = Command::new("mpirun")
+        .args(["--host", "nosuchhost.invalid:1,localhost:1", "-n", "2"])
+        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+        .arg(env!("CARGO_BIN_EXE_losslens"))
+        .args(["train", "--out", s(&out), "--nodes", "2"])
+        .args(SETTINGS)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        ["nosuchhost", "daemon", "rsh"].iter().any(|w| stderr.contains(w)),
+        "{stderr}"
+    );
     assert!(!out.exists());
 }
