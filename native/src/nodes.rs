@@ -93,10 +93,12 @@ mod with_mpi {
         }
 
         fn all_reduce_sum(&self, values: &mut [f32]) -> losslens_core::Result<()> {
+            // The longest and (as the largest complement) the shortest length in one round trip.
             let len = values.len() as u64;
-            let (mut shortest, mut longest) = (0u64, 0u64);
-            self.world.all_reduce_into(&len, &mut shortest, SystemOperation::min());
-            self.world.all_reduce_into(&len, &mut longest, SystemOperation::max());
+            let mut both = [0u64; 2];
+            self.world
+                .all_reduce_into(&[len, !len][..], &mut both[..], SystemOperation::max());
+            let (longest, shortest) = (both[0], !both[1]);
             if shortest != longest {
                 return Err(losslens_core::Error::Device(format!(
                     "the processes reduce buffers of different lengths ({shortest} to {longest} values); \

@@ -264,6 +264,41 @@ fn the_slurm_script_starts_workers_that_finish_the_study() {
 }
 
 #[test]
+fn cka_waits_only_for_the_main_runs_not_for_a_sweep_held_by_another_worker() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("study.toml");
+    // Units: run-softmax-s0, the sweep's run, run-logit-norm-…-s0, cka (after the two main runs).
+    let study = STUDY.replace(
+        r#"{ kind = "logit-norm" }, { kind = "cosine-softmax" }"#,
+        r#"{ kind = "cosine-softmax", temperature = 0.1, sweep = true }, { kind = "logit-norm" }"#,
+    );
+    std::fs::write(&file, study.replace("epochs = 4", "epochs = 1")).unwrap();
+    let out = dir.path().join("out");
+    finished(worker(&file, &out, &["--worker", "0/2"]).output().unwrap());
+    let (plan, _) = finished(worker(&file, &out, &["--dry-run"]).output().unwrap());
+    let sweep = plan
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix("1  ")?.split(':').next())
+        .expect("the sweep's unit")
+        .to_string();
+    assert!(
+        sweep.contains("cosine-softmax") && plan.contains("cka: to do"),
+        "{plan}"
+    );
+    // Another worker, on another machine, holds the sweep's run (its claim never changes, so it
+    // lapses after the lease): CKA is done meanwhile, then the sweep is taken over.
+    let claim = r#"{"worker":"elsewhere-1","pid":1,"space":"elsewhere pid:[1]","beat":0}"#;
+    std::fs::write(out.join("work").join(format!("{sweep}.lock.1")), claim).unwrap();
+    let (_, stderr) = finished(worker(&file, &out, &["--claim", "--lease", "3"]).output().unwrap());
+    let cka = stderr
+        .find("CKA between the networks")
+        .unwrap_or_else(|| panic!("{stderr}"));
+    let takeover = stderr.find("takes the unit over").unwrap_or_else(|| panic!("{stderr}"));
+    assert!(cka < takeover, "CKA did not wait for the sweep:\n{stderr}");
+    assert!(out.join("results.json").exists());
+}
+
+#[test]
 fn fixed_workers_do_their_share_and_collect_writes_the_results() {
     let (dir, file, expected) = single_process();
     let out = dir.path().join("fixed");

@@ -260,15 +260,7 @@ pub fn table_c2(results: &StudyResults) -> Result<Option<Summary>> {
             columns.push(column("mCE (softmax = 100)".into(), &relative, false)?);
         }
     }
-    if columns.is_empty() {
-        return Ok(None);
-    }
-    Ok(Some(Summary {
-        columns,
-        objectives,
-        r2_vs_transfer: None,
-        row_header: None,
-    }))
+    Ok(table_of(objectives, columns))
 }
 
 /// The paper's Table D.1: the linear probe's test ROC AUC of each class of each multi-label
@@ -294,15 +286,7 @@ pub fn table_d1(results: &StudyResults) -> Result<Option<Summary>> {
             }
         }
     }
-    if columns.is_empty() {
-        return Ok(None);
-    }
-    Ok(Some(Summary {
-        columns,
-        objectives,
-        r2_vs_transfer: None,
-        row_header: None,
-    }))
+    Ok(table_of(objectives, columns))
 }
 
 /// The paper's Table C.3: calibration on the source test split, NLL and ECE (15 bins) in each
@@ -385,15 +369,7 @@ pub fn table_f1(results: &StudyResults) -> Result<Option<Summary>> {
             true,
         )?);
     }
-    if columns.is_empty() {
-        return Ok(None);
-    }
-    Ok(Some(Summary {
-        columns,
-        objectives,
-        r2_vs_transfer: None,
-        row_header: None,
-    }))
+    Ok(table_of(objectives, columns))
 }
 
 /// The paper's Table E.1: class separation R² of the penultimate layer under the cosine
@@ -658,6 +634,16 @@ pub fn format_value(title: &str, v: &MeanSd) -> String {
     } else {
         format!("{:.1}", 100.0 * v.mean)
     }
+}
+
+/// The table of `columns`, one row per objective; none without columns.
+fn table_of(objectives: Vec<String>, columns: Vec<Column>) -> Option<Summary> {
+    (!columns.is_empty()).then_some(Summary {
+        columns,
+        objectives,
+        r2_vs_transfer: None,
+        row_header: None,
+    })
 }
 
 #[cfg(test)]

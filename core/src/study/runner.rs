@@ -123,6 +123,13 @@ pub fn run_study_shared(
             return Err(Error::Unfinished { units });
         }
     }
+    // The results are assembled from the units' records without a word to the observer.
+    let quiet = std::cell::Cell::new(false);
+    let mut told = |event: StudyEvent| {
+        if !quiet.get() {
+            observer(event)
+        }
+    };
     let mut context = StudyContext {
         data: StudyData::load(study, cache_dir.as_deref())?,
         study,
@@ -131,7 +138,7 @@ pub fn run_study_shared(
         cache_dir,
         compute: Compute::new(device.clone(), Precision::F32),
         total: study.objectives.len() * study.seeds.len(),
-        observer,
+        observer: &mut told,
         cancel: None,
         assembling: false,
     };
@@ -139,27 +146,9 @@ pub fn run_study_shared(
     if !left.is_empty() {
         return Ok(StudyOutcome::Left(left));
     }
-    // Every unit is finished: the results from their records, quietly.
-    let StudyContext {
-        data,
-        compute,
-        cache_dir,
-        ..
-    } = context;
-    let mut quiet = |_: StudyEvent| {};
-    let mut assembly = StudyContext {
-        data,
-        study,
-        out,
-        device,
-        cache_dir,
-        compute,
-        total: study.objectives.len() * study.seeds.len(),
-        observer: &mut quiet,
-        cancel: None,
-        assembling: true,
-    };
-    assembly.assemble().map(|r| StudyOutcome::Finished(Box::new(r)))
+    quiet.set(true);
+    context.assembling = true;
+    context.assemble().map(|r| StudyOutcome::Finished(Box::new(r)))
 }
 
 /// One unit of a study as it stands, for `losslens study --dry-run`.
@@ -302,8 +291,9 @@ impl StudyContext<'_, '_> {
                     .map(|_| ())
             }
             Unit::Cka => {
+                // The main objectives' runs, which the unit waits for (not the sweeps').
                 let mut runs = Vec::new();
-                for objective in 0..study.objectives.len() {
+                for objective in (0..study.objectives.len()).filter(|&o| !study.objectives[o].sweep) {
                     for seed in 0..seeds {
                         runs.push(self.saved_run(objective, seed)?);
                     }

@@ -286,7 +286,10 @@ impl Board {
         let holder = serde_json::from_str::<ClaimText>(&text)
             .map(|c| c.worker)
             .unwrap_or_else(|_| "an unknown worker".to_string());
-        let taken = self.claim(unit, generation + 1, &config)?;
+        let next = generation
+            .checked_add(1)
+            .ok_or_else(|| Error::format(path, "a claim generation this large was not written by losslens"))?;
+        let taken = self.claim(unit, next, &config)?;
         if matches!(taken, Take::Mine(_)) {
             let why = if gone {
                 "its process on this machine is gone".to_string()
