@@ -108,13 +108,21 @@ pub fn forward_each(
             found: 0,
         });
     }
+    let min = model.body.min_image_size();
+    if input.image_size < min {
+        return invalid_setting(
+            "image_size",
+            input.image_size,
+            format!("at least {min} for this network (Inception v3 takes 75 px and more)"),
+        );
+    }
     let blocks = model.body.block_names();
     for tap in taps {
         if tap != PENULTIMATE && !blocks.iter().any(|b| b == tap) {
             return invalid_setting(
                 "layer",
                 format!("`{tap}`"),
-                "a block name (`block1.0`, …; see `losslens model`) or `penultimate`",
+                format!("one of this network's blocks ({}) or `penultimate`", blocks.join(", ")),
             );
         }
     }

@@ -12,7 +12,7 @@
 //! - [`data`]: datasets in their standard formats, decoded into one in-memory image set, and the
 //!   augmentation applied on the device;
 //! - [`objective`]: the nine training objectives of the paper;
-//! - [`model`]: ResNet v1.5 (18/34/50) and a small network, with taps on every block;
+//! - [`model`]: ResNet v1.5 (18/34/50), Inception v3 and a small network, with taps on every block;
 //! - [`inference`]: running a trained network over a dataset in batches (features, outputs);
 //! - [`train`]: the paper's training recipe, its resumable run folder (native, `train` feature);
 //! - [`study`]: the whole comparison (train, measure, fine-tune every objective × seed), its

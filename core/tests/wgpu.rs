@@ -151,7 +151,16 @@ fn objectives_and_backward_on_wgpu_match_the_cpu() {
         let out = objective.forward_with_mask(model.features(images), &model.head, targets, Some(mask));
         let grads = out.loss.backward();
         let loss = out.loss.into_scalar::<f64>();
-        let stem = model.body.stem.conv.weight.val().grad(&grads).unwrap();
+        let stem = model
+            .body
+            .resnet()
+            .unwrap()
+            .stem
+            .conv
+            .weight
+            .val()
+            .grad(&grads)
+            .unwrap();
         let stem = stem.into_data().convert::<f64>().try_into_vec::<f64>().unwrap();
         (loss, stem)
     };

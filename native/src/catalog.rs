@@ -48,8 +48,11 @@ pub fn objectives(args: ObjectivesArgs) -> Result<()> {
 /// Arguments of `losslens model`.
 #[derive(Debug, Args)]
 pub struct ModelArgs {
-    /// The architecture: resnet18, resnet34, resnet50 or small.
+    /// The architecture: resnet18, resnet34, resnet50, small or inception-v3.
     architecture: Architecture,
+    /// With Inception v3's auxiliary classifier (counted in the parameters).
+    #[arg(long)]
+    aux_head: bool,
     /// Number of classes of the final layer.
     #[arg(long, default_value_t = 1000)]
     classes: usize,
@@ -76,11 +79,12 @@ fn parse_stem(s: &str) -> std::result::Result<Stem, String> {
 /// Prints a network's tap names, per-example shapes and trainable parameter count.
 pub fn model(args: ModelArgs) -> Result<()> {
     let stem = args.stem.unwrap_or_else(|| Stem::for_image_size(args.image_size));
-    let config = ModelConfig::new(args.architecture, stem, args.classes);
+    let config = ModelConfig::new(args.architecture, stem, args.classes).with_aux_head(args.aux_head);
     config.validate().context("model settings")?;
     if args.image_size < 8 {
         anyhow::bail!("--image-size {} is too small; use at least 8 pixels", args.image_size);
     }
+    config.check_image_size(args.image_size).context("model settings")?;
     let taps = config.tap_shapes([args.image_size, args.image_size]);
     let params = config.init(&Device::flex())?.trainable_params();
     if args.json {
@@ -90,7 +94,8 @@ pub fn model(args: ModelArgs) -> Result<()> {
             .collect();
         print_json(&json!({
             "architecture": args.architecture.name(),
-            "stem": stem,
+            "stem": config.layout().map(|_| stem),
+            "aux_head": config.aux_head,
             "classes": args.classes,
             "image_size": args.image_size,
             "trainable_parameters": params,
@@ -98,14 +103,14 @@ pub fn model(args: ModelArgs) -> Result<()> {
         }));
         return Ok(());
     }
+    let kind = match config.layout() {
+        Some(_) => format!("{} stem", stem.name()),
+        None if config.aux_head => "with its auxiliary classifier".to_string(),
+        None => "no auxiliary classifier".to_string(),
+    };
     println!(
-        "{} ({} stem), {} classes, {}×{} inputs: {} trainable parameters",
-        args.architecture,
-        stem.name(),
-        args.classes,
-        args.image_size,
-        args.image_size,
-        params
+        "{} ({kind}), {} classes, {}×{} inputs: {} trainable parameters",
+        args.architecture, args.classes, args.image_size, args.image_size, params
     );
     let mut table = Table::new(["tap", "shape per example", "values"]);
     for (name, shape) in &taps {

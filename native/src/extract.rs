@@ -98,9 +98,10 @@ pub fn run(args: ExtractArgs) -> Result<()> {
         images = format!("first {limit}");
     }
     let set = set.with_channels(trained.info.model.channels)?;
-    let layout = trained.info.model.layout();
     let taps: Vec<String> = if args.layers == "all" {
-        layout
+        trained
+            .info
+            .model
             .block_names()
             .into_iter()
             .chain([PENULTIMATE.to_string()])

@@ -43,9 +43,14 @@ pub struct TrainArgs {
     /// procedural[:classes=10,per-class=500,size=32,seed=0].
     #[arg(long)]
     pub data: Option<String>,
-    /// Network: resnet18, resnet34, resnet50, small.
+    /// Network: resnet18, resnet34, resnet50, small, inception-v3 (inputs of 75 px and more;
+    /// 299 px is its native size: --image-size 299).
     #[arg(long)]
     pub model: Option<Architecture>,
+    /// Train Inception v3 with its auxiliary classifier (loss weight 0.4 under the run's
+    /// objective; needs --image-size 299).
+    #[arg(long)]
+    pub aux_head: bool,
     /// Objective, e.g. softmax, cosine-softmax:temperature=0.05 or a combination such as
     /// cosine-softmax+dropout (see `losslens objectives`).
     #[arg(long)]
@@ -213,6 +218,9 @@ impl TrainArgs {
         }
         if let Some(p) = self.precision {
             c.precision = p;
+        }
+        if self.aux_head {
+            c.aux_head = true;
         }
         if let Some(augment) = self.augment {
             c.autoaugment = augment.autoaugment;

@@ -126,6 +126,20 @@ fn objectives_and_models_are_listed() {
         serde_json::json!([128])
     );
 
+    // Inception v3 as torchvision counts it (core/tests/inception/reference.json).
+    let inception = json(&["model", "inception-v3", "--image-size", "299", "--aux-head", "--json"]);
+    assert_eq!(inception["trainable_parameters"], 27_161_264);
+    assert_eq!(inception["aux_head"], true);
+    let taps = inception["taps"].as_array().unwrap();
+    assert_eq!(taps.len(), 12);
+    assert_eq!(taps[0]["name"], "mixed_5b");
+    assert_eq!(taps[10]["shape"], serde_json::json!([2048, 8, 8]));
+    fails_with(
+        &["model", "inception-v3", "--image-size", "64"],
+        &["image_size", "at least 75"],
+    );
+    fails_with(&["model", "resnet50", "--aux-head"], &["aux_head", "inception-v3"]);
+
     fails_with(&["model", "resnet51"], &["resnet51", "resnet50"]);
     fails_with(&["model", "small", "--classes", "1"], &["classes", "at least 2"]);
     fails_with(&["model", "small", "--stem", "tiny"], &["tiny", "imagenet"]);

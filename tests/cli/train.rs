@@ -317,3 +317,90 @@ fn train_kill_resume_and_extract() {
         &["f.txt"],
     );
 }
+
+#[test]
+fn inception_v3_trains_with_its_auxiliary_classifier_and_extracts_at_299_pixels() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("inception");
+    let data = "procedural:classes=3,per-class=4,test-per-class=2,size=32,seed=5";
+    let mut args = vec!["train", "--out", s(&run), "--json", "--data", data];
+    let settings = [
+        "--model",
+        "inception-v3",
+        "--aux-head",
+        "--steps",
+        "1",
+        "--batch-size",
+        "12",
+        "--holdout",
+        "0",
+        "--device",
+        "cpu",
+    ];
+    // The auxiliary classifier needs the 17×17 grid of 299 px inputs: refused below, clearly.
+    let small = dir.path().join("small");
+    let (ok, _, stderr) = losslens(
+        &[
+            &["train", "--out", s(&small), "--data", data, "--image-size", "224"],
+            &settings[..],
+        ]
+        .concat(),
+    );
+    assert!(!ok && !stderr.contains("panicked"), "{stderr}");
+    assert!(stderr.contains("at least 299"), "{stderr}");
+    assert!(!small.join("model.bpk").exists());
+    args.extend(["--image-size", "299"]);
+    args.extend(settings);
+    let out = json(&args);
+    assert_eq!(out["run"]["finished"], true);
+    let loss = out["history"][0]["train_loss"].as_f64().unwrap();
+    // Softmax loss of 3 classes near ln 3 plus 0.4 times the auxiliary classifier's.
+    assert!(loss.is_finite() && loss > 1.2 * 3f64.ln(), "{loss}");
+    let config = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    assert!(
+        config.contains("aux_head = true") && config.contains("model = \"inception-v3\""),
+        "{config}"
+    );
+
+    // Features at 299 px: two Inception blocks and the penultimate layer.
+    let features = dir.path().join("inception.npz");
+    let (ok, _, stderr) = losslens(&[
+        "extract",
+        s(&run),
+        "--split",
+        "test",
+        "--layers",
+        "mixed_5b,mixed_7c,penultimate",
+        "--out",
+        s(&features),
+        "--device",
+        "cpu",
+    ]);
+    assert!(ok, "{stderr}");
+    let layers = arrays(&features);
+    let shapes: Vec<(&str, &[usize])> = layers.iter().map(|(n, shape, _)| (n.as_str(), &shape[..])).collect();
+    assert_eq!(
+        shapes,
+        [
+            ("mixed_5b", &[6, 256][..]),
+            ("mixed_7c", &[6, 2048]),
+            ("penultimate", &[6, 2048])
+        ]
+    );
+    assert!(layers.iter().all(|(_, _, v)| v.iter().all(|x| x.is_finite())));
+    // A block name of the other architecture is refused with the names to use.
+    let (ok, _, stderr) = losslens(&[
+        "extract",
+        s(&run),
+        "--layers",
+        "block1.0",
+        "--out",
+        s(&dir.path().join("wrong.npz")),
+        "--device",
+        "cpu",
+    ]);
+    assert!(
+        !ok && !stderr.contains("panicked") && stderr.contains("mixed_5b"),
+        "{stderr}"
+    );
+}

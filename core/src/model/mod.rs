@@ -1,13 +1,16 @@
-//! The networks: ResNet v1.5 at depths 18, 34 and 50, a small fast network for CPU runs, and the
-//! shared classification [`Head`] (Appendix A.1).
+//! The networks: ResNet v1.5 at depths 18, 34 and 50, Inception v3 (Appendix B), a small fast
+//! network for CPU runs, and the shared classification [`Head`] (Appendix A.1).
 //!
-//! A [`Classifier`] is a body ([`ResNet`]) plus a head. The body never depends on the
-//! objective; the objective decides how the head is used ([`crate::objective`]). Every block's
-//! output (after the residual add and ReLU) can be tapped as `block{stage}.{index}` — `block1.0`
-//! … `block4.2` for ResNet-50 — and the pooled penultimate layer as `penultimate`.
+//! A [`Classifier`] is a body ([`Body`]: a [`ResNet`] or [`InceptionV3`]) plus a head. The body
+//! never depends on the objective; the objective decides how the head is used
+//! ([`crate::objective`]). Every block's output can be tapped: a ResNet's (after the residual
+//! add and ReLU) as `block{stage}.{index}` — `block1.0` … `block4.2` for ResNet-50 —, Inception
+//! v3's as `mixed_5b` … `mixed_7c`; and the pooled penultimate layer as `penultimate`.
 
 pub mod block;
+pub mod body;
 pub mod head;
+pub mod inception;
 pub mod resnet;
 
 use std::fmt;
@@ -18,7 +21,9 @@ use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 pub use block::{BlockKind, ConvDtype};
+pub use body::Body;
 pub use head::{HEAD_INIT_STD, Head, HeadConfig};
+pub use inception::InceptionV3;
 pub use resnet::{Activations, Layout, PENULTIMATE, ResNet};
 
 use crate::error::{Error, Result};
@@ -39,15 +44,20 @@ pub enum Architecture {
     /// A small, fast residual network for CPU runs and tests: a 32-channel stem and three basic
     /// blocks of widths 32, 64, 128 (128 features; 0.31 M parameters with 10 classes).
     Small,
+    /// Inception v3 in torchvision's layout (2048 features; 23.8 M parameters with 1,000
+    /// classes), for inputs of at least 75 px (native 299 px); Appendix B of the paper.
+    #[serde(rename = "inception-v3")]
+    InceptionV3,
 }
 
 impl Architecture {
     /// Every architecture.
-    pub const ALL: [Architecture; 4] = [
+    pub const ALL: [Architecture; 5] = [
         Architecture::ResNet18,
         Architecture::ResNet34,
         Architecture::ResNet50,
         Architecture::Small,
+        Architecture::InceptionV3,
     ];
 
     /// The name used in configs and on the command line.
@@ -57,6 +67,7 @@ impl Architecture {
             Architecture::ResNet34 => "resnet34",
             Architecture::ResNet50 => "resnet50",
             Architecture::Small => "small",
+            Architecture::InceptionV3 => "inception-v3",
         }
     }
 }
@@ -128,6 +139,10 @@ pub struct ModelConfig {
     /// Input channels (3 for RGB). Default 3.
     #[serde(default = "ModelConfig::default_channels")]
     pub channels: usize,
+    /// Inception v3's auxiliary classifier ([`inception::InceptionAux`]): built, and trained
+    /// with the run's objective at weight 0.4; it needs 299 px inputs. Default false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub aux_head: bool,
 }
 
 impl ModelConfig {
@@ -142,15 +157,62 @@ impl ModelConfig {
             stem,
             classes,
             channels: 3,
+            aux_head: false,
         }
     }
 
-    /// The layout of the body.
-    pub fn layout(&self) -> Layout {
+    /// This configuration with Inception v3's auxiliary classifier on or off.
+    pub fn with_aux_head(self, aux_head: bool) -> Self {
+        Self { aux_head, ..self }
+    }
+
+    /// The layout of a ResNet body; `None` for Inception v3.
+    pub fn layout(&self) -> Option<Layout> {
         Layout::of(self.architecture)
     }
 
-    /// Refuses fewer than two classes or no input channels.
+    /// Width of the penultimate layer.
+    pub fn features(&self) -> usize {
+        self.layout().map_or(inception::FEATURES, |l| l.features())
+    }
+
+    /// Names of the block taps, in network order.
+    pub fn block_names(&self) -> Vec<String> {
+        match self.layout() {
+            Some(layout) => layout.block_names(),
+            None => inception::BLOCKS.iter().map(|(name, _)| name.to_string()).collect(),
+        }
+    }
+
+    /// The smallest input side, in pixels, the network takes in training (1 for the ResNets,
+    /// whose stages pad; 75 for Inception v3, 299 with its auxiliary classifier).
+    pub fn min_image_size(&self) -> usize {
+        match self.architecture {
+            Architecture::InceptionV3 => inception::min_image_size(self.aux_head),
+            _ => 1,
+        }
+    }
+
+    /// Refuses inputs of `pixels` on their shorter side when the network cannot take them.
+    pub fn check_image_size(&self, pixels: usize) -> Result<()> {
+        let min = self.min_image_size();
+        if pixels < min {
+            let what = if self.aux_head {
+                format!("at least {min} for {} with its auxiliary classifier", self.architecture)
+            } else {
+                format!("at least {min} for {}", self.architecture)
+            };
+            return Err(Error::InvalidSetting {
+                name: "image_size",
+                value: pixels.to_string(),
+                allowed: what,
+            });
+        }
+        Ok(())
+    }
+
+    /// Refuses fewer than two classes, no input channels, or an auxiliary classifier on a
+    /// network that has none.
     pub fn validate(&self) -> Result<()> {
         if self.classes < 2 {
             return Err(Error::InvalidSetting {
@@ -166,12 +228,23 @@ impl ModelConfig {
                 allowed: "at least 1".into(),
             });
         }
+        if self.aux_head && self.architecture != Architecture::InceptionV3 {
+            return Err(Error::InvalidSetting {
+                name: "aux_head",
+                value: format!("true for {}", self.architecture),
+                allowed: "true only for inception-v3 (the only network with an auxiliary classifier)".into(),
+            });
+        }
         Ok(())
     }
 
-    /// Per-example shapes of every tap for `[height, width]` inputs (see [`Layout::tap_shapes`]).
+    /// Per-example shapes of every tap for `[height, width]` inputs (see [`Layout::tap_shapes`]
+    /// and [`inception::tap_shapes`]).
     pub fn tap_shapes(&self, image: [usize; 2]) -> Vec<(String, Vec<usize>)> {
-        self.layout().tap_shapes(self.stem, image)
+        match self.layout() {
+            Some(layout) => layout.tap_shapes(self.stem, image),
+            None => inception::tap_shapes(image),
+        }
     }
 
     /// A freshly initialised classifier. Its weights are drawn at once, in parameter order,
@@ -179,10 +252,16 @@ impl ModelConfig {
     /// `device.seed(s)` before `init` fixes them whatever the model is used for next.
     pub fn init(&self, device: &Device) -> Result<Classifier> {
         self.validate()?;
-        let layout = self.layout();
-        let body = ResNet::new(&layout, self.stem, self.channels, device);
+        let body = match self.layout() {
+            Some(layout) => Body::ResNet(ResNet::new(&layout, self.stem, self.channels, device)),
+            None => Body::Inception(Box::new(InceptionV3::new(
+                self.channels,
+                self.aux_head.then_some(self.classes),
+                device,
+            ))),
+        };
         let head = HeadConfig {
-            features: layout.features(),
+            features: self.features(),
             classes: self.classes,
         }
         .init(device);
@@ -202,7 +281,7 @@ impl ModelConfig {
 #[derive(Module, Debug)]
 pub struct Classifier {
     /// The feature extractor.
-    pub body: ResNet,
+    pub body: Body,
     /// The final layer.
     pub head: Head,
 }
@@ -226,6 +305,13 @@ impl Classifier {
     /// [`ConvDtype`]).
     pub fn features_in(&self, images: Tensor<4>, dtype: ConvDtype) -> Tensor<2> {
         self.body.forward_taps_in(images, |_| false, dtype).penultimate
+    }
+
+    /// The auxiliary classifier's final layer, where the network has one (Inception v3 with
+    /// [`ModelConfig::aux_head`]); training adds its loss at
+    /// [`inception::InceptionAux::LOSS_WEIGHT`].
+    pub fn aux_head(&self) -> Option<&Head> {
+        self.body.aux_head()
     }
 
     /// Plain logits `x W + b` (objectives that transform them use [`crate::objective::Objective`]).

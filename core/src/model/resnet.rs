@@ -55,8 +55,8 @@ pub struct Layout {
 }
 
 impl Layout {
-    /// The layout of an architecture.
-    pub fn of(architecture: Architecture) -> Self {
+    /// The layout of a ResNet architecture; `None` for Inception v3.
+    pub fn of(architecture: Architecture) -> Option<Self> {
         let standard = |block, counts: [usize; 4]| Layout {
             block,
             stem_width: 64,
@@ -71,10 +71,11 @@ impl Layout {
                 })
                 .collect(),
         };
-        match architecture {
+        Some(match architecture {
             Architecture::ResNet18 => standard(BlockKind::Basic, [2, 2, 2, 2]),
             Architecture::ResNet34 => standard(BlockKind::Basic, [3, 4, 6, 3]),
             Architecture::ResNet50 => standard(BlockKind::Bottleneck, [3, 4, 6, 3]),
+            Architecture::InceptionV3 => return None,
             Architecture::Small => Layout {
                 block: BlockKind::Basic,
                 stem_width: 32,
@@ -96,7 +97,7 @@ impl Layout {
                     },
                 ],
             },
-        }
+        })
     }
 
     /// Width of the penultimate layer.

@@ -48,6 +48,8 @@ impl FinetuneConfig {
             data: data.clone(),
             model: base.model,
             stem: None,
+            // Fine-tuning trains the new final layer and the body, not an auxiliary classifier.
+            aux_head: false,
             objective: self.objective,
             epochs: None,
             steps: Some(self.steps),

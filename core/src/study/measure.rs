@@ -947,7 +947,6 @@ pub(super) fn taps(trained: &TrainedModel) -> Vec<String> {
     trained
         .info
         .model
-        .layout()
         .block_names()
         .into_iter()
         .chain([PENULTIMATE.to_string()])

@@ -96,7 +96,7 @@ mod tests {
         };
         let config = ModelConfig::new(Architecture::Small, Stem::Cifar, 3);
         let model = initial_network(&config, 0, &device).unwrap();
-        let stem_conv = model.body.stem.conv.clone();
+        let stem_conv = model.body.resnet().unwrap().stem.conv.clone();
         // 24 images in batches of 6: four equal batches, so the mean of the batch means is the
         // mean over every image and position.
         let estimated = estimate_batch_norm(model, &set, &input, 6, 1, &device).unwrap();
@@ -104,7 +104,7 @@ mod tests {
         let images = input.eval_batch(&set, &all, &device);
         let conv: Tensor<4> = stem_conv.forward(images); // [24, 32, 16, 16]
         let want = conv.mean_dim(3).mean_dim(2).mean_dim(0).reshape([32]);
-        let got = estimated.body.stem.bn.running_mean.value();
+        let got = estimated.body.resnet().unwrap().stem.bn.running_mean.value();
         let (want, got) = (
             want.into_data().try_to_vec::<f32>().unwrap(),
             got.into_data().try_to_vec::<f32>().unwrap(),
@@ -114,6 +114,8 @@ mod tests {
         }
         let var = estimated
             .body
+            .resnet()
+            .unwrap()
             .stem
             .bn
             .running_var

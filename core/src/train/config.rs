@@ -70,8 +70,13 @@ pub struct TrainConfig {
     pub data: DatasetSource,
     /// The network. Default `resnet50`, the paper's.
     pub model: Architecture,
-    /// The input stem; default from the input size ([`Stem::for_image_size`]).
+    /// The input stem; default from the input size ([`Stem::for_image_size`]). The ResNets'
+    /// only: Inception v3 has its own.
     pub stem: Option<Stem>,
+    /// Inception v3's auxiliary classifier on the 17×17 grid, trained with the run's objective
+    /// at weight 0.4 (needs 299 px inputs; `model` must be `inception-v3`). Default false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub aux_head: bool,
     /// The objective and its hyperparameters. Default softmax cross-entropy.
     pub objective: ObjectiveConfig,
     /// Epochs; default the objective's epoch count in the paper's Table A.1
@@ -184,6 +189,7 @@ impl Default for TrainConfig {
             data: DatasetSource::default(),
             model: Architecture::ResNet50,
             stem: None,
+            aux_head: false,
             objective: ObjectiveConfig::default_for(ObjectiveKind::Softmax),
             epochs: None,
             steps: None,

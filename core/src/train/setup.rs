@@ -13,7 +13,7 @@ use burn::tensor::{Bytes, Device, Tensor};
 use crate::data::ImageSet;
 use crate::data::augment::{Augmentation, ChannelStats, Normalization};
 use crate::error::{Error, Result, RunFolderState, invalid_setting};
-use crate::model::{Classifier, ModelConfig, Stem};
+use crate::model::{Body, Classifier, ModelConfig, Stem};
 use crate::objective::Objective;
 use crate::train::batch_norm::initial_network;
 use crate::train::config::{TrainConfig, TrainPrecision};
@@ -180,7 +180,10 @@ impl Plan {
             stem: resolved.stem.unwrap_or(Stem::for_image_size(image_size)),
             classes: train.classes.len(),
             channels: train.channels,
+            aux_head: resolved.aux_head,
         };
+        model.validate()?;
+        model.check_image_size(image_size)?;
         let batch_size = resolved.batch_size.min(train.len());
         let steps_per_epoch = train.len() / batch_size;
         let epochs = resolved.epochs();
@@ -196,7 +199,7 @@ impl Plan {
                 total_steps: steps_per_epoch * epochs,
                 decay: resolved.decay,
             },
-            width: model.layout().features(),
+            width: model.features(),
             keep_prob: objective.keep_prob(),
             mixed: match resolved.precision {
                 TrainPrecision::Mixed => true,
@@ -260,7 +263,13 @@ impl TrainState {
         let config = &plan.config;
         let mut model = initial_network(&plan.model, config.seed, device)?;
         if let Some(path) = &config.pretrained {
+            // Every layer but the classifiers comes from the run: a fresh auxiliary classifier
+            // for this data where the plan has one, none otherwise.
+            let fresh_aux = model.body.inception().and_then(|i| i.aux_logits.clone());
             model.body = pretrained_body(path, &plan.model, device)?;
+            if let Body::Inception(inception) = &mut model.body {
+                inception.aux_logits = fresh_aux;
+            }
         }
         let mut ema = Ema::new(&model, config.ema_decay, 0);
         let mut info = info;
@@ -313,7 +322,7 @@ impl TrainState {
 }
 
 /// The body of the pretrained run at `path`, for a network shaped as `model`.
-fn pretrained_body(path: &Path, model: &ModelConfig, device: &Device) -> Result<crate::model::ResNet> {
+fn pretrained_body(path: &Path, model: &ModelConfig, device: &Device) -> Result<Body> {
     let base = RunDir::new(path).load(device)?;
     if base.info.model.channels != model.channels {
         return invalid_setting(

@@ -13,8 +13,9 @@ use crate::data::augment::{ChannelStats, Crop, batch, crop_pixels, train_crop, w
 use crate::data::autoaugment::Policy;
 use crate::data::mixup::MixupDraw;
 use crate::error::Result;
-use crate::model::{Classifier, ConvDtype};
-use crate::objective::Objective;
+use crate::model::inception::InceptionAux;
+use crate::model::{Classifier, ConvDtype, Head};
+use crate::objective::{Objective, ObjectiveOutput};
 use crate::rng::{SplitMix64, stream};
 use crate::train::collective::{Collective, all_reduce_step, shard_of};
 use crate::train::data::streams;
@@ -306,18 +307,39 @@ impl Shard<'_> {
         let mask = self
             .mask
             .map(|m| Tensor::<2>::from_data(TensorData::new(m.to_vec(), [n, c.width]), device));
+        // The auxiliary classifier (Inception v3's, when on) adds its own loss under the same
+        // objective and targets, without dropout, at its weight.
+        let with_aux = |output: ObjectiveOutput,
+                        aux: Option<Tensor<2>>,
+                        loss: &dyn Fn(Tensor<2>, &Head) -> Tensor<1>| {
+            match (aux, model.aux_head()) {
+                (Some(features), Some(head)) => ObjectiveOutput {
+                    loss: output.loss + loss(features, head).mul_scalar(InceptionAux::LOSS_WEIGHT),
+                    ..output
+                },
+                _ => output,
+            }
+        };
         let (output, counted) = match self.mixing {
             None => {
                 let targets = int_tensor(&labels, device);
-                let features = model.features_in(images, c.conv_dtype);
+                let (features, aux) = model.body.forward_train(images, c.conv_dtype);
                 let counted = targets.clone().inner();
-                let output = c.objective.forward_with_mask(features, &model.head, targets, mask);
+                let output = c
+                    .objective
+                    .forward_with_mask(features, &model.head, targets.clone(), mask);
+                let output = with_aux(output, aux, &|f, head| {
+                    c.objective.forward_with_mask(f, head, targets.clone(), None).loss
+                });
                 (output, counted)
             }
             Some(mixing) => {
                 let targets = mixing.targets(&labels, model.head.classes(), device);
-                let features = model.features_in(mixing.images(images), c.conv_dtype);
-                let output = c.objective.forward_soft(features, &model.head, targets, mask);
+                let (features, aux) = model.body.forward_train(mixing.images(images), c.conv_dtype);
+                let output = c.objective.forward_soft(features, &model.head, targets.clone(), mask);
+                let output = with_aux(output, aux, &|f, head| {
+                    c.objective.forward_soft(f, head, targets.clone(), None).loss
+                });
                 (output, int_tensor(&mixing.dominant(&labels), device).inner())
             }
         };
