@@ -14,7 +14,13 @@ use crate::rng::{SplitMix64, stream};
 use crate::train::data::streams;
 
 /// The freshly initialised network of a run with `seed`: the weights its training started from.
+///
+/// burn's devices keep one random generator per process, so seeding it and drawing the weights
+/// happen under one process-wide lock: networks initialised at once on several threads (the
+/// ranks of an in-process group, runs in parallel tests) each get exactly their seed's draws.
 pub fn initial_network(model: &ModelConfig, seed: u64, device: &Device) -> Result<Classifier> {
+    static SEEDED_INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = SEEDED_INIT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     device.seed(stream(seed, streams::INIT, 0));
     model.init(device)
 }
